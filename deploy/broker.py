@@ -1,0 +1,338 @@
+"""A real Apache Kafka broker (KRaft, combined broker + controller) from Maven Central jars.
+
+``LocalKafka`` resolves the jars pinned in ``deploy/kafka/pom.xml`` with Maven into a user cache
+(first start only), formats storage, starts one JVM per node and waits until a metadata request
+shows every node. One node is the default; three give a cluster with replication factor 3 and
+``min.insync.replicas=2``. Every JVM is stopped on ``stop()``, and also dies with its parent
+process (Linux parent-death signal), so no broker outlives Inlet.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+log = logging.getLogger("inlet.deploy")
+
+_HERE = Path(__file__).resolve().parent / "kafka"
+POM = _HERE / "pom.xml"
+LOG4J_CONFIG = _HERE / "log4j2.properties"
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS assigns now (bound together so they differ), released for the broker to take."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
+    """The directory of Kafka's jars, resolved with Maven on first use and cached after."""
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    libs = cache_dir / f"kafka-{digest}" / "libs"
+    if libs.is_dir() and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError(
+            "Maven (mvn) is needed once to fetch Kafka's jars; "
+            "install it, or set KAFKA_BOOTSTRAP_SERVERS"
+        )
+    print(
+        f"inlet: resolving Apache Kafka jars from Maven Central into {libs} (first start only)…",
+        file=sys.stderr,
+        flush=True,
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=cache_dir))
+    cmd = [
+        mvn,
+        "-B",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-DincludeScope=runtime",
+    ]
+    if quiet:
+        cmd.insert(2, "-q")
+    result = subprocess.run(
+        cmd,
+        check=False,
+        stdout=sys.stderr if not quiet else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BrokerError(
+            f"mvn could not resolve Kafka's jars (exit {result.returncode}): {result.stdout or ''}"
+        )
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(libs)  # atomic: a half-downloaded set is never mistaken for a cache
+    return libs
+
+
+def die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the JVM when the process that started it dies.
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+@dataclass
+class _Node:
+    node_id: int
+    port: int
+    controller_port: int
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+
+class LocalKafka:
+    """A local KRaft cluster of ``nodes`` combined broker/controller JVMs."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path | None,
+        cache_dir: Path,
+        nodes: int = 1,
+        first_port: int | None = 9092,
+        heap: str = "512m",
+        quiet: bool = False,
+    ) -> None:
+        if nodes not in (1, 3):
+            raise BrokerError("a local cluster has 1 or 3 nodes")
+        self.ephemeral = data_dir is None
+        self.data_dir = (
+            Path(tempfile.mkdtemp(prefix="inlet-kafka-")) if data_dir is None else data_dir
+        )
+        self.cache_dir = cache_dir
+        self.heap = heap
+        self.quiet = quiet
+        ports = (
+            free_ports(2 * nodes)
+            if first_port is None
+            else list(range(first_port, first_port + 2 * nodes))
+        )
+        self.nodes = [
+            _Node(i + 1, ports[2 * i], ports[2 * i + 1], self.data_dir / f"node-{i + 1}")
+            for i in range(nodes)
+        ]
+        self._libs: Path | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def _properties(self, node: _Node) -> str:
+        count = len(self.nodes)
+        replication = min(3, count)
+        min_isr = 2 if count >= 3 else 1
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": node.node_id,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": node.directory / "data",
+            "num.partitions": 1,
+            "default.replication.factor": replication,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": replication,
+            "transaction.state.log.replication.factor": replication,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": replication,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "group.initial.rebalance.delay.ms": 0,
+            # Inlet creates every topic it uses on purpose; a typo must not make a new one.
+            "auto.create.topics.enable": "false",
+            "controlled.shutdown.enable": "true",
+        }
+        return "".join(f"{k}={v}\n" for k, v in settings.items())
+
+    def _cluster_id(self) -> str:
+        path = self.data_dir / "cluster.id"
+        if path.exists():
+            return path.read_text().strip()
+        # Kafka's cluster ids are 16 random bytes, base64url without padding.
+        import base64  # noqa: PLC0415 - used only when a cluster is first made
+
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(cluster_id)
+        return cluster_id
+
+    def _java(self, node: _Node, main: str, *args: str) -> list[str]:
+        assert self._libs is not None
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerError(
+                "Java 17+ is needed to run the local Kafka broker (or set KAFKA_BOOTSTRAP_SERVERS)"
+            )
+        return [
+            java,
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            f"-Dkafka.logs.dir={node.directory}",
+            f"-Dkafka.node.id={node.node_id}",
+            "-cp",
+            f"{self._libs}/*",
+            main,
+            *args,
+        ]
+
+    def _prepare(self, node: _Node) -> Path:
+        node.directory.mkdir(parents=True, exist_ok=True)
+        config = node.directory / "server.properties"
+        config.write_text(self._properties(node))
+        if not (node.directory / "data" / "meta.properties").exists():
+            cmd = self._java(
+                node,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                self._cluster_id(),
+                "-c",
+                str(config),
+            )
+            result = subprocess.run(cmd, check=False, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BrokerError(
+                    f"formatting node {node.node_id} failed: {result.stdout}{result.stderr}"
+                )
+        return config
+
+    def start(self, timeout_s: float = 90.0) -> str:
+        """Start every node and return the bootstrap servers once all of them answer."""
+        self._libs = resolve_jars(self.cache_dir, quiet=self.quiet)
+        for node in self.nodes:
+            self.start_node(node.node_id, wait=False)
+        self.wait_ready(timeout_s)
+        return self.bootstrap_servers
+
+    def start_node(self, node_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> None:
+        node = self.nodes[node_id - 1]
+        if node.process is not None and node.process.poll() is None:
+            return
+        config = self._prepare(node)
+        node.process = subprocess.Popen(
+            self._java(node, "kafka.Kafka", str(config)),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches Inlet, which then stops the broker in order
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal, no threads involved
+        )
+        log.info(
+            "kafka node started",
+            extra={"node": node_id, "port": node.port, "pid": node.process.pid},
+        )
+        if wait:
+            self.wait_ready(timeout_s)
+
+    def stop_node(self, node_id: int, *, timeout_s: float = 30.0, kill: bool = False) -> None:
+        node = self.nodes[node_id - 1]
+        process, node.process = node.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Until a metadata request lists every running node (ready means really answering)."""
+        admin = AdminClient(
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                "socket.connection.setup.timeout.ms": 2000,
+            }
+        )
+        expected = {n.node_id for n in self.nodes if n.process is not None}
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for node in self.nodes:
+                if node.process is not None and node.process.poll() is not None:
+                    raise BrokerError(
+                        f"kafka node {node.node_id} exited ({node.process.returncode}); "
+                        f"see {node.directory / 'server.log'}"
+                    )
+            try:
+                brokers = set(admin.list_topics(timeout=2).brokers)
+            except KafkaException:
+                brokers = set()
+            if expected <= brokers:
+                return
+            if time.monotonic() > deadline:
+                raise BrokerError(
+                    f"kafka not ready after {timeout_s:.0f}s (nodes up: {sorted(brokers)})"
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop every node (all at once, so the quorum settles) and drop ephemeral data."""
+        running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+        for node in running:
+            assert node.process is not None
+            node.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for node in running:
+            assert node.process is not None
+            try:
+                node.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+            node.process = None
+        if self.ephemeral:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def pids(self) -> list[int]:
+        return [
+            n.process.pid for n in self.nodes if n.process is not None and n.process.poll() is None
+        ]
+
+    def __enter__(self) -> LocalKafka:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def env_cache_dir() -> Path:
+    return Path(os.environ.get("INLET_CACHE_DIR") or Path.home() / ".cache" / "inlet")

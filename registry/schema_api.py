@@ -1,0 +1,278 @@
+"""The Confluent Schema Registry REST API (Avro only), over ``SchemaRegistry``.
+
+Paths, query parameters and bodies are Confluent's, so its serializers, the ``kafka-avro-console``
+tools and Kafka Connect's converters work unchanged. The ``SchemaRegistry`` comes from the app's
+``schema_registry`` dependency. Handlers only translate: errors are domain errors, rendered by
+``registry._http_errors.EXCEPTION_HANDLERS``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, delete, get, post, put
+from litestar.params import Parameter
+
+from registry._http_errors import CONFLUENT_MEDIA_TYPE
+from registry.errors import InvalidCompatibilityLevel
+from registry.schema_state import AVRO, SchemaVersion
+from registry.schemas import SchemaRegistry
+
+# Confluent's clients send and accept these; any JSON body is read as JSON regardless.
+_MEDIA = CONFLUENT_MEDIA_TYPE
+
+
+class SchemaReference(msgspec.Struct, frozen=True):
+    name: str
+    subject: str
+    version: int
+
+
+class SchemaRequest(msgspec.Struct, frozen=True, rename="camel"):
+    """The body of register, lookup and compatibility requests; other Confluent fields are ignored."""
+
+    schema: str
+    schema_type: str = AVRO
+    references: list[SchemaReference] = msgspec.field(default_factory=list)
+
+
+class ConfigRequest(msgspec.Struct, frozen=True):
+    compatibility: str = ""
+
+
+class RegisteredId(msgspec.Struct, frozen=True):
+    schema_id: int = msgspec.field(name="id")
+
+
+class SubjectVersionSchema(msgspec.Struct, frozen=True, omit_defaults=True):
+    subject: str
+    version: int
+    schema_id: int = msgspec.field(name="id")
+    schema: str = ""
+    schema_type: str | None = msgspec.field(default=None, name="schemaType")  # not for AVRO
+
+
+class SchemaById(msgspec.Struct, frozen=True, omit_defaults=True):
+    schema: str
+    schema_type: str | None = msgspec.field(default=None, name="schemaType")
+
+
+class SubjectVersion(msgspec.Struct, frozen=True):
+    subject: str
+    version: int
+
+
+class ConfigLevel(msgspec.Struct, frozen=True, rename="camel"):
+    compatibility_level: str
+
+
+class ConfigUpdated(msgspec.Struct, frozen=True):
+    compatibility: str
+
+
+class CompatibilityResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    is_compatible: bool
+    messages: list[str] | None = None
+
+
+def _version_body(found: SchemaVersion) -> SubjectVersionSchema:
+    schema_type = None if found.schema_type == AVRO else found.schema_type
+    return SubjectVersionSchema(
+        found.subject, found.version, found.schema_id, found.schema, schema_type
+    )
+
+
+def _raw(schema: str) -> Response[bytes]:
+    # The stored text itself, byte for byte: it is already JSON.
+    return Response(content=schema.encode(), media_type=_MEDIA)
+
+
+class SchemaRegistryController(Controller):
+    """Confluent's ``/subjects``, ``/schemas``, ``/config`` and ``/compatibility`` resources."""
+
+    path = "/"
+
+    # --- Subjects and versions. ---
+
+    @get("/subjects", media_type=_MEDIA)
+    async def list_subjects(
+        self, schema_registry: SchemaRegistry, deleted: bool = False
+    ) -> list[str]:
+        return await schema_registry.subjects(deleted=deleted)
+
+    @get("/subjects/{subject:str}/versions", media_type=_MEDIA)
+    async def list_versions(
+        self, schema_registry: SchemaRegistry, subject: str, deleted: bool = False
+    ) -> list[int]:
+        return await schema_registry.versions(subject, deleted=deleted)
+
+    @get("/subjects/{subject:str}/versions/{version:str}", media_type=_MEDIA)
+    async def get_version(
+        self, schema_registry: SchemaRegistry, subject: str, version: str, deleted: bool = False
+    ) -> SubjectVersionSchema:
+        return _version_body(await schema_registry.get_version(subject, version, deleted=deleted))
+
+    @get("/subjects/{subject:str}/versions/{version:str}/schema", media_type=_MEDIA)
+    async def get_version_schema(
+        self, schema_registry: SchemaRegistry, subject: str, version: str, deleted: bool = False
+    ) -> Response[bytes]:
+        found = await schema_registry.get_version(subject, version, deleted=deleted)
+        return _raw(found.schema)
+
+    @post("/subjects/{subject:str}/versions", media_type=_MEDIA, status_code=200)
+    async def register(
+        self,
+        schema_registry: SchemaRegistry,
+        subject: str,
+        data: SchemaRequest,
+        normalize: bool = False,
+    ) -> RegisteredId:
+        schema_id = await schema_registry.register(
+            subject,
+            data.schema,
+            data.schema_type,
+            normalize=normalize,
+            references=data.references,
+        )
+        return RegisteredId(schema_id)
+
+    @post("/subjects/{subject:str}", media_type=_MEDIA, status_code=200)
+    async def lookup(
+        self,
+        schema_registry: SchemaRegistry,
+        subject: str,
+        data: SchemaRequest,
+        deleted: bool = False,
+    ) -> SubjectVersionSchema:
+        found = await schema_registry.lookup(
+            subject, data.schema, data.schema_type, deleted=deleted, references=data.references
+        )
+        return _version_body(found)
+
+    @delete("/subjects/{subject:str}/versions/{version:str}", media_type=_MEDIA, status_code=200)
+    async def delete_version(
+        self, schema_registry: SchemaRegistry, subject: str, version: str, permanent: bool = False
+    ) -> int:
+        return await schema_registry.delete_version(subject, version, permanent=permanent)
+
+    @delete("/subjects/{subject:str}", media_type=_MEDIA, status_code=200)
+    async def delete_subject(
+        self, schema_registry: SchemaRegistry, subject: str, permanent: bool = False
+    ) -> list[int]:
+        return await schema_registry.delete_subject(subject, permanent=permanent)
+
+    # --- Schemas by id. ---
+
+    @get("/schemas/ids/{schema_id:int}", media_type=_MEDIA)
+    async def get_schema(
+        self, schema_registry: SchemaRegistry, schema_id: int, subject: str | None = None
+    ) -> SchemaById:
+        # ``subject`` narrows the search to a context in Confluent; without contexts ids are global.
+        found = await schema_registry.schema_by_id(schema_id)
+        return SchemaById(found.schema, None if found.schema_type == AVRO else found.schema_type)
+
+    @get("/schemas/ids/{schema_id:int}/schema", media_type=_MEDIA)
+    async def get_raw_schema(
+        self, schema_registry: SchemaRegistry, schema_id: int, subject: str | None = None
+    ) -> Response[bytes]:
+        return _raw((await schema_registry.schema_by_id(schema_id)).schema)
+
+    @get("/schemas/ids/{schema_id:int}/subjects", media_type=_MEDIA)
+    async def get_schema_subjects(
+        self, schema_registry: SchemaRegistry, schema_id: int, deleted: bool = False
+    ) -> list[str]:
+        return await schema_registry.subjects_for_id(schema_id, deleted=deleted)
+
+    @get("/schemas/ids/{schema_id:int}/versions", media_type=_MEDIA)
+    async def get_schema_versions(
+        self, schema_registry: SchemaRegistry, schema_id: int, deleted: bool = False
+    ) -> list[SubjectVersion]:
+        pairs = await schema_registry.versions_for_id(schema_id, deleted=deleted)
+        return [SubjectVersion(subject, version) for subject, version in pairs]
+
+    @get("/schemas/types", media_type=_MEDIA)
+    async def get_schema_types(self, schema_registry: SchemaRegistry) -> list[str]:
+        return schema_registry.schema_types()
+
+    # --- Compatibility levels. ---
+
+    @get("/config", media_type=_MEDIA)
+    async def get_global_config(self, schema_registry: SchemaRegistry) -> ConfigLevel:
+        return ConfigLevel(await schema_registry.get_config())
+
+    @put("/config", media_type=_MEDIA)
+    async def put_global_config(
+        self, schema_registry: SchemaRegistry, data: ConfigRequest
+    ) -> ConfigUpdated:
+        return ConfigUpdated(await schema_registry.set_config(_level(data)))
+
+    @delete("/config", media_type=_MEDIA, status_code=200)
+    async def delete_global_config(self, schema_registry: SchemaRegistry) -> ConfigLevel:
+        return ConfigLevel(await schema_registry.delete_config())
+
+    @get("/config/{subject:str}", media_type=_MEDIA)
+    async def get_subject_config(
+        self,
+        schema_registry: SchemaRegistry,
+        subject: str,
+        default_to_global: bool = Parameter(query="defaultToGlobal", default=False),
+    ) -> ConfigLevel:
+        level = await schema_registry.get_config(subject, default_to_global=default_to_global)
+        return ConfigLevel(level)
+
+    @put("/config/{subject:str}", media_type=_MEDIA)
+    async def put_subject_config(
+        self, schema_registry: SchemaRegistry, subject: str, data: ConfigRequest
+    ) -> ConfigUpdated:
+        return ConfigUpdated(await schema_registry.set_config(_level(data), subject))
+
+    @delete("/config/{subject:str}", media_type=_MEDIA, status_code=200)
+    async def delete_subject_config(
+        self, schema_registry: SchemaRegistry, subject: str
+    ) -> ConfigLevel:
+        return ConfigLevel(await schema_registry.delete_config(subject))
+
+    # --- Compatibility checks. ---
+
+    @post(
+        "/compatibility/subjects/{subject:str}/versions/{version:str}",
+        media_type=_MEDIA,
+        status_code=200,
+    )
+    async def check_against_version(
+        self,
+        schema_registry: SchemaRegistry,
+        subject: str,
+        version: str,
+        data: SchemaRequest,
+        verbose: bool = False,
+    ) -> CompatibilityResult:
+        return await _compatibility(schema_registry, subject, version, data, verbose)
+
+    @post("/compatibility/subjects/{subject:str}/versions", media_type=_MEDIA, status_code=200)
+    async def check_against_all(
+        self,
+        schema_registry: SchemaRegistry,
+        subject: str,
+        data: SchemaRequest,
+        verbose: bool = False,
+    ) -> CompatibilityResult:
+        return await _compatibility(schema_registry, subject, None, data, verbose)
+
+
+def _level(data: ConfigRequest) -> str:
+    if not data.compatibility:
+        raise InvalidCompatibilityLevel("Invalid compatibility level: none given")
+    return data.compatibility
+
+
+async def _compatibility(
+    schema_registry: SchemaRegistry,
+    subject: str,
+    version: str | None,
+    data: SchemaRequest,
+    verbose: bool,
+) -> CompatibilityResult:
+    ok, messages = await schema_registry.test_compatibility(
+        subject, version, data.schema, data.schema_type, verbose=verbose, references=data.references
+    )
+    return CompatibilityResult(ok, messages if verbose else None)

@@ -1,0 +1,347 @@
+"""The schema registry service: Confluent Schema Registry semantics over ``SchemaState``.
+
+Every write goes through ``StateLog.transact``: its decision function reads caught-up state, raises
+a domain error or returns the ``_schemas`` records to write. Reads answer from the local state
+without waiting for the log, as Confluent's followers do; this instance's own writes are always
+visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+import fastavro
+import msgspec
+from fastavro.schema import SchemaParseException, UnknownType
+
+from registry.compat import (
+    DEFAULT_LEVEL,
+    CompatibilityLevel,
+    check,
+    parse_level,
+    reader_writer_problems,
+)
+from registry.errors import (
+    IncompatibleSchema,
+    InvalidSchema,
+    InvalidVersion,
+    SchemaNotFound,
+    SchemaVersionNotSoftDeleted,
+    SchemaVersionSoftDeleted,
+    SubjectCompatibilityNotConfigured,
+    SubjectNotFound,
+    SubjectNotSoftDeleted,
+    SubjectSoftDeleted,
+    VersionNotFound,
+)
+from registry.log import Record, StateLog
+from registry.schema_state import (
+    AVRO,
+    Latest,
+    SchemaState,
+    SchemaVersion,
+    StoredSchema,
+    canonical_json,
+    config_record,
+    delete_subject_record,
+    schema_record,
+    schema_tombstone,
+)
+
+SCHEMA_TYPES = (AVRO,)
+_MAX_VERSION = 2**31 - 1
+_VERSION_PATTERN = re.compile(r"-?[0-9]+")
+
+
+def parse_version(text: str) -> int | Latest:
+    """A version as Confluent's API spells it: ``latest``, ``-1`` (the same) or 1 … 2^31-1."""
+    if text == "latest":
+        return "latest"
+    number = int(text) if _VERSION_PATTERN.fullmatch(text) else 0
+    if number == -1:
+        return "latest"
+    if not 1 <= number <= _MAX_VERSION:
+        raise InvalidVersion(
+            f"The specified version '{text}' is not a valid version id. "
+            'Allowed values are between [1, 2^31-1] and the string "latest"'
+        )
+    return number
+
+
+class SchemaRegistry:
+    def __init__(self, state: SchemaState, log: StateLog) -> None:
+        self._state = state
+        self._log = log
+
+    # --- Schemas and subjects. ---
+
+    async def register(
+        self,
+        subject: str,
+        schema_text: str,
+        schema_type: str = AVRO,
+        *,
+        normalize: bool = False,
+        references: Sequence[object] = (),
+    ) -> int:
+        """Register ``schema_text`` under ``subject``; the schema's global id.
+
+        A schema the subject already has (live) answers its id and writes nothing. With
+        ``normalize`` a new schema is stored in canonical form instead of as sent.
+        """
+        parsed = _parse_avro(schema_text, schema_type, references)
+        canonical = canonical_json(parsed)
+
+        def decide() -> tuple[list[Record], int]:
+            state = self._state
+            if (existing := state.lookup(subject, canonical)) is not None:
+                return [], existing.schema_id
+            live = [json.loads(v.schema) for v in self._live(subject)]
+            reasons = check(self._level(subject), parsed, live)
+            if reasons:
+                raise IncompatibleSchema(
+                    "Schema being registered is incompatible with an earlier schema for subject "
+                    f'"{subject}", details: [{"; ".join(reasons)}]'
+                )
+            schema_id = state.id_for(canonical)
+            stored = None if schema_id is None else state.schema_by_id(schema_id)
+            if schema_id is None or stored is None:
+                schema_id, text = state.next_id(), canonical if normalize else schema_text
+            else:
+                text = stored.schema  # one id, one text: the first registration's
+            # Versions only grow, past soft-deleted ones too (Confluent's rule).
+            number = max(state.versions(subject, deleted=True), default=0) + 1
+            return [schema_record(SchemaVersion(subject, number, schema_id, text))], schema_id
+
+        return await self._log.transact(decide)
+
+    async def lookup(
+        self,
+        subject: str,
+        schema_text: str,
+        schema_type: str = AVRO,
+        *,
+        deleted: bool = False,
+        references: Sequence[object] = (),
+    ) -> SchemaVersion:
+        """The version of ``subject`` that has this schema."""
+        self._require_subject(subject, deleted=deleted)
+        canonical = canonical_json(_parse_avro(schema_text, schema_type, references))
+        found = self._state.lookup(subject, canonical, deleted=deleted)
+        if found is None:
+            raise SchemaNotFound("Schema not found")
+        return found
+
+    async def subjects(self, *, deleted: bool = False) -> list[str]:
+        return self._state.subjects(deleted=deleted)
+
+    async def versions(self, subject: str, *, deleted: bool = False) -> list[int]:
+        self._require_subject(subject, deleted=deleted)
+        return self._state.versions(subject, deleted=deleted)
+
+    async def get_version(
+        self, subject: str, version: str, *, deleted: bool = False
+    ) -> SchemaVersion:
+        return self._version(subject, parse_version(version), deleted=deleted)
+
+    async def schema_by_id(self, schema_id: int) -> StoredSchema:
+        found = self._state.schema_by_id(schema_id)
+        if found is None:
+            raise SchemaNotFound(f"Schema {schema_id} not found")
+        return found
+
+    async def subjects_for_id(self, schema_id: int, *, deleted: bool = False) -> list[str]:
+        await self.schema_by_id(schema_id)
+        return self._state.subjects_for_id(schema_id, deleted=deleted)
+
+    async def versions_for_id(
+        self, schema_id: int, *, deleted: bool = False
+    ) -> list[tuple[str, int]]:
+        await self.schema_by_id(schema_id)
+        return self._state.versions_for_id(schema_id, deleted=deleted)
+
+    @staticmethod
+    def schema_types() -> list[str]:
+        return list(SCHEMA_TYPES)
+
+    # --- Deletes. ---
+
+    async def delete_version(self, subject: str, version: str, *, permanent: bool = False) -> int:
+        """Soft-delete a version, or permanently delete a soft-deleted one; its number."""
+        wanted = parse_version(version)
+
+        def decide() -> tuple[list[Record], int]:
+            self._require_subject(subject, deleted=True)
+            # "latest" is the latest live version; a number may name a soft-deleted one.
+            found = self._state.get_version(subject, wanted, deleted=wanted != "latest")
+            if found is None:
+                raise VersionNotFound(f"Version {version} not found.")
+            where = f"Subject '{subject}' Version {found.version}"
+            if permanent:
+                if not found.deleted:
+                    raise SchemaVersionNotSoftDeleted(
+                        f"{where} was not deleted first before being permanently deleted"
+                    )
+                return [schema_tombstone(subject, found.version)], found.version
+            if found.deleted:
+                raise SchemaVersionSoftDeleted(
+                    f"{where} was soft deleted. Set permanent=true to delete permanently"
+                )
+            records = [schema_record(msgspec.structs.replace(found, deleted=True))]
+            if self._state.versions(subject) == [found.version]:
+                records += self._forget_subject_level(subject)
+            return records, found.version
+
+        return await self._log.transact(decide)
+
+    async def delete_subject(self, subject: str, *, permanent: bool = False) -> list[int]:
+        """Soft-delete every live version, or permanently delete a soft-deleted subject."""
+
+        def decide() -> tuple[list[Record], list[int]]:
+            self._require_subject(subject, deleted=True)
+            where = f"Subject '{subject}'"
+            live = self._state.versions(subject)
+            if permanent:
+                if live:
+                    raise SubjectNotSoftDeleted(
+                        f"{where} was not deleted first before being permanently deleted"
+                    )
+                every = self._state.versions(subject, deleted=True)
+                return [schema_tombstone(subject, n) for n in every], every
+            if not live:
+                raise SubjectSoftDeleted(
+                    f"{where} was soft deleted. Set permanent=true to delete permanently"
+                )
+            records = [
+                delete_subject_record(subject, live[-1]),
+                *self._forget_subject_level(subject),
+            ]
+            return records, live
+
+        return await self._log.transact(decide)
+
+    # --- Compatibility levels. ---
+
+    async def get_config(
+        self, subject: str | None = None, *, default_to_global: bool = False
+    ) -> CompatibilityLevel:
+        if subject is None:
+            return self._global_level()
+        level = self._state.subject_level(subject)
+        if level is not None:
+            return parse_level(level)
+        if default_to_global:
+            return self._global_level()
+        raise SubjectCompatibilityNotConfigured(
+            f"Subject '{subject}' does not have subject-level compatibility configured"
+        )
+
+    async def set_config(self, level: str, subject: str | None = None) -> CompatibilityLevel:
+        parsed = parse_level(level)
+
+        def decide() -> tuple[list[Record], CompatibilityLevel]:
+            return [config_record(subject, parsed.value)], parsed
+
+        return await self._log.transact(decide)
+
+    async def delete_config(self, subject: str | None = None) -> CompatibilityLevel:
+        """Remove a level (the global one reverts to the default); the level it had."""
+
+        def decide() -> tuple[list[Record], CompatibilityLevel]:
+            if subject is None:
+                return [config_record(None, None)], self._global_level()
+            level = self._state.subject_level(subject)
+            if level is None:
+                self._require_subject(subject, deleted=True)
+                raise SubjectCompatibilityNotConfigured(
+                    f"Subject '{subject}' does not have subject-level compatibility configured"
+                )
+            return [config_record(subject, None)], parse_level(level)
+
+        return await self._log.transact(decide)
+
+    async def test_compatibility(
+        self,
+        subject: str,
+        version: str | None,
+        schema_text: str,
+        schema_type: str = AVRO,
+        *,
+        verbose: bool = False,
+        references: Sequence[object] = (),
+    ) -> tuple[bool, list[str]]:
+        """Could ``schema_text`` be registered after ``version`` (all live versions when None)?
+
+        The reasons come back only when ``verbose``. ``latest`` means every live version, so that
+        transitive levels check them all, as registering would.
+        """
+        parsed = _parse_avro(schema_text, schema_type, references)
+        if version is None:
+            targets = self._live(subject)
+        else:
+            wanted = parse_version(version)
+            self._require_subject(subject)
+            targets = (
+                self._live(subject) if wanted == "latest" else [self._version(subject, wanted)]
+            )
+        existing = [json.loads(v.schema) for v in targets]
+        reasons = check(self._level(subject), parsed, existing)
+        return not reasons, reasons if verbose else []
+
+    # --- Helpers. ---
+
+    def _require_subject(self, subject: str, *, deleted: bool = False) -> None:
+        if not self._state.versions(subject, deleted=deleted):
+            raise SubjectNotFound(f"Subject '{subject}' not found.")
+
+    def _version(
+        self, subject: str, version: int | Latest, *, deleted: bool = False
+    ) -> SchemaVersion:
+        self._require_subject(subject, deleted=deleted)
+        found = self._state.get_version(subject, version, deleted=deleted)
+        if found is None:
+            raise VersionNotFound(f"Version {version} not found.")
+        return found
+
+    def _live(self, subject: str) -> list[SchemaVersion]:
+        versions = (self._state.get_version(subject, n) for n in self._state.versions(subject))
+        return [v for v in versions if v is not None]
+
+    def _global_level(self) -> CompatibilityLevel:
+        level = self._state.global_level()
+        return DEFAULT_LEVEL if level is None else parse_level(level)
+
+    def _level(self, subject: str) -> CompatibilityLevel:
+        level = self._state.subject_level(subject)
+        return self._global_level() if level is None else parse_level(level)
+
+    def _forget_subject_level(self, subject: str) -> list[Record]:
+        # Confluent drops a subject's level together with its last live version.
+        if self._state.subject_level(subject) is None:
+            return []
+        return [config_record(subject, None)]
+
+
+def _parse_avro(schema_text: str, schema_type: str, references: Sequence[object]) -> object:
+    """The parsed JSON of a valid Avro schema, or ``InvalidSchema`` saying what is wrong."""
+    if schema_type != AVRO:
+        raise InvalidSchema(f"Unsupported schema type {schema_type!r}: this registry supports AVRO")
+    if references:
+        raise InvalidSchema("Schema references are not supported")
+    try:
+        parsed: object = json.loads(schema_text)
+        fastavro.parse_schema(parsed)  # type: ignore[arg-type]
+        # What is stored must stay checkable: later registrations parse it with the checker.
+        reader_writer_problems(parsed, parsed)
+    except (
+        SchemaParseException,
+        UnknownType,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+    ) as exc:
+        raise InvalidSchema(f"Invalid schema: {exc}") from exc
+    return parsed

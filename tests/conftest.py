@@ -1,0 +1,73 @@
+"""Test tiers share one real Kafka per session.
+
+Where it comes from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` if set; else a local broker from the
+Maven Central jars (Java + Maven), on ports the OS assigns; else testcontainers' Kafka where a
+Docker engine answers. Under ``CI=true`` a test that needs Kafka fails when none can be had.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.broker import LocalKafka, env_cache_dir
+from inlet.settings import Settings
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def kafka_unavailable(reason: str) -> None:
+    """Fail under CI (a missing Kafka is a broken build there), skip on a developer's laptop."""
+    message = f"no Kafka for the tests: {reason}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _testcontainers_kafka() -> Iterator[str] | None:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+    except Exception:  # noqa: BLE001 - any failure means "no Docker engine here"
+        return None
+    from testcontainers.kafka import KafkaContainer
+
+    def _run() -> Iterator[str]:
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+            yield container.get_bootstrap_server()
+
+    return _run()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    if shutil.which("java") and (shutil.which("mvn") or any(env_cache_dir().glob("kafka-*/libs"))):
+        broker = LocalKafka(data_dir=None, cache_dir=env_cache_dir(), first_port=None, quiet=True)
+        try:
+            yield broker.start()
+        finally:
+            broker.stop()
+        return
+    container = _testcontainers_kafka()
+    if container is None:
+        kafka_unavailable("set KAFKA_BOOTSTRAP_SERVERS, install Java 17+ and Maven, or run Docker")
+        return
+    yield from container
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        data_dir=str(tmp_path / "data"),
+        topic_partitions=1,
+    )

@@ -1,0 +1,62 @@
+"""The session broker is a real Kafka: metadata, a durable produce, a consume."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from inlet.kafka import AsyncProducer, aiokafka_config, client_config, producer_config
+from inlet.settings import Settings
+
+pytestmark = pytest.mark.kafka
+
+
+def create_topic(settings: Settings, name: str, partitions: int = 1) -> None:
+    admin = AdminClient(client_config(settings, client_id="test-admin"))
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions)])
+    futures[name].result(timeout=30)
+
+
+async def test_produce_then_consume_round_trip(settings: Settings) -> None:
+    topic = f"test-{uuid.uuid4().hex[:8]}"
+    create_topic(settings, topic, partitions=2)
+    producer = AsyncProducer(producer_config(settings, client_id="test"))
+    try:
+        messages = await asyncio.gather(
+            *(producer.produce(topic, f"v{i}".encode(), key=f"k{i}".encode()) for i in range(20))
+        )
+    finally:
+        await asyncio.to_thread(producer.close)
+    assert all(m.offset() is not None and m.offset() >= 0 for m in messages)
+
+    consumer = AIOKafkaConsumer(
+        topic, auto_offset_reset="earliest", **aiokafka_config(settings, client_id="test")
+    )
+    await consumer.start()
+    seen: dict[bytes, bytes] = {}
+    try:
+        async with asyncio.timeout(30):
+            while len(seen) < 20:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    seen.update({r.key: r.value for r in records})
+    finally:
+        await consumer.stop()
+    assert seen == {f"k{i}".encode(): f"v{i}".encode() for i in range(20)}
+
+
+async def test_produce_to_missing_topic_fails_instead_of_claiming_success(
+    settings: Settings,
+) -> None:
+    producer = AsyncProducer(
+        producer_config(settings, client_id="test", **{"delivery.timeout.ms": 3000})
+    )
+    try:
+        with pytest.raises(Exception, match=r"(?i)unknown|not available|timed out"):
+            await producer.produce(f"missing-{uuid.uuid4().hex[:8]}", b"x")
+    finally:
+        await asyncio.to_thread(producer.close)
