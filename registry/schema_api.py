@@ -8,9 +8,12 @@ tools and Kafka Connect's converters work unchanged. The ``SchemaRegistry`` come
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
 from registry.errors import InvalidCompatibilityLevel
@@ -28,7 +31,7 @@ class SchemaReference(msgspec.Struct, frozen=True):
 
 
 class SchemaRequest(msgspec.Struct, frozen=True, rename="camel"):
-    """The body of register, lookup and compatibility requests; other Confluent fields are ignored."""
+    """The body of register, lookup and compatibility requests (other Confluent fields ignored)."""
 
     schema: str
     schema_type: str = AVRO
@@ -95,25 +98,33 @@ class SchemaRegistryController(Controller):
 
     @get("/subjects", media_type=_MEDIA)
     async def list_subjects(
-        self, schema_registry: SchemaRegistry, deleted: bool = False
+        self, schema_registry: NamedDependency[SchemaRegistry], deleted: bool = False
     ) -> list[str]:
         return await schema_registry.subjects(deleted=deleted)
 
     @get("/subjects/{subject:str}/versions", media_type=_MEDIA)
     async def list_versions(
-        self, schema_registry: SchemaRegistry, subject: str, deleted: bool = False
+        self, schema_registry: NamedDependency[SchemaRegistry], subject: str, deleted: bool = False
     ) -> list[int]:
         return await schema_registry.versions(subject, deleted=deleted)
 
     @get("/subjects/{subject:str}/versions/{version:str}", media_type=_MEDIA)
     async def get_version(
-        self, schema_registry: SchemaRegistry, subject: str, version: str, deleted: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: str,
+        version: str,
+        deleted: bool = False,
     ) -> SubjectVersionSchema:
         return _version_body(await schema_registry.get_version(subject, version, deleted=deleted))
 
     @get("/subjects/{subject:str}/versions/{version:str}/schema", media_type=_MEDIA)
     async def get_version_schema(
-        self, schema_registry: SchemaRegistry, subject: str, version: str, deleted: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: str,
+        version: str,
+        deleted: bool = False,
     ) -> Response[bytes]:
         found = await schema_registry.get_version(subject, version, deleted=deleted)
         return _raw(found.schema)
@@ -121,7 +132,7 @@ class SchemaRegistryController(Controller):
     @post("/subjects/{subject:str}/versions", media_type=_MEDIA, status_code=200)
     async def register(
         self,
-        schema_registry: SchemaRegistry,
+        schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         data: SchemaRequest,
         normalize: bool = False,
@@ -138,7 +149,7 @@ class SchemaRegistryController(Controller):
     @post("/subjects/{subject:str}", media_type=_MEDIA, status_code=200)
     async def lookup(
         self,
-        schema_registry: SchemaRegistry,
+        schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         data: SchemaRequest,
         deleted: bool = False,
@@ -150,13 +161,20 @@ class SchemaRegistryController(Controller):
 
     @delete("/subjects/{subject:str}/versions/{version:str}", media_type=_MEDIA, status_code=200)
     async def delete_version(
-        self, schema_registry: SchemaRegistry, subject: str, version: str, permanent: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: str,
+        version: str,
+        permanent: bool = False,
     ) -> int:
         return await schema_registry.delete_version(subject, version, permanent=permanent)
 
     @delete("/subjects/{subject:str}", media_type=_MEDIA, status_code=200)
     async def delete_subject(
-        self, schema_registry: SchemaRegistry, subject: str, permanent: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: str,
+        permanent: bool = False,
     ) -> list[int]:
         return await schema_registry.delete_subject(subject, permanent=permanent)
 
@@ -164,7 +182,10 @@ class SchemaRegistryController(Controller):
 
     @get("/schemas/ids/{schema_id:int}", media_type=_MEDIA)
     async def get_schema(
-        self, schema_registry: SchemaRegistry, schema_id: int, subject: str | None = None
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        schema_id: int,
+        subject: str | None = None,
     ) -> SchemaById:
         # ``subject`` narrows the search to a context in Confluent; without contexts ids are global.
         found = await schema_registry.schema_by_id(schema_id)
@@ -172,62 +193,75 @@ class SchemaRegistryController(Controller):
 
     @get("/schemas/ids/{schema_id:int}/schema", media_type=_MEDIA)
     async def get_raw_schema(
-        self, schema_registry: SchemaRegistry, schema_id: int, subject: str | None = None
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        schema_id: int,
+        subject: str | None = None,
     ) -> Response[bytes]:
         return _raw((await schema_registry.schema_by_id(schema_id)).schema)
 
     @get("/schemas/ids/{schema_id:int}/subjects", media_type=_MEDIA)
     async def get_schema_subjects(
-        self, schema_registry: SchemaRegistry, schema_id: int, deleted: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        schema_id: int,
+        deleted: bool = False,
     ) -> list[str]:
         return await schema_registry.subjects_for_id(schema_id, deleted=deleted)
 
     @get("/schemas/ids/{schema_id:int}/versions", media_type=_MEDIA)
     async def get_schema_versions(
-        self, schema_registry: SchemaRegistry, schema_id: int, deleted: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        schema_id: int,
+        deleted: bool = False,
     ) -> list[SubjectVersion]:
         pairs = await schema_registry.versions_for_id(schema_id, deleted=deleted)
         return [SubjectVersion(subject, version) for subject, version in pairs]
 
     @get("/schemas/types", media_type=_MEDIA)
-    async def get_schema_types(self, schema_registry: SchemaRegistry) -> list[str]:
+    async def get_schema_types(self, schema_registry: NamedDependency[SchemaRegistry]) -> list[str]:
         return schema_registry.schema_types()
 
     # --- Compatibility levels. ---
 
     @get("/config", media_type=_MEDIA)
-    async def get_global_config(self, schema_registry: SchemaRegistry) -> ConfigLevel:
+    async def get_global_config(
+        self, schema_registry: NamedDependency[SchemaRegistry]
+    ) -> ConfigLevel:
         return ConfigLevel(await schema_registry.get_config())
 
     @put("/config", media_type=_MEDIA)
     async def put_global_config(
-        self, schema_registry: SchemaRegistry, data: ConfigRequest
+        self, schema_registry: NamedDependency[SchemaRegistry], data: ConfigRequest
     ) -> ConfigUpdated:
         return ConfigUpdated(await schema_registry.set_config(_level(data)))
 
     @delete("/config", media_type=_MEDIA, status_code=200)
-    async def delete_global_config(self, schema_registry: SchemaRegistry) -> ConfigLevel:
+    async def delete_global_config(
+        self, schema_registry: NamedDependency[SchemaRegistry]
+    ) -> ConfigLevel:
         return ConfigLevel(await schema_registry.delete_config())
 
     @get("/config/{subject:str}", media_type=_MEDIA)
     async def get_subject_config(
         self,
-        schema_registry: SchemaRegistry,
+        schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
-        default_to_global: bool = Parameter(query="defaultToGlobal", default=False),
+        default_to_global: Annotated[bool, QueryParameter(name="defaultToGlobal")] = False,
     ) -> ConfigLevel:
         level = await schema_registry.get_config(subject, default_to_global=default_to_global)
         return ConfigLevel(level)
 
     @put("/config/{subject:str}", media_type=_MEDIA)
     async def put_subject_config(
-        self, schema_registry: SchemaRegistry, subject: str, data: ConfigRequest
+        self, schema_registry: NamedDependency[SchemaRegistry], subject: str, data: ConfigRequest
     ) -> ConfigUpdated:
         return ConfigUpdated(await schema_registry.set_config(_level(data), subject))
 
     @delete("/config/{subject:str}", media_type=_MEDIA, status_code=200)
     async def delete_subject_config(
-        self, schema_registry: SchemaRegistry, subject: str
+        self, schema_registry: NamedDependency[SchemaRegistry], subject: str
     ) -> ConfigLevel:
         return ConfigLevel(await schema_registry.delete_config(subject))
 
@@ -240,7 +274,7 @@ class SchemaRegistryController(Controller):
     )
     async def check_against_version(
         self,
-        schema_registry: SchemaRegistry,
+        schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         version: str,
         data: SchemaRequest,
@@ -251,7 +285,7 @@ class SchemaRegistryController(Controller):
     @post("/compatibility/subjects/{subject:str}/versions", media_type=_MEDIA, status_code=200)
     async def check_against_all(
         self,
-        schema_registry: SchemaRegistry,
+        schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         data: SchemaRequest,
         verbose: bool = False,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from deploy.broker import free_ports
 from tests.conftest import IN_CI
@@ -165,7 +166,11 @@ def test_killing_up_takes_kafka_and_services_with_it(tmp_path: Path) -> None:
 
 def _consume(bootstrap: str, topic: str) -> list[bytes]:
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
     )
     consumer.subscribe([topic])
     try:
@@ -173,7 +178,7 @@ def _consume(bootstrap: str, topic: str) -> list[bytes]:
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is not None and msg.error() is None:
-                return [msg.value()]
+                return [msg.value() or b""]
         return []
     finally:
         consumer.close()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from deploy.broker import LocalKafka, env_cache_dir
 
@@ -38,7 +39,7 @@ def _consume_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
         for _ in range(60):
             msg = consumer.poll(1.0)
             if msg is not None and msg.error() is None:
-                values.append(msg.value())
+                values.append(msg.value() or b"")
             if len(values) >= expected:
                 break
     finally:
