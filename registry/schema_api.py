@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
 from registry.errors import InvalidCompatibilityLevel
@@ -98,13 +98,16 @@ class SchemaRegistryController(Controller):
 
     @get("/subjects", media_type=_MEDIA)
     async def list_subjects(
-        self, schema_registry: NamedDependency[SchemaRegistry], deleted: bool = False
+        self, schema_registry: NamedDependency[SchemaRegistry], deleted: FromQuery[bool] = False
     ) -> list[str]:
         return await schema_registry.subjects(deleted=deleted)
 
     @get("/subjects/{subject:str}/versions", media_type=_MEDIA)
     async def list_versions(
-        self, schema_registry: NamedDependency[SchemaRegistry], subject: str, deleted: bool = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: str,
+        deleted: FromQuery[bool] = False,
     ) -> list[int]:
         return await schema_registry.versions(subject, deleted=deleted)
 
@@ -114,7 +117,7 @@ class SchemaRegistryController(Controller):
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         version: str,
-        deleted: bool = False,
+        deleted: FromQuery[bool] = False,
     ) -> SubjectVersionSchema:
         return _version_body(await schema_registry.get_version(subject, version, deleted=deleted))
 
@@ -124,7 +127,7 @@ class SchemaRegistryController(Controller):
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         version: str,
-        deleted: bool = False,
+        deleted: FromQuery[bool] = False,
     ) -> Response[bytes]:
         found = await schema_registry.get_version(subject, version, deleted=deleted)
         return _raw(found.schema)
@@ -134,8 +137,8 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
-        data: SchemaRequest,
-        normalize: bool = False,
+        data: JSONBody[SchemaRequest],
+        normalize: FromQuery[bool] = False,
     ) -> RegisteredId:
         schema_id = await schema_registry.register(
             subject,
@@ -151,8 +154,8 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
-        data: SchemaRequest,
-        deleted: bool = False,
+        data: JSONBody[SchemaRequest],
+        deleted: FromQuery[bool] = False,
     ) -> SubjectVersionSchema:
         found = await schema_registry.lookup(
             subject, data.schema, data.schema_type, deleted=deleted, references=data.references
@@ -165,7 +168,7 @@ class SchemaRegistryController(Controller):
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         version: str,
-        permanent: bool = False,
+        permanent: FromQuery[bool] = False,
     ) -> int:
         return await schema_registry.delete_version(subject, version, permanent=permanent)
 
@@ -174,7 +177,7 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
-        permanent: bool = False,
+        permanent: FromQuery[bool] = False,
     ) -> list[int]:
         return await schema_registry.delete_subject(subject, permanent=permanent)
 
@@ -185,7 +188,7 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         schema_id: int,
-        subject: str | None = None,
+        subject: FromQuery[str | None] = None,
     ) -> SchemaById:
         # ``subject`` narrows the search to a context in Confluent; without contexts ids are global.
         found = await schema_registry.schema_by_id(schema_id)
@@ -196,7 +199,7 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         schema_id: int,
-        subject: str | None = None,
+        subject: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return _raw((await schema_registry.schema_by_id(schema_id)).schema)
 
@@ -205,7 +208,7 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         schema_id: int,
-        deleted: bool = False,
+        deleted: FromQuery[bool] = False,
     ) -> list[str]:
         return await schema_registry.subjects_for_id(schema_id, deleted=deleted)
 
@@ -214,7 +217,7 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         schema_id: int,
-        deleted: bool = False,
+        deleted: FromQuery[bool] = False,
     ) -> list[SubjectVersion]:
         pairs = await schema_registry.versions_for_id(schema_id, deleted=deleted)
         return [SubjectVersion(subject, version) for subject, version in pairs]
@@ -233,7 +236,7 @@ class SchemaRegistryController(Controller):
 
     @put("/config", media_type=_MEDIA)
     async def put_global_config(
-        self, schema_registry: NamedDependency[SchemaRegistry], data: ConfigRequest
+        self, schema_registry: NamedDependency[SchemaRegistry], data: JSONBody[ConfigRequest]
     ) -> ConfigUpdated:
         return ConfigUpdated(await schema_registry.set_config(_level(data)))
 
@@ -255,7 +258,10 @@ class SchemaRegistryController(Controller):
 
     @put("/config/{subject:str}", media_type=_MEDIA)
     async def put_subject_config(
-        self, schema_registry: NamedDependency[SchemaRegistry], subject: str, data: ConfigRequest
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: str,
+        data: JSONBody[ConfigRequest],
     ) -> ConfigUpdated:
         return ConfigUpdated(await schema_registry.set_config(_level(data), subject))
 
@@ -277,8 +283,8 @@ class SchemaRegistryController(Controller):
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
         version: str,
-        data: SchemaRequest,
-        verbose: bool = False,
+        data: JSONBody[SchemaRequest],
+        verbose: FromQuery[bool] = False,
     ) -> CompatibilityResult:
         return await _compatibility(schema_registry, subject, version, data, verbose)
 
@@ -287,8 +293,8 @@ class SchemaRegistryController(Controller):
         self,
         schema_registry: NamedDependency[SchemaRegistry],
         subject: str,
-        data: SchemaRequest,
-        verbose: bool = False,
+        data: JSONBody[SchemaRequest],
+        verbose: FromQuery[bool] = False,
     ) -> CompatibilityResult:
         return await _compatibility(schema_registry, subject, None, data, verbose)
 

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from litestar import Litestar, get, post
 from litestar.di import Provide
+from litestar.params import JSONBody
 from litestar.testing import TestClient
 
 from registry._http_errors import EXCEPTION_HANDLERS
@@ -57,7 +58,7 @@ async def _admin_slow() -> None:
 
 
 @post("/v1/things")
-async def _admin_post(data: _Body) -> str:
+async def _admin_post(data: JSONBody[_Body]) -> str:
     return data.name
 
 

@@ -1,0 +1,57 @@
+"""docker-compose.yml cannot run here (no Docker engine); these checks keep it honest by reading."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploy.broker import POM
+from inlet.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_runs_kafka_and_inlets_services_from_the_dockerfile() -> None:
+    services = _compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    for name in ("registry", "gateway"):
+        service = services[name]
+        assert (ROOT / service["build"]["dockerfile"]).exists()
+        assert service["command"] == [name]
+        assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_compose_kafka_matches_the_pinned_broker_version() -> None:
+    pinned = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    assert pinned is not None
+    image = _compose()["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{pinned.group(1)}"
+
+
+def test_compose_ports_are_inlets_default_ports() -> None:
+    services = _compose()["services"]
+    defaults = Settings()
+    assert services["registry"]["ports"] == [f"{defaults.registry_port}:{defaults.registry_port}"]
+    assert services["gateway"]["ports"] == [f"{defaults.gateway_port}:{defaults.gateway_port}"]
+
+
+def test_compose_environment_uses_only_known_settings() -> None:
+    known = {f"INLET_{name.upper()}" for name in Settings.__struct_fields__}
+    for name in ("registry", "gateway"):
+        env = _compose()["services"][name]["environment"]
+        assert {k for k in env if k.startswith("INLET_")} <= known
+
+
+def test_dockerfile_copies_every_package() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    for package in ("inlet", "gateway", "registry", "consumers", "deploy"):
+        assert f"COPY {package} ./{package}" in dockerfile
