@@ -134,3 +134,9 @@ class StoreTimeout(RegistryError):
 class KafkaUnavailable(RegistryError):
     code = ErrorCode.KAFKA_UNAVAILABLE
     retryable = True
+
+
+class Unauthorized(RegistryError):
+    """No valid admin token (``Authorization: Bearer <token>``, or as the Basic password)."""
+
+    code = ErrorCode.UNAUTHORIZED

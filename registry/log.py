@@ -27,6 +27,17 @@ class Folder(Protocol):
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None: ...
 
 
+class StateFold:
+    """Several folds read from one log: each ignores the topics that are not its own."""
+
+    def __init__(self, *parts: Folder) -> None:
+        self._parts = parts
+
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        for part in self._parts:
+            part.apply(topic, key, value)
+
+
 class StateLog(Protocol):
     async def transact(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
         """Call ``decide`` on caught-up state, write its records atomically, await them folded.

@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
 from registry.errors import InvalidCompatibilityLevel
@@ -106,7 +106,7 @@ class SchemaRegistryController(Controller):
     async def list_versions(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         deleted: FromQuery[bool] = False,
     ) -> list[int]:
         return await schema_registry.versions(subject, deleted=deleted)
@@ -115,8 +115,8 @@ class SchemaRegistryController(Controller):
     async def get_version(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
-        version: str,
+        subject: FromPath[str],
+        version: FromPath[str],
         deleted: FromQuery[bool] = False,
     ) -> SubjectVersionSchema:
         return _version_body(await schema_registry.get_version(subject, version, deleted=deleted))
@@ -125,8 +125,8 @@ class SchemaRegistryController(Controller):
     async def get_version_schema(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
-        version: str,
+        subject: FromPath[str],
+        version: FromPath[str],
         deleted: FromQuery[bool] = False,
     ) -> Response[bytes]:
         found = await schema_registry.get_version(subject, version, deleted=deleted)
@@ -136,7 +136,7 @@ class SchemaRegistryController(Controller):
     async def register(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         data: JSONBody[SchemaRequest],
         normalize: FromQuery[bool] = False,
     ) -> RegisteredId:
@@ -153,7 +153,7 @@ class SchemaRegistryController(Controller):
     async def lookup(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         data: JSONBody[SchemaRequest],
         deleted: FromQuery[bool] = False,
     ) -> SubjectVersionSchema:
@@ -166,8 +166,8 @@ class SchemaRegistryController(Controller):
     async def delete_version(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
-        version: str,
+        subject: FromPath[str],
+        version: FromPath[str],
         permanent: FromQuery[bool] = False,
     ) -> int:
         return await schema_registry.delete_version(subject, version, permanent=permanent)
@@ -176,7 +176,7 @@ class SchemaRegistryController(Controller):
     async def delete_subject(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         permanent: FromQuery[bool] = False,
     ) -> list[int]:
         return await schema_registry.delete_subject(subject, permanent=permanent)
@@ -187,7 +187,7 @@ class SchemaRegistryController(Controller):
     async def get_schema(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        schema_id: int,
+        schema_id: FromPath[int],
         subject: FromQuery[str | None] = None,
     ) -> SchemaById:
         # ``subject`` narrows the search to a context in Confluent; without contexts ids are global.
@@ -198,7 +198,7 @@ class SchemaRegistryController(Controller):
     async def get_raw_schema(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        schema_id: int,
+        schema_id: FromPath[int],
         subject: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         return _raw((await schema_registry.schema_by_id(schema_id)).schema)
@@ -207,7 +207,7 @@ class SchemaRegistryController(Controller):
     async def get_schema_subjects(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        schema_id: int,
+        schema_id: FromPath[int],
         deleted: FromQuery[bool] = False,
     ) -> list[str]:
         return await schema_registry.subjects_for_id(schema_id, deleted=deleted)
@@ -216,7 +216,7 @@ class SchemaRegistryController(Controller):
     async def get_schema_versions(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        schema_id: int,
+        schema_id: FromPath[int],
         deleted: FromQuery[bool] = False,
     ) -> list[SubjectVersion]:
         pairs = await schema_registry.versions_for_id(schema_id, deleted=deleted)
@@ -250,7 +250,7 @@ class SchemaRegistryController(Controller):
     async def get_subject_config(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         default_to_global: Annotated[bool, QueryParameter(name="defaultToGlobal")] = False,
     ) -> ConfigLevel:
         level = await schema_registry.get_config(subject, default_to_global=default_to_global)
@@ -260,14 +260,14 @@ class SchemaRegistryController(Controller):
     async def put_subject_config(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         data: JSONBody[ConfigRequest],
     ) -> ConfigUpdated:
         return ConfigUpdated(await schema_registry.set_config(_level(data), subject))
 
     @delete("/config/{subject:str}", media_type=_MEDIA, status_code=200)
     async def delete_subject_config(
-        self, schema_registry: NamedDependency[SchemaRegistry], subject: str
+        self, schema_registry: NamedDependency[SchemaRegistry], subject: FromPath[str]
     ) -> ConfigLevel:
         return ConfigLevel(await schema_registry.delete_config(subject))
 
@@ -281,8 +281,8 @@ class SchemaRegistryController(Controller):
     async def check_against_version(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
-        version: str,
+        subject: FromPath[str],
+        version: FromPath[str],
         data: JSONBody[SchemaRequest],
         verbose: FromQuery[bool] = False,
     ) -> CompatibilityResult:
@@ -292,7 +292,7 @@ class SchemaRegistryController(Controller):
     async def check_against_all(
         self,
         schema_registry: NamedDependency[SchemaRegistry],
-        subject: str,
+        subject: FromPath[str],
         data: JSONBody[SchemaRequest],
         verbose: FromQuery[bool] = False,
     ) -> CompatibilityResult:

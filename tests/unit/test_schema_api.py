@@ -140,10 +140,11 @@ def test_ids_are_global_and_versions_per_subject(client: Client) -> None:
     assert _id(client, V1) == 1
     assert _id(client, V2) == 2
     assert _id(client, V2, "other-value") == 2
-    assert _id(client, '"string"', "other-value") == 3
+    assert _id(client, V1, "other-value") == 1
+    assert _id(client, '"string"', "third") == 3
     assert client.get(f"/subjects/{SUBJECT}/versions").json() == [1, 2]
     assert client.get("/subjects/other-value/versions").json() == [1, 2]
-    assert client.get("/subjects").json() == ["inlet.abc-value", "other-value"]
+    assert client.get("/subjects").json() == ["inlet.abc-value", "other-value", "third"]
     assert client.get("/schemas/ids/2/subjects").json() == [SUBJECT, "other-value"]
     assert client.get("/schemas/ids/2/versions").json() == [
         {"subject": SUBJECT, "version": 2},
