@@ -223,8 +223,8 @@ class LocalKafka:
                 node,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                self._cluster_id(),
+                # "=" form: a generated id may start with "-", which would read as an option.
+                f"--cluster-id={self._cluster_id()}",
                 "-c",
                 str(config),
             )

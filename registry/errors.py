@@ -16,6 +16,7 @@ import msgspec
 class ErrorCode(IntEnum):
     """Confluent Schema Registry's error codes, and Inlet's own admin codes in the same scheme."""
 
+    INVALID_CURSOR = 40050
     UNAUTHORIZED = 40101
     SUBJECT_NOT_FOUND = 40401
     VERSION_NOT_FOUND = 40402
@@ -91,7 +92,19 @@ class SubjectCompatibilityNotConfigured(RegistryError):
 
 
 class IncompatibleSchema(RegistryError):
+    """``reasons`` are the checker's, one per problem, for callers that report them separately."""
+
     code = ErrorCode.INCOMPATIBLE_SCHEMA
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[Problem] | None = None,
+        reasons: list[str] | None = None,
+    ) -> None:
+        super().__init__(message, problems=problems)
+        self.reasons = reasons or []
 
 
 class InvalidSchema(RegistryError):
@@ -118,6 +131,12 @@ class InvalidConnector(RegistryError):
     """A connector definition (name, fields, key_field, settings) that cannot be accepted."""
 
     code = ErrorCode.INVALID_CONNECTOR
+
+
+class InvalidCursor(RegistryError):
+    """A pagination cursor this service did not hand out (or that is damaged)."""
+
+    code = ErrorCode.INVALID_CURSOR
 
 
 class NotEnoughSamples(RegistryError):

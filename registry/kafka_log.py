@@ -63,20 +63,29 @@ class LogReader:
     def __init__(self, settings: Settings, folder: Folder, topics: list[str], *, name: str) -> None:
         self.folder = folder
         self._partitions = [TopicPartition(t, 0) for t in topics]
-        self._consumer = AIOKafkaConsumer(
-            isolation_level="read_committed",  # an aborted (fenced) write never reaches the fold
-            enable_auto_commit=False,
-            group_id=None,
-            **aiokafka_config(settings, client_id=f"inlet-{name}-reader"),
-        )
+        self._consumer_config = aiokafka_config(settings, client_id=f"inlet-{name}-reader")
+        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         self.failed: BaseException | None = None
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the log reader is not started")
+        return self._consumer
+
     async def start(self, timeout_s: float = 30.0) -> None:
+        # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
+        self._consumer = AIOKafkaConsumer(
+            isolation_level="read_committed",  # an aborted (fenced) write never reaches the fold
+            enable_auto_commit=False,
+            group_id=None,
+            **self._consumer_config,
+        )
         await self._consumer.start()
-        self._consumer.assign(self._partitions)
-        await self._consumer.seek_to_beginning(*self._partitions)
+        self.consumer.assign(self._partitions)
+        await self.consumer.seek_to_beginning(*self._partitions)
         self._task = asyncio.get_running_loop().create_task(self._run())
         await self.sync(timeout_s)
 
@@ -84,12 +93,13 @@ class LogReader:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def _run(self) -> None:
         try:
             while True:
-                batches = await self._consumer.getmany(timeout_ms=200)
+                batches = await self.consumer.getmany(timeout_ms=200)
                 for partition in self._partitions:
                     for record in batches.get(partition, []):
                         self.folder.apply(partition.topic, record.key or b"", record.value)
@@ -103,13 +113,13 @@ class LogReader:
             raise
 
     async def _positions_now(self) -> dict[TopicPartition, int]:
-        return {tp: await self._consumer.position(tp) for tp in self._partitions}
+        return {tp: await self.consumer.position(tp) for tp in self._partitions}
 
     async def sync(self, timeout_s: float = 10.0) -> None:
         """Return once everything committed before this call has been folded."""
         try:
             async with asyncio.timeout(timeout_s):
-                ends: dict[TopicPartition, int] = await self._consumer.end_offsets(self._partitions)
+                ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self._partitions)
                 await self.wait_for(ends)
         except TimeoutError as exc:
             raise StoreTimeout("the state log did not catch up in time") from exc

@@ -1,7 +1,7 @@
 """The Confluent Schema Registry REST API (Avro only), over ``SchemaRegistry``.
 
-Paths, query parameters and bodies are Confluent's, so its serializers, the ``kafka-avro-console``
-tools and Kafka Connect's converters work unchanged. The ``SchemaRegistry`` comes from the app's
+Paths, query parameters and bodies are Confluent's, so Confluent's clients and serializers can use
+it as they use Confluent Schema Registry. The ``SchemaRegistry`` comes from the app's
 ``schema_registry`` dependency. Handlers only translate: errors are domain errors, rendered by
 ``registry._http_errors.EXCEPTION_HANDLERS``.
 """
@@ -16,11 +16,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
-from registry.errors import InvalidCompatibilityLevel
 from registry.schema_state import AVRO, SchemaVersion
 from registry.schemas import SchemaRegistry
 
-# Confluent's clients send and accept these; any JSON body is read as JSON regardless.
+# Every answer has Confluent's media type. Bodies are read as JSON whatever type they declare:
+# clients send Confluent's versioned and unversioned types and plain application/json.
 _MEDIA = CONFLUENT_MEDIA_TYPE
 
 
@@ -39,7 +39,7 @@ class SchemaRequest(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class ConfigRequest(msgspec.Struct, frozen=True):
-    compatibility: str = ""
+    compatibility: str = ""  # missing is an invalid level (42203), not a malformed body
 
 
 class RegisteredId(msgspec.Struct, frozen=True):
@@ -50,7 +50,7 @@ class SubjectVersionSchema(msgspec.Struct, frozen=True, omit_defaults=True):
     subject: str
     version: int
     schema_id: int = msgspec.field(name="id")
-    schema: str = ""
+    schema: str
     schema_type: str | None = msgspec.field(default=None, name="schemaType")  # not for AVRO
 
 
@@ -238,7 +238,7 @@ class SchemaRegistryController(Controller):
     async def put_global_config(
         self, schema_registry: NamedDependency[SchemaRegistry], data: JSONBody[ConfigRequest]
     ) -> ConfigUpdated:
-        return ConfigUpdated(await schema_registry.set_config(_level(data)))
+        return ConfigUpdated(await schema_registry.set_config(data.compatibility))
 
     @delete("/config", media_type=_MEDIA, status_code=200)
     async def delete_global_config(
@@ -263,7 +263,7 @@ class SchemaRegistryController(Controller):
         subject: FromPath[str],
         data: JSONBody[ConfigRequest],
     ) -> ConfigUpdated:
-        return ConfigUpdated(await schema_registry.set_config(_level(data), subject))
+        return ConfigUpdated(await schema_registry.set_config(data.compatibility, subject))
 
     @delete("/config/{subject:str}", media_type=_MEDIA, status_code=200)
     async def delete_subject_config(
@@ -297,12 +297,6 @@ class SchemaRegistryController(Controller):
         verbose: FromQuery[bool] = False,
     ) -> CompatibilityResult:
         return await _compatibility(schema_registry, subject, None, data, verbose)
-
-
-def _level(data: ConfigRequest) -> str:
-    if not data.compatibility:
-        raise InvalidCompatibilityLevel("Invalid compatibility level: none given")
-    return data.compatibility
 
 
 async def _compatibility(

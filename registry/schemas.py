@@ -92,30 +92,49 @@ class SchemaRegistry:
         ``normalize`` a new schema is stored in canonical form instead of as sent.
         """
         parsed = _parse_avro(schema_text, schema_type, references)
-        canonical = canonical_json(parsed)
 
         def decide() -> tuple[list[Record], int]:
-            state = self._state
-            if (existing := state.lookup(subject, canonical)) is not None:
-                return [], existing.schema_id
-            live = [json.loads(v.schema) for v in self._live(subject)]
-            reasons = check(self._level(subject), parsed, live)
-            if reasons:
-                raise IncompatibleSchema(
-                    "Schema being registered is incompatible with an earlier schema for subject "
-                    f'"{subject}", details: [{"; ".join(reasons)}]'
-                )
-            schema_id = state.id_for(canonical)
-            stored = None if schema_id is None else state.schema_by_id(schema_id)
-            if schema_id is None or stored is None:
-                schema_id, text = state.next_id(), canonical if normalize else schema_text
-            else:
-                text = stored.schema  # one id, one text: the first registration's
-            # Versions only grow, past soft-deleted ones too (Confluent's rule).
-            number = max(state.versions(subject, deleted=True), default=0) + 1
-            return [schema_record(SchemaVersion(subject, number, schema_id, text))], schema_id
+            records, schema_id, _ = self._plan(subject, schema_text, parsed, normalize=normalize)
+            return records, schema_id
 
         return await self._log.transact(decide)
+
+    def plan_register(
+        self, subject: str, schema_text: str, *, normalize: bool = False
+    ) -> tuple[list[Record], int, int]:
+        """What registering ``schema_text`` under ``subject`` writes: records, id and version.
+
+        Pure: call it inside a ``StateLog.transact`` decision (on caught-up state) and write the
+        records in the same transaction, so other writes (a connector's record) commit with them.
+        A schema the subject already has (live) plans no records and answers its id and version.
+        """
+        parsed = _parse_avro(schema_text, AVRO, ())
+        return self._plan(subject, schema_text, parsed, normalize=normalize)
+
+    def _plan(
+        self, subject: str, schema_text: str, parsed: object, *, normalize: bool
+    ) -> tuple[list[Record], int, int]:
+        state = self._state
+        canonical = canonical_json(parsed)
+        if (existing := state.lookup(subject, canonical)) is not None:
+            return [], existing.schema_id, existing.version
+        live = [json.loads(v.schema) for v in self._live(subject)]
+        reasons = check(self._level(subject), parsed, live)
+        if reasons:
+            raise IncompatibleSchema(
+                "Schema being registered is incompatible with an earlier schema for subject "
+                f'"{subject}", details: [{"; ".join(reasons)}]',
+                reasons=reasons,
+            )
+        schema_id = state.id_for(canonical)
+        stored = None if schema_id is None else state.schema_by_id(schema_id)
+        if schema_id is None or stored is None:
+            schema_id, text = state.next_id(), canonical if normalize else schema_text
+        else:
+            text = stored.schema  # one id, one text: the first registration's
+        # Versions only grow, past soft-deleted ones too (Confluent's rule).
+        number = max(state.versions(subject, deleted=True), default=0) + 1
+        return [schema_record(SchemaVersion(subject, number, schema_id, text))], schema_id, number
 
     async def lookup(
         self,
@@ -198,29 +217,33 @@ class SchemaRegistry:
 
     async def delete_subject(self, subject: str, *, permanent: bool = False) -> list[int]:
         """Soft-delete every live version, or permanently delete a soft-deleted subject."""
+        return await self._log.transact(
+            lambda: self.plan_delete_subject(subject, permanent=permanent)
+        )
 
-        def decide() -> tuple[list[Record], list[int]]:
-            self._require_subject(subject, deleted=True)
-            where = f"Subject '{subject}'"
-            live = self._state.versions(subject)
-            if permanent:
-                if live:
-                    raise SubjectNotSoftDeleted(
-                        f"{where} was not deleted first before being permanently deleted"
-                    )
-                every = self._state.versions(subject, deleted=True)
-                return [schema_tombstone(subject, n) for n in every], every
-            if not live:
-                raise SubjectSoftDeleted(
-                    f"{where} was soft deleted. Set permanent=true to delete permanently"
+    def plan_delete_subject(
+        self, subject: str, *, permanent: bool = False
+    ) -> tuple[list[Record], list[int]]:
+        """What ``delete_subject`` writes, and the versions it deletes (pure, like ``plan_register``)."""
+        self._require_subject(subject, deleted=True)
+        where = f"Subject '{subject}'"
+        live = self._state.versions(subject)
+        if permanent:
+            if live:
+                raise SubjectNotSoftDeleted(
+                    f"{where} was not deleted first before being permanently deleted"
                 )
-            records = [
-                delete_subject_record(subject, live[-1]),
-                *self._forget_subject_level(subject),
-            ]
-            return records, live
-
-        return await self._log.transact(decide)
+            every = self._state.versions(subject, deleted=True)
+            return [schema_tombstone(subject, n) for n in every], every
+        if not live:
+            raise SubjectSoftDeleted(
+                f"{where} was soft deleted. Set permanent=true to delete permanently"
+            )
+        records = [
+            delete_subject_record(subject, live[-1]),
+            *self._forget_subject_level(subject),
+        ]
+        return records, live
 
     # --- Compatibility levels. ---
 

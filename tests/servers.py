@@ -1,0 +1,38 @@
+"""Run an Inlet ASGI app on a real port in a background thread, for tests that use real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from litestar import Litestar
+
+from deploy.broker import free_ports
+
+
+@contextmanager
+def serve(app: Litestar, timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
+    port = free_ports(1)[0]
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server stopped during startup")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not start in time")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
