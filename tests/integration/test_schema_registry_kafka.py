@@ -56,7 +56,7 @@ def test_official_client_round_trip(settings: Settings, tmp_path: Path) -> None:
         client = _client(url)
         schema_id = client.register_schema(subject, Schema(v1, "AVRO"))
         assert client.register_schema(subject, Schema(v1, "AVRO")) == schema_id
-        assert json.loads(client.get_schema(schema_id).schema_str) == json.loads(v1)
+        assert json.loads(client.get_schema(schema_id).schema_str or "") == json.loads(v1)
         assert client.lookup_schema(subject, Schema(v1, "AVRO")).version == 1
         assert client.test_compatibility(subject, Schema(v2, "AVRO"))
         breaking = _record("Order", ("id", "long"))
@@ -72,7 +72,8 @@ def test_official_client_round_trip(settings: Settings, tmp_path: Path) -> None:
         deserializer = AvroDeserializer(client)
         ctx = SerializationContext(subject.removesuffix("-value"), MessageField.VALUE)
         payload = serializer({"id": "o-1", "total": 12.5, "note": None}, ctx)
-        assert payload is not None and payload[0] == 0
+        assert payload is not None
+        assert payload[0] == 0
         assert int.from_bytes(payload[1:5], "big") == v2_id
         assert deserializer(payload, ctx) == {"id": "o-1", "total": 12.5, "note": None}
 
@@ -92,15 +93,13 @@ def test_official_client_round_trip(settings: Settings, tmp_path: Path) -> None:
 def test_state_survives_a_restart(settings: Settings, tmp_path: Path) -> None:
     subject = f"kept-{uuid.uuid4().hex[:8]}-value"
     schema = _record("Kept", ("id", "string"))
-    with serve(create_app(_settings(settings, tmp_path))) as url:
-        with _client(url) as client:
-            schema_id = client.register_schema(subject, Schema(schema, "AVRO"))
-            client.set_compatibility(subject, "FULL")
-    with serve(create_app(_settings(settings, tmp_path))) as url:
-        with _client(url) as client:
-            assert client.get_latest_version(subject).schema_id == schema_id
-            assert client.get_compatibility(subject) == "FULL"
-            assert client.register_schema(subject, Schema(schema, "AVRO")) == schema_id
+    with serve(create_app(_settings(settings, tmp_path))) as url, _client(url) as client:
+        schema_id = client.register_schema(subject, Schema(schema, "AVRO"))
+        client.set_compatibility(subject, "FULL")
+    with serve(create_app(_settings(settings, tmp_path))) as url, _client(url) as client:
+        assert client.get_latest_version(subject).schema_id == schema_id
+        assert client.get_compatibility(subject) == "FULL"
+        assert client.register_schema(subject, Schema(schema, "AVRO")) == schema_id
 
 
 def test_two_instances_writing_at_once_never_share_an_id(
@@ -130,7 +129,7 @@ def test_two_instances_writing_at_once_never_share_an_id(
             with _client(url) as client:
                 for schema, schema_id in results:
                     stored = client.get_schema(schema_id).schema_str
-                    assert json.loads(stored) == json.loads(schema)
+                    assert json.loads(stored or "") == json.loads(schema)
                 counts = [len(client.get_versions(f"race-{tag}-{k}-value")) for k in range(3)]
                 for k, count in enumerate(counts):
                     versions = client.get_versions(f"race-{tag}-{k}-value")

@@ -38,7 +38,8 @@ def test_the_admin_token_never_shows_in_repr() -> None:
 
 def test_admin_token_is_generated_once_and_kept(tmp_path: Path) -> None:
     token, created = ensure_admin_token(None, tmp_path)
-    assert created and token.startswith(ADMIN_PREFIX)
+    assert created
+    assert token.startswith(ADMIN_PREFIX)
     assert (tmp_path / "admin-token").stat().st_mode & 0o777 == 0o600
     assert ensure_admin_token(None, tmp_path) == (token, False)
     assert ensure_admin_token("configured", tmp_path) == ("configured", False)
