@@ -21,12 +21,15 @@ from inlet.tokens import ensure_admin_token, token_hash
 from inlet.topics import CONNECTORS_TOPIC, SCHEMAS_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
+from registry.connector_api import ConnectorController
+from registry.connector_service import ConnectorService
 from registry.connectors import ConnectorState
 from registry.kafka_log import KafkaStateLog
 from registry.log import StateFold
 from registry.schema_api import SchemaRegistryController
 from registry.schema_state import SchemaState
 from registry.schemas import SchemaRegistry
+from registry.topic_admin import KafkaTopicAdmin
 
 
 class RegistryService:
@@ -42,6 +45,13 @@ class RegistryService:
             [SCHEMAS_TOPIC, CONNECTORS_TOPIC],
         )
         self.schema_registry = SchemaRegistry(self.schema_state, self.log)
+        self.connector_service = ConnectorService(
+            settings,
+            self.connector_state,
+            self.schema_registry,
+            self.log,
+            KafkaTopicAdmin(settings),
+        )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -62,9 +72,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await kafka_health.stop()
 
     app = Litestar(
-        route_handlers=[health, SchemaRegistryController],
+        route_handlers=[health, SchemaRegistryController, ConnectorController],
         dependencies={
             "schema_registry": Provide(lambda: service.schema_registry, sync_to_thread=False),
+            "connector_service": Provide(lambda: service.connector_service, sync_to_thread=False),
             "registry_service": Provide(lambda: service, sync_to_thread=False),
         },
         guards=[admin_guard],

@@ -224,7 +224,7 @@ class SchemaRegistry:
     def plan_delete_subject(
         self, subject: str, *, permanent: bool = False
     ) -> tuple[list[Record], list[int]]:
-        """What ``delete_subject`` writes, and the versions it deletes (pure, like ``plan_register``)."""
+        """The records ``delete_subject`` writes and the versions it deletes (pure, to transact)."""
         self._require_subject(subject, deleted=True)
         where = f"Subject '{subject}'"
         live = self._state.versions(subject)

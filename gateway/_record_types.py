@@ -1,0 +1,156 @@
+"""A connector's fields as msgspec types: one Struct per record level, built once per schema.
+
+Struct attributes are the Avro names (so a Struct's field order and names line up with the Avro
+record), and ``rename`` maps them to the user's names, which are the JSON keys. The one exception:
+a dunder-shaped Avro name (``__init__``) would clash with Python's own attributes, so it gets a
+neutral attribute name; nothing outside this package sees attributes.
+
+Each level has two Struct types: ``strict`` refuses keys the schema does not know (so a batch with
+none takes the fast path and needs no key scan), ``lenient`` ignores them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+from registry.fields import FieldSpec, avro_name
+
+_INT64: Final[Any] = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # Avro long
+_SCALARS: Final[dict[str, Any]] = {
+    "string": str,
+    "integer": _INT64,
+    "float": float,  # JSON integers are accepted
+    "boolean": bool,
+    "date": dt.date,
+    "datetime": Annotated[dt.datetime, msgspec.Meta(tz=True)],  # RFC 3339 with an offset
+    "time": Annotated[dt.time, msgspec.Meta(tz=False)],  # Avro's time-micros has no zone
+    "decimal": Decimal,  # exact from a JSON number or string; precision and scale checked later
+    "uuid": uuid.UUID,
+}
+_HINTS: Final = {
+    "string": "must be a string",
+    "integer": "must be an integer from -9223372036854775808 to 9223372036854775807",
+    "float": "must be a number",
+    "boolean": "must be true or false",
+    "date": "must be a date like 2024-05-01",
+    "datetime": "must be an RFC 3339 datetime with an offset, like 2024-05-01T12:34:56Z",
+    "time": "must be a time of day without an offset, like 12:34:56",
+    "decimal": "must be a decimal number",
+    "uuid": "must be a UUID like 123e4567-e89b-12d3-a456-426614174000",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """One field: its names, and the types that check a value of it."""
+
+    name: str  # the user's, the JSON key
+    attr: str  # the Struct attribute
+    spec: FieldSpec
+    optional_type: Any  # the type of the value or null; the nested lenient Struct for an object
+    json_decoder: msgspec.json.Decoder[Any]  # decodes optional_type
+    level: LevelPlan | None  # the nested level of an object field
+    hint: str  # what a valid value looks like, for error messages
+
+
+@dataclass(frozen=True, slots=True)
+class LevelPlan:
+    """One record level: its fields in order, and its Struct types."""
+
+    fields: tuple[FieldPlan, ...]
+    by_name: dict[str, FieldPlan]
+    strict: type[msgspec.Struct]
+    lenient: type[msgspec.Struct]
+
+
+def plan_level(fields: list[FieldSpec], struct_name: str) -> LevelPlan:
+    """Build the types of one level (and, recursively, of its objects)."""
+    plans: list[FieldPlan] = []
+    strict_fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
+    lenient_fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
+    for index, spec in enumerate(fields):
+        attr = _attribute(avro_name(spec.name), index)
+        level = (
+            plan_level(spec.fields or [], f"{struct_name}_{attr}")
+            if spec.type == "object"
+            else None
+        )
+        strict_type = level.strict if level is not None else _value_type(spec)
+        lenient_type = level.lenient if level is not None else strict_type
+        strict_fields.append(_struct_field(attr, strict_type, nullable=spec.nullable))
+        lenient_fields.append(_struct_field(attr, lenient_type, nullable=spec.nullable))
+        optional_type = lenient_type | None
+        plans.append(
+            FieldPlan(
+                name=spec.name,
+                attr=attr,
+                spec=spec,
+                optional_type=optional_type,
+                json_decoder=msgspec.json.Decoder(optional_type),
+                level=level,
+                hint=_hint(spec),
+            )
+        )
+    rename = {plan.attr: plan.name for plan in plans if plan.attr != plan.name}
+    return LevelPlan(
+        fields=tuple(plans),
+        by_name={plan.name: plan for plan in plans},
+        strict=_struct(struct_name, strict_fields, rename, forbid_unknown_fields=True),
+        lenient=_struct(struct_name, lenient_fields, rename, forbid_unknown_fields=False),
+    )
+
+
+def _attribute(name: str, index: int) -> str:
+    if name.startswith("__") and name.endswith("__"):
+        return f"_field_{index}"
+    return name
+
+
+def _value_type(spec: FieldSpec) -> Any:
+    if spec.type == "enum":
+        return Literal[tuple(spec.symbols or ())]  # Literal["A", "B"]: msgspec checks membership
+    if spec.type == "array":
+        item_type = _SCALARS[spec.items or "string"]
+        return list[item_type]  # type: ignore[valid-type]  # a type built at runtime
+    return _SCALARS[spec.type]
+
+
+def _hint(spec: FieldSpec) -> str:
+    if spec.type == "enum":
+        return f"must be one of {', '.join(spec.symbols or ())}"
+    if spec.type == "array":
+        return _HINTS[spec.items or ""].replace("must be", "each item must be", 1)
+    if spec.type == "object":
+        return "must be an object"
+    return _HINTS[spec.type]
+
+
+def _struct_field(
+    attr: str, value_type: Any, *, nullable: bool
+) -> tuple[str, Any, Any] | tuple[str, Any]:
+    return (attr, value_type | None, None) if nullable else (attr, value_type)
+
+
+def _struct(
+    name: str,
+    fields: list[tuple[str, Any, Any] | tuple[str, Any]],
+    rename: dict[str, str],
+    *,
+    forbid_unknown_fields: bool,
+) -> type[msgspec.Struct]:
+    # kw_only keeps the declared (Avro) order although optional fields come between required
+    # ones; gc=False because decoded records never hold reference cycles (msgspec's perf tip).
+    return msgspec.defstruct(
+        name,
+        fields,
+        rename=rename or None,
+        kw_only=True,
+        forbid_unknown_fields=forbid_unknown_fields,
+        gc=False,
+    )

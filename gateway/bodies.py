@@ -1,0 +1,321 @@
+"""Request bodies into raw records: JSON, NDJSON or CSV, maybe gzip-compressed.
+
+Nothing here knows the connector's fields. JSON and NDJSON records stay ``msgspec.Raw`` slices of
+the body (validated as JSON, not yet typed), so the codec decodes each one once, straight into its
+Struct, and a rejected record can be kept byte for byte. CSV rows become ``{column: cell}`` dicts of
+strings, leaving out empty cells (an empty cell is an absent value).
+
+Limits: the body (after decompression) and each record have a byte cap. Decompression never
+inflates more than the cap (plus one byte) into memory, whatever the compressed size.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import re
+import zlib
+from enum import StrEnum
+from typing import Any, Final
+
+import msgspec
+
+from gateway.errors import (
+    BodyTooLarge,
+    BodyUnparseable,
+    RecordTooLarge,
+    TooDeeplyNested,
+    UnsupportedMediaType,
+)
+
+DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
+DEFAULT_MAX_RECORD_BYTES: Final = 1024 * 1024
+
+# The body-size cap already bounds memory; csv's own limit (128 KiB a cell, process-wide) would
+# only turn a large but allowed cell into a confusing parse error.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
+class BodyFormat(StrEnum):
+    JSON = "json"
+    NDJSON = "ndjson"
+    CSV = "csv"
+
+
+_MEDIA_TYPES: Final = {
+    "application/json": BodyFormat.JSON,
+    "application/x-ndjson": BodyFormat.NDJSON,
+    "application/ndjson": BodyFormat.NDJSON,
+    "application/jsonl": BodyFormat.NDJSON,
+    "application/x-jsonlines": BodyFormat.NDJSON,
+    "text/csv": BodyFormat.CSV,
+}
+_SUPPORTED_TEXT: Final = "application/json, application/x-ndjson, application/jsonl, text/csv"
+
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+_NON_WHITESPACE = re.compile(rb"[^ \t\r\n]")  # JSON's whitespace
+_MSGSPEC_BYTE = re.compile(r"\s*\(byte (\d+)\)$")
+
+_RAW = msgspec.json.Decoder(msgspec.Raw)
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+
+# zstd is in the standard library from Python 3.14 (compression.zstd); never a dependency.
+_ZSTD: Any = (
+    importlib.import_module("compression.zstd")
+    if importlib.util.find_spec("compression") is not None
+    and importlib.util.find_spec("compression.zstd") is not None
+    else None
+)
+
+
+class RecordLocation(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Where a record came from: its 0-based index, and its 1-based first line when known."""
+
+    index: int
+    line: int | None = None
+
+
+class JsonRecords(msgspec.Struct, frozen=True):
+    """Records of a JSON or NDJSON body; ``lines[i]`` is record i's line (NDJSON only)."""
+
+    format: BodyFormat
+    records: list[msgspec.Raw]
+    lines: list[int] | None = None
+
+    def location(self, index: int) -> RecordLocation:
+        return RecordLocation(index, None if self.lines is None else self.lines[index])
+
+
+class CsvRecords(msgspec.Struct, frozen=True):
+    """Rows of a CSV body as ``{column: cell}`` without empty cells; ``lines[i]`` is row i's
+    first line. ``header`` holds every column name, in order."""
+
+    header: list[str]
+    rows: list[dict[str, str]]
+    lines: list[int]
+
+    @property
+    def format(self) -> BodyFormat:
+        return BodyFormat.CSV
+
+    def location(self, index: int) -> RecordLocation:
+        return RecordLocation(index, self.lines[index])
+
+
+RecordBatch = JsonRecords | CsvRecords
+
+
+def body_format(content_type: str | None) -> BodyFormat:
+    """The body format a Content-Type names, parameters (``; charset=utf-8``) ignored."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    found = _MEDIA_TYPES.get(media_type)
+    if found is None and media_type.startswith("application/") and media_type.endswith("+json"):
+        found = BodyFormat.JSON  # structured suffix (RFC 6839): application/cloudevents+json
+    if found is None:
+        shown = repr(media_type) if media_type else "no Content-Type"
+        raise UnsupportedMediaType(
+            f"unsupported media type {shown}; send one of {_SUPPORTED_TEXT}",
+            media_type=media_type or None,
+        )
+    return found
+
+
+def decode_content(
+    body: bytes, content_encoding: str | None, *, max_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> bytes:
+    """Undo the Content-Encoding (gzip, deflate, identity; zstd where the stdlib has it).
+
+    Raises BodyTooLarge when the result would exceed ``max_bytes``, never holding more than that.
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    for coding in reversed(codings):  # listed in the order they were applied
+        if coding == "identity":
+            continue
+        if coding in {"gzip", "x-gzip"}:
+            body = _inflate(body, 16 + zlib.MAX_WBITS, max_bytes, "gzip")
+        elif coding == "deflate":
+            body = _inflate(body, zlib.MAX_WBITS, max_bytes, "deflate")  # zlib-wrapped (RFC 9110)
+        elif coding == "zstd" and _ZSTD is not None:
+            body = _unzstd(body, max_bytes)
+        else:
+            raise UnsupportedMediaType(
+                f"unsupported Content-Encoding {coding!r}; send gzip, deflate or identity",
+                encoding=coding,
+            )
+    if len(body) > max_bytes:
+        raise BodyTooLarge(max_bytes)
+    return body
+
+
+def parse_body(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> RecordBatch:
+    """The raw records of a request body.
+
+    JSON: one object, or an array whose items are the records. NDJSON: one record per line, blank
+    lines ignored. CSV: a header row naming the fields, then one record per row. Items that are not
+    objects are kept: the codec reports them per record.
+    """
+    kind = body_format(content_type)  # before decompressing: refuse cheaply
+    body = decode_content(body, content_encoding, max_bytes=max_body_bytes)
+    if kind is BodyFormat.CSV:
+        return _parse_csv(body, max_record_bytes)
+    skipped = 0
+    if body.startswith(_UTF8_BOM):  # RFC 8259 lets a parser ignore it
+        body, skipped = body[len(_UTF8_BOM) :], len(_UTF8_BOM)
+    _require_utf8(body, skipped)  # msgspec checks UTF-8 only where it decodes a string
+    if kind is BodyFormat.NDJSON:
+        return _parse_ndjson(body, max_record_bytes, skipped)
+    return _parse_json(body, max_record_bytes, skipped)
+
+
+def _inflate(data: bytes, wbits: int, max_bytes: int, coding: str) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:  # a gzip body may hold several members, one after another
+        inflater = zlib.decompressobj(wbits)
+        try:
+            part = inflater.decompress(data, max_bytes - total + 1)
+        except zlib.error as exc:
+            raise BodyUnparseable(f"invalid {coding} data: {exc}") from exc
+        total += len(part)
+        if total > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        if not inflater.eof:
+            raise BodyUnparseable(f"truncated {coding} data")
+        parts.append(part)
+        data = inflater.unused_data
+        if not data:
+            return b"".join(parts)
+
+
+def _unzstd(data: bytes, max_bytes: int) -> bytes:  # pragma: no cover - Python 3.14+
+    decompressor = _ZSTD.ZstdDecompressor()
+    try:
+        result: bytes = decompressor.decompress(data, max_length=max_bytes + 1)
+    except _ZSTD.ZstdError as exc:
+        raise BodyUnparseable(f"invalid zstd data: {exc}") from exc
+    if len(result) > max_bytes:
+        raise BodyTooLarge(max_bytes)
+    if not decompressor.eof:
+        raise BodyUnparseable("truncated zstd data")
+    return result
+
+
+def _require_utf8(body: bytes, skipped: int) -> None:
+    if body.isascii():  # the common case, and far cheaper than decoding
+        return
+    try:
+        body.decode()
+    except UnicodeDecodeError as exc:
+        raise _unparseable(body, exc.start, "invalid UTF-8", skipped) from exc
+
+
+def _parse_json(body: bytes, max_record_bytes: int, skipped: int) -> JsonRecords:
+    first = _NON_WHITESPACE.search(body)
+    try:
+        if first is not None and first[0] == b"[":
+            records = _RAW_LIST.decode(body)
+        else:
+            records = [_RAW.decode(body)]
+    except RecursionError as exc:
+        raise TooDeeplyNested from exc
+    except msgspec.DecodeError as exc:
+        raise _from_msgspec(body, exc, skipped) from exc
+    if len(body) > max_record_bytes:  # else no record can be too large
+        for index, record in enumerate(records):
+            if len(record) > max_record_bytes:
+                raise RecordTooLarge(index, max_record_bytes)
+    return JsonRecords(BodyFormat.JSON, records)
+
+
+def _parse_ndjson(body: bytes, max_record_bytes: int, skipped: int) -> JsonRecords:
+    records: list[msgspec.Raw] = []
+    lines: list[int] = []
+    line_start = 0
+    for line_number, line in enumerate(body.split(b"\n"), start=1):
+        if line and not line.isspace():
+            if len(line) > max_record_bytes:
+                raise RecordTooLarge(len(records), max_record_bytes, line=line_number)
+            try:
+                records.append(_RAW.decode(line))
+            except RecursionError as exc:
+                raise TooDeeplyNested(line=line_number) from exc
+            except msgspec.DecodeError as exc:
+                raise _from_msgspec(body, exc, skipped, line_start) from exc
+            lines.append(line_number)
+        line_start += len(line) + 1
+    return JsonRecords(BodyFormat.NDJSON, records, lines)
+
+
+def _parse_csv(body: bytes, max_record_bytes: int) -> CsvRecords:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _unparseable(body, exc.start, "invalid UTF-8", 0) from exc
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = _csv_header(next(reader, None))
+        rows: list[dict[str, str]] = []
+        lines: list[int] = []
+        line = reader.line_num + 1  # where the next row starts
+        for cells in reader:
+            if cells:  # a blank line
+                if len(cells) > len(header):
+                    message = f"CSV row has {len(cells)} cells; the header names {len(header)}"
+                    raise BodyUnparseable(message, line=line)
+                if _csv_row_size(cells, max_record_bytes) > max_record_bytes:
+                    raise RecordTooLarge(len(rows), max_record_bytes, line=line)
+                rows.append({name: cell for name, cell in zip(header, cells, strict=False) if cell})
+                lines.append(line)
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise BodyUnparseable(f"invalid CSV: {exc}", line=reader.line_num) from exc
+    return CsvRecords(header, rows, lines)
+
+
+def _csv_header(cells: list[str] | None) -> list[str]:
+    if not cells:
+        raise BodyUnparseable("a CSV body needs a header row naming the fields", line=1)
+    header = [cell.strip() for cell in cells]  # "id, name" means "name"
+    if not all(header):
+        raise BodyUnparseable("the CSV header has an empty column name", line=1)
+    if len(set(header)) != len(header):
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        raise BodyUnparseable(f"the CSV header repeats {', '.join(duplicates)}", line=1)
+    return header
+
+
+def _csv_row_size(cells: list[str], max_record_bytes: int) -> int:
+    characters = sum(map(len, cells))
+    if characters * 4 <= max_record_bytes:  # a character is at most 4 UTF-8 bytes
+        return characters
+    return sum(len(cell.encode()) for cell in cells)
+
+
+def _from_msgspec(
+    body: bytes, exc: msgspec.DecodeError, skipped: int, line_start: int = 0
+) -> BodyUnparseable:
+    reason = str(exc)
+    found = _MSGSPEC_BYTE.search(reason)
+    if found is not None:
+        return _unparseable(body, line_start + int(found[1]), reason[: found.start()], skipped)
+    if reason == "Input data was truncated":  # msgspec's word for "ended too early"
+        end = body.find(b"\n", line_start)
+        offset = len(body) if end == -1 else end
+        # msgspec says so too for a bad \u escape, which it finds only later in a string
+        return _unparseable(body, offset, "incomplete JSON (or a bad \\u escape)", skipped)
+    return BodyUnparseable(f"invalid JSON: {reason}")
+
+
+def _unparseable(body: bytes, offset: int, reason: str, skipped: int) -> BodyUnparseable:
+    line = body.count(b"\n", 0, offset) + 1
+    column = offset - (body.rfind(b"\n", 0, offset) + 1) + 1
+    message = f"{reason} at line {line}, column {column}"
+    return BodyUnparseable(message, offset=offset + skipped, line=line, column=column)

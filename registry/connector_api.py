@@ -1,0 +1,157 @@
+"""The admin API for connectors: ``/v1/connectors``.
+
+Handlers only translate between JSON and ``ConnectorService`` (the app's ``connector_service``
+dependency); errors are domain errors, rendered as ``application/problem+json`` by
+``registry._http_errors``. Request bodies refuse unknown properties (422).
+
+A connector's view never carries its token or the token's hash. The token, and the ingest URL
+that embeds it, appear only in the answers that make one: create, duplicate and rotate-token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from registry.connector_service import (
+    MAX_GRACE_PERIOD_S,
+    ConnectorChanges,
+    ConnectorService,
+    Issued,
+    NewConnector,
+)
+from registry.connectors import Connector, Status, TopicPolicy
+from registry.fields import FieldSpec
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+class DuplicateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+
+
+class RotateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    grace_period_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_GRACE_PERIOD_S)] = 0
+
+
+class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    description: str
+    fields: list[FieldSpec]
+    key_field: str | None
+    status: Status
+    topic: str
+    rejected_topic: str
+    subject: str
+    record_name: str
+    schema_id: int
+    schema_version: int
+    reject_unknown_fields: bool
+    atomic: bool
+    rate_limit_per_s: float | None
+    partitions: int
+    replication_factor: int
+    on_delete: TopicPolicy
+    # Until when the token replaced by the last rotation still works (null: it does not).
+    previous_token_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectorWithToken(ConnectorView, frozen=True, kw_only=True):
+    """The view plus the token, shown this once, and the ingest URL made from it."""
+
+    token: str
+    ingest_url: str
+
+
+class ConnectorPage(msgspec.Struct, frozen=True):
+    data: list[ConnectorView]
+    next_cursor: str | None
+
+
+def _view(connector: Connector) -> ConnectorView:
+    return ConnectorView(**_public(connector))
+
+
+def _with_token(issued: Issued) -> ConnectorWithToken:
+    return ConnectorWithToken(
+        **_public(issued.connector), token=issued.token, ingest_url=issued.ingest_url
+    )
+
+
+def _public(connector: Connector) -> dict[str, Any]:
+    # Listed by the view's fields, so a secret added to Connector stays out unless added here.
+    return {name: getattr(connector, name) for name in ConnectorView.__struct_fields__}
+
+
+class ConnectorController(Controller):
+    path = "/v1/connectors"
+
+    @post("/", status_code=201)
+    async def create(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        data: JSONBody[NewConnector],
+    ) -> ConnectorWithToken:
+        return _with_token(await connector_service.create(data))
+
+    @get("/")
+    async def list_connectors(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        cursor: FromQuery[str | None] = None,
+    ) -> ConnectorPage:
+        page, next_cursor = await connector_service.list_page(limit=limit, cursor=cursor)
+        return ConnectorPage([_view(c) for c in page], next_cursor)
+
+    @get("/{connector_id:str}")
+    async def get_connector(
+        self, connector_service: NamedDependency[ConnectorService], connector_id: FromPath[str]
+    ) -> ConnectorView:
+        return _view(await connector_service.get(connector_id))
+
+    @patch("/{connector_id:str}")
+    async def update(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        data: JSONBody[ConnectorChanges],
+    ) -> ConnectorView:
+        return _view(await connector_service.update(connector_id, data))
+
+    @delete("/{connector_id:str}", status_code=204)
+    async def delete_connector(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        topics: FromQuery[TopicPolicy | None] = None,
+    ) -> None:
+        await connector_service.delete(connector_id, topics)
+
+    @post("/{connector_id:str}/duplicate", status_code=201)
+    async def duplicate(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        data: JSONBody[DuplicateRequest],
+    ) -> ConnectorWithToken:
+        return _with_token(await connector_service.duplicate(connector_id, data.name))
+
+    @post("/{connector_id:str}/rotate-token", status_code=200)
+    async def rotate_token(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        data: JSONBody[RotateRequest | None] = None,
+    ) -> ConnectorWithToken:
+        grace = 0 if data is None else data.grace_period_s
+        return _with_token(await connector_service.rotate_token(connector_id, grace))

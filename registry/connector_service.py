@@ -1,0 +1,452 @@
+"""Connectors' lifecycle: create, change, duplicate, rotate the token, delete.
+
+Every change is decided on caught-up state inside ``StateLog.transact``: a connector's record and
+the schema version it needs are written in one transaction, so a connector never points at a
+schema that is not there, and two instances never hand out one name twice. Kafka topics are the
+one effect outside the log, so they are ordered around it:
+
+* Create (and duplicate): the topics first, then the transaction. If the transaction fails (the
+  name was taken meanwhile, Kafka failed...) the topics are deleted again: nothing is left behind.
+* Delete: the tombstone first, so the gateway refuses the token before the topics go; then the
+  topics, unless the connector's ``on_delete`` (or the request's ``topics``) says ``keep``. The
+  subject follows the topics: deleted topics take their subject with them (a soft delete, so
+  schema ids in data copied elsewhere still resolve; Confluent's API can delete it permanently);
+  kept topics keep a live subject, because their data still needs it.
+
+Ingest tokens are shown once, when made; only their hash is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, NamedTuple
+
+import msgspec
+
+from inlet.settings import Settings
+from inlet.tokens import INGEST_PREFIX, new_token, token_hash
+from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
+from registry.avro import avro_schema, canonical_json
+from registry.connectors import (
+    Connector,
+    ConnectorState,
+    TopicPolicy,
+    connector_record_value,
+    new_connector_id,
+    utc_now,
+)
+from registry.errors import (
+    ConnectorNotFound,
+    IncompatibleSchema,
+    InvalidConnector,
+    InvalidCursor,
+    NameTaken,
+    Problem,
+    RegistryError,
+    SubjectNotFound,
+    SubjectSoftDeleted,
+)
+from registry.fields import (
+    FieldSpec,
+    avro_name,
+    field_problems,
+    name_problem,
+    validate_connector_name,
+)
+from registry.log import Record, StateLog
+from registry.schemas import SchemaRegistry
+from registry.topic_admin import TopicAdmin, TopicSpec
+
+log = logging.getLogger("inlet.registry.connectors")
+
+INGEST_PATH = "/v1/ingest/"
+# A connector name that cannot become an Avro name ("日本", "---") gets this record name instead.
+FALLBACK_RECORD_NAME = "Record"
+MAX_GRACE_PERIOD_S = 86_400
+# Records that failed validation go here: few, read rarely and in order, so one partition does.
+REJECTED_TOPIC_PARTITIONS = 1
+
+
+# --- What callers send. Decoded by the admin API with unknown properties refused. ---
+
+
+class NewConnector(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    description: str = ""
+    fields: list[FieldSpec]
+    key_field: str | None = None
+    reject_unknown_fields: bool = False
+    atomic: bool = False
+    rate_limit_per_s: float | None = None
+    partitions: int | None = None  # None: the ``topic_partitions`` setting
+    replication_factor: int | None = None  # None: the ``topic_replication_factor`` setting
+    on_delete: TopicPolicy = "delete"
+
+
+class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A PATCH: what is set changes; ``null`` clears ``key_field`` and ``rate_limit_per_s``."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    fields: list[FieldSpec] | msgspec.UnsetType = msgspec.UNSET
+    key_field: str | msgspec.UnsetType | None = msgspec.UNSET
+    reject_unknown_fields: bool | msgspec.UnsetType = msgspec.UNSET
+    atomic: bool | msgspec.UnsetType = msgspec.UNSET
+    rate_limit_per_s: float | msgspec.UnsetType | None = msgspec.UNSET
+    # Accepted only unchanged: the topic exists; saying why beats "unknown field".
+    partitions: int | msgspec.UnsetType = msgspec.UNSET
+    replication_factor: int | msgspec.UnsetType = msgspec.UNSET
+    on_delete: TopicPolicy | msgspec.UnsetType = msgspec.UNSET
+
+
+class Issued(NamedTuple):
+    """A connector with a token just made: the only time the token (and its URL) is known."""
+
+    connector: Connector
+    token: str
+    ingest_url: str
+
+
+# --- The service. ---
+
+
+class _Cursor(msgspec.Struct, array_like=True, frozen=True):
+    """Where a page ended: the sort key of its last connector (creation time, then id)."""
+
+    created_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    id: str
+
+
+class ConnectorService:
+    def __init__(
+        self,
+        settings: Settings,
+        connector_state: ConnectorState,
+        schema_registry: SchemaRegistry,
+        log: StateLog,
+        topics: TopicAdmin,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._state = connector_state
+        self._registry = schema_registry
+        self._log = log
+        self._topics = topics
+        self._clock = clock
+
+    # --- Reads: from local state, like the schema registry's reads. ---
+
+    async def get(self, connector_id: str) -> Connector:
+        return self._require(connector_id)
+
+    async def list_page(
+        self, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[Connector], str | None]:
+        """A page of connectors in creation order, and the cursor of the next page (or None)."""
+        connectors = self._state.all()
+        if cursor is not None:
+            after = _decode_cursor(cursor)
+            connectors = [c for c in connectors if (c.created_at, c.id) > after]
+        page = connectors[:limit]
+        more = len(connectors) > limit
+        return page, _encode_cursor(page[-1]) if more else None
+
+    # --- Writes. ---
+
+    async def create(self, new: NewConnector) -> Issued:
+        partitions = self._settings.topic_partitions if new.partitions is None else new.partitions
+        replication = new.replication_factor
+        if replication is None:
+            replication = self._settings.topic_replication_factor
+        problems = [
+            *validate_connector_name(new.name),
+            *field_problems(new.fields, new.key_field),
+            *_topic_problems(partitions, replication),
+            *_rate_problems(new.rate_limit_per_s),
+        ]
+        if problems:
+            raise InvalidConnector("invalid connector", problems=problems)
+        # What the server makes (id, token hash, topics, subject, times) _provision fills in.
+        now = self._clock()
+        template = Connector(
+            id="",
+            name=new.name,
+            description=new.description,
+            fields=new.fields,
+            key_field=new.key_field,
+            topic="",
+            rejected_topic="",
+            subject="",
+            record_name=_record_name(new.name),
+            schema_id=0,
+            schema_version=0,
+            token_hash="",
+            reject_unknown_fields=new.reject_unknown_fields,
+            atomic=new.atomic,
+            rate_limit_per_s=new.rate_limit_per_s,
+            partitions=partitions,
+            replication_factor=replication,
+            on_delete=new.on_delete,
+            created_at=now,
+            updated_at=now,
+        )
+        return await self._provision(template)
+
+    async def duplicate(self, connector_id: str, name: str) -> Issued:
+        """A new connector with the fields and settings of ``connector_id``, awaiting samples.
+
+        The record name is the source's, so the schema text is the same and keeps its global id.
+        """
+        source = self._require(connector_id)
+        problems = validate_connector_name(name)
+        if problems:
+            raise InvalidConnector("invalid connector name", problems=problems)
+        template = msgspec.structs.replace(
+            source,
+            name=name,
+            status="awaiting_samples",
+            previous_token_hash=None,
+            previous_token_expires_at=None,
+        )
+        return await self._provision(template)
+
+    async def update(self, connector_id: str, changes: ConnectorChanges) -> Connector:
+        """Apply a PATCH; new fields register a new schema version if compatible (409 if not)."""
+
+        def decide() -> tuple[list[Record], Connector]:
+            current = self._require(connector_id)
+            changed = _changed(current, changes)
+            if changed == current:
+                return [], current  # nothing to write, and updated_at stays
+            if changed.name.casefold() != current.name.casefold():
+                self._require_free_name(changed.name)
+            records: list[Record] = []
+            if changed.fields != current.fields:
+                records, schema_id, version = self._plan_schema(changed)
+                changed = msgspec.structs.replace(
+                    changed, schema_id=schema_id, schema_version=version
+                )
+            changed = msgspec.structs.replace(changed, updated_at=self._clock())
+            return [*records, _connector_record(changed)], changed
+
+        return await self._log.transact(decide)
+
+    async def rotate_token(self, connector_id: str, grace_period_s: int = 0) -> Issued:
+        """A new token; the old one stops now, or keeps working for ``grace_period_s`` seconds.
+
+        Only one previous token is kept: rotating again within a grace period ends the older one.
+        """
+        if not 0 <= grace_period_s <= MAX_GRACE_PERIOD_S:
+            reason = f"must be between 0 and {MAX_GRACE_PERIOD_S}"
+            problems = [Problem(field="grace_period_s", reason=reason)]
+            raise InvalidConnector("invalid grace period", problems=problems)
+        token = new_token(INGEST_PREFIX)
+
+        def decide() -> tuple[list[Record], Connector]:
+            current = self._require(connector_id)
+            now = self._clock()
+            previous, expires = None, None
+            if grace_period_s > 0:
+                previous, expires = current.token_hash, now + timedelta(seconds=grace_period_s)
+            rotated = msgspec.structs.replace(
+                current,
+                token_hash=token_hash(token),
+                previous_token_hash=previous,
+                previous_token_expires_at=expires,
+                updated_at=now,
+            )
+            return [_connector_record(rotated)], rotated
+
+        connector = await self._log.transact(decide)
+        return Issued(connector, token, self._ingest_url(token))
+
+    async def delete(self, connector_id: str, topics: TopicPolicy | None = None) -> None:
+        """Delete the connector; its topics and subject too unless the policy is ``keep``."""
+
+        def decide() -> tuple[list[Record], tuple[Connector, TopicPolicy]]:
+            connector = self._require(connector_id)
+            policy = topics or connector.on_delete
+            records = [Record(CONNECTORS_TOPIC, connector.id.encode(), None)]
+            if policy == "delete":
+                # Already deleted through the registry API: nothing more to do for the subject.
+                with contextlib.suppress(SubjectNotFound, SubjectSoftDeleted):
+                    records += self._registry.plan_delete_subject(connector.subject)[0]
+            return records, (connector, policy)
+
+        connector, policy = await self._log.transact(decide)
+        if policy == "delete":
+            await self._discard_topics(connector)
+
+    # --- Helpers. ---
+
+    async def _provision(self, template: Connector) -> Issued:
+        """Make ``template`` a new connector: id, token, topics, schema version, record."""
+        self._require_free_name(template.name)  # early, so a taken name creates no topics
+        connector_id = new_connector_id()
+        token = new_token(INGEST_PREFIX)
+        topic = connector_topic(connector_id)
+        now = self._clock()
+        draft = msgspec.structs.replace(
+            template,
+            id=connector_id,
+            topic=topic,
+            rejected_topic=rejected_topic(connector_id),
+            subject=value_subject(topic),
+            token_hash=token_hash(token),
+            created_at=now,
+            updated_at=now,
+        )
+        await self._topics.create(
+            [
+                TopicSpec(draft.topic, draft.partitions, draft.replication_factor),
+                TopicSpec(
+                    draft.rejected_topic, REJECTED_TOPIC_PARTITIONS, draft.replication_factor
+                ),
+            ]
+        )
+
+        def decide() -> tuple[list[Record], Connector]:
+            self._require_free_name(draft.name)  # again: another instance may have taken it
+            records, schema_id, version = self._plan_schema(draft)
+            connector = msgspec.structs.replace(draft, schema_id=schema_id, schema_version=version)
+            return [*records, _connector_record(connector)], connector
+
+        try:
+            connector = await self._log.transact(decide)
+        except BaseException:
+            await self._undo_create(draft)
+            raise
+        return Issued(connector, token, self._ingest_url(token))
+
+    async def _undo_create(self, draft: Connector) -> None:
+        """After a failed create: delete its topics, unless the write landed after all."""
+        try:
+            await self._log.sync()
+        except RegistryError:
+            # A confirmation that timed out may still commit; a connector without topics would be
+            # worse than two unused topics, which the log line names.
+            log.warning(
+                "create failed with an unknown outcome; keeping its topics",
+                extra={"topics": [draft.topic, draft.rejected_topic]},
+            )
+            return
+        if self._state.get(draft.id) is None:
+            await self._discard_topics(draft)
+
+    async def _discard_topics(self, connector: Connector) -> None:
+        # Best effort: the connector is already gone (or never was), so failing the request would
+        # only invite a retry that cannot help. The log line names what to delete by hand.
+        names = [connector.topic, connector.rejected_topic]
+        try:
+            await self._topics.delete(names)
+        except Exception:
+            log.exception("could not delete topics", extra={"topics": names})
+
+    def _plan_schema(self, connector: Connector) -> tuple[list[Record], int, int]:
+        schema_text = canonical_json(avro_schema(connector.record_name, connector.fields))
+        try:
+            return self._registry.plan_register(connector.subject, schema_text)
+        except IncompatibleSchema as exc:
+            problems = [Problem(field="fields", reason=reason) for reason in exc.reasons]
+            raise IncompatibleSchema(
+                f"the new fields are incompatible with subject {connector.subject!r}: "
+                "under its compatibility level, the schema cannot follow the current one",
+                problems=problems,
+            ) from exc
+
+    def _require(self, connector_id: str) -> Connector:
+        connector = self._state.get(connector_id)
+        if connector is None:
+            raise ConnectorNotFound(
+                f"connector {connector_id!r} not found",
+                problems=[Problem(field="id", reason="no connector has this id")],
+            )
+        return connector
+
+    def _require_free_name(self, name: str) -> None:
+        if self._state.by_name(name) is not None:
+            raise NameTaken(
+                f"a connector named {name!r} already exists",
+                problems=[Problem(field="name", reason="taken (names are case-insensitive)")],
+            )
+
+    def _ingest_url(self, token: str) -> str:
+        return self._settings.gateway_url.rstrip("/") + INGEST_PATH + token
+
+
+def _changed(current: Connector, changes: ConnectorChanges) -> Connector:
+    """``current`` with ``changes`` applied; InvalidConnector listing every problem."""
+    updates = {
+        name: value
+        for name in changes.__struct_fields__
+        if (value := getattr(changes, name)) is not msgspec.UNSET
+    }
+    problems: list[Problem] = []
+    for fixed in ("partitions", "replication_factor"):
+        if fixed in updates and updates.pop(fixed) != getattr(current, fixed):
+            reason = "cannot be changed: the topic exists (duplicate the connector instead)"
+            problems.append(Problem(field=fixed, reason=reason))
+    changed = msgspec.structs.replace(current, **updates)
+    if "name" in updates:
+        problems += validate_connector_name(changed.name)
+    if "fields" in updates or "key_field" in updates:
+        problems += field_problems(changed.fields, changed.key_field)
+    if "rate_limit_per_s" in updates:
+        problems += _rate_problems(changed.rate_limit_per_s)
+    if problems:
+        raise InvalidConnector("invalid connector changes", problems=problems)
+    return changed
+
+
+def _topic_problems(partitions: int, replication_factor: int) -> list[Problem]:
+    problems: list[Problem] = []
+    if partitions < 1:
+        problems.append(Problem(field="partitions", reason="must be at least 1"))
+    if replication_factor < 1 and replication_factor != -1:
+        reason = "must be at least 1, or -1 for the broker's default"
+        problems.append(Problem(field="replication_factor", reason=reason))
+    return problems
+
+
+def _rate_problems(rate_limit_per_s: float | None) -> list[Problem]:
+    if rate_limit_per_s is None or rate_limit_per_s > 0:
+        return []
+    return [Problem(field="rate_limit_per_s", reason="must be more than 0 (or null for no limit)")]
+
+
+def _record_name(connector_name: str) -> str:
+    # Fixed at creation and stored: renaming must not change the schema (a new record name would
+    # make an incompatible one).
+    if name_problem(connector_name) is None:
+        return avro_name(connector_name)
+    return FALLBACK_RECORD_NAME
+
+
+def _connector_record(connector: Connector) -> Record:
+    return Record(CONNECTORS_TOPIC, connector.id.encode(), connector_record_value(connector))
+
+
+def _encode_cursor(last: Connector) -> str:
+    raw = msgspec.json.encode(_Cursor(last.created_at, last.id))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+_CURSOR_DECODER = msgspec.json.Decoder(_Cursor)
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        decoded = _CURSOR_DECODER.decode(raw)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidCursor(
+            "invalid cursor",
+            problems=[Problem(field="cursor", reason="not a next_cursor this API returned")],
+        ) from exc
+    return decoded.created_at, decoded.id
