@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final, Protocol
 
 import msgspec
@@ -21,7 +20,6 @@ import msgspec
 from gateway._avro_encoder import unscaled_decimal
 from gateway._record_types import FieldPlan, LevelPlan
 from gateway.errors import RecordError, RecordErrorCode
-from registry.fields import FieldSpec
 
 _RAW_OBJECT: Final[msgspec.json.Decoder[dict[str, msgspec.Raw] | None]] = msgspec.json.Decoder(
     dict[str, msgspec.Raw] | None
@@ -171,26 +169,51 @@ def _check_level(
             if not plan.spec.nullable:
                 found.add(field_path, field_path, RecordErrorCode.MISSING_FIELD, "is required")
             continue
-        value = items[plan.name]
+        if plan.level is not None:
+            _check_object(plan, plan.level, items[plan.name], reader, path=field_path, found=found)
+        else:
+            _check_value(plan, items[plan.name], reader, field_path, found)
+
+
+def _check_object(
+    plan: FieldPlan,
+    level: LevelPlan,
+    value: Any,
+    reader: Reader,
+    *,
+    path: tuple[str, ...],
+    found: _Found,
+) -> None:
+    try:
+        members = reader.as_object(value)
+    except _DECODE_ERRORS as exc:
+        code, message, _ = _value_problem(plan, value, exc, reader)
+        found.add(path, path, code, message)
+        return
+    if members is None:
+        if not plan.spec.nullable:
+            found.add(path, path, RecordErrorCode.NULL_NOT_ALLOWED, "must not be null")
+    else:
+        _check_level(level, members, reader, path, found)
+
+
+def _check_value(
+    plan: FieldPlan, value: Any, reader: Reader, path: tuple[str, ...], found: _Found
+) -> None:
+    try:
+        checked = reader.check(plan, value)
+    except _DECODE_ERRORS as exc:
+        code, message, inner = _value_problem(plan, value, exc, reader)
+        found.add((*path, *inner), path, code, message)  # inner: an array item's index
+        return
+    if checked is None:
+        if not plan.spec.nullable:
+            found.add(path, path, RecordErrorCode.NULL_NOT_ALLOWED, "must not be null")
+    elif plan.spec.type == "decimal":
         try:
-            checked = (
-                reader.as_object(value) if plan.level is not None else reader.check(plan, value)
-            )
-        except _DECODE_ERRORS as exc:
-            code, message, inner = _value_problem(plan, value, exc, reader)
-            found.add((*field_path, *inner), field_names, code, message)
-            continue
-        if checked is None:
-            if not plan.spec.nullable:
-                code = RecordErrorCode.NULL_NOT_ALLOWED
-                found.add(field_path, field_names, code, "must not be null")
-        elif plan.level is not None:
-            _check_level(plan.level, checked, reader, field_path, found)
-        elif plan.spec.type == "decimal":
-            try:
-                unscaled_decimal(checked, plan.spec.precision or 0, plan.spec.scale or 0)
-            except ValueError as exc:
-                found.add(field_path, field_names, RecordErrorCode.INVALID_VALUE, str(exc))
+            unscaled_decimal(checked, plan.spec.precision or 0, plan.spec.scale or 0)
+        except ValueError as exc:
+            found.add(path, path, RecordErrorCode.INVALID_VALUE, str(exc))
 
 
 def _value_problem(
