@@ -1,0 +1,52 @@
+"""What Inlet writes to a connector's topics, as every reader (consumers, tests, users) sees it.
+
+The connector topic holds valid records: Avro in the Confluent wire format (magic byte 0, 4-byte
+big-endian schema id, Avro binary body), key = the ``key_field`` value (UTF-8) or none, and the
+headers below. The rejected topic holds one ``RejectedRecord`` (JSON) per invalid record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+HEADER_REQUEST_ID = "inlet-request-id"
+HEADER_RECEIVED_AT = "inlet-received-at"  # milliseconds since the epoch, ASCII digits
+
+WIRE_MAGIC = 0
+
+
+def wire_frame(schema_id: int, avro_body: bytes) -> bytes:
+    return b"\x00" + schema_id.to_bytes(4, "big") + avro_body
+
+
+def wire_schema_id(value: bytes) -> int:
+    """The schema id of a wire-format value; ValueError when it is not one."""
+    if len(value) < 5 or value[0] != WIRE_MAGIC:
+        raise ValueError("not a Confluent wire-format value")
+    return int.from_bytes(value[1:5], "big")
+
+
+class RecordError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Why one record was refused: where (index, JSON Pointer, field, line) and what."""
+
+    index: int
+    pointer: str
+    field: str | None
+    code: str
+    message: str
+    line: int | None = None
+
+
+class RejectedRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """An invalid record kept for replay: the record as sent, and every reason it failed."""
+
+    connector_id: str
+    request_id: str
+    received_at_ms: int
+    schema_id: int
+    schema_version: int
+    content_type: str
+    record: Any  # the record as decoded from the body (CSV rows as objects of strings)
+    errors: list[RecordError]
