@@ -1,22 +1,29 @@
 """Avro binary encoding of validated records, compiled once per schema.
 
 Why not fastavro's ``schemaless_writer`` per record: it spends about 1 µs per call on setup and
-1-2 µs on each logical-type value (timestamp, decimal, uuid); on an eight-field record that is
-~7 µs, under the gateway's budget by itself (see bench/codec_bench.py, which measures both). Here
-the schema becomes a tree of small writer functions, once; a record is then one pass over its
-values. The output is byte for byte what fastavro writes (the tests check it).
+1-2 µs on each logical-type value (timestamp, decimal, uuid), some 7 µs for an eight-field record:
+alone more than the gateway's budget (bench/codec_bench.py measures both).
+
+Why generated code: a tree of one closure per field was the first design and spent a quarter of its
+time calling closures and zipping values with them. So, like ``dataclasses`` builds ``__init__``,
+each record schema becomes the source of one function, run through ``exec`` once: it unpacks the
+Struct's values into locals and writes each inline. The source holds no text from the schema, only
+generated identifiers; every constant (enum tables, decimal writers) is passed in the namespace.
+Each nested record gets a function of its own, which bounds the nesting of the generated code.
+The output is byte for byte what fastavro writes (the tests check it).
 
 Covers the schemas ``registry.avro.avro_schema`` generates: string, long, double, boolean; date,
 timestamp-micros, time-micros, uuid and bytes-decimal logical types; enums; arrays; records; and
 ``["null", T]`` unions. A record value is a msgspec Struct whose fields are in the Avro field order;
 values have the Python types msgspec decodes them to, already validated. Decimals are the one value
-checked here (precision and scale have no msgspec constraint): ``unscaled_decimal`` raises.
+checked here (precision and scale have no msgspec constraint): the writer raises ValueError.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import itertools
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
@@ -28,25 +35,23 @@ Writer = Callable[[bytearray, Any], None]
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
-_pack_double = struct.Struct("<d").pack
-_astuple = msgspec.structs.astuple
-_json_encode = msgspec.json.encode  # a UUID's canonical text, in C (str(uuid) is pure Python)
+# Two varint bytes, both with the continuation bit, for every 14-bit group: a timestamp (8 bytes
+# of varint) takes 3 lookups instead of 8 rounds of shifting. 16384 entries, about 0.7 MB.
+_TWO_BYTES: Final = [bytes(((x & 0x7F) | 0x80, (x >> 7) | 0x80)) for x in range(1 << 14)]
 
 
 def compile_writer(schema: Mapping[str, Any]) -> Writer:
-    """The writer for a record schema (a parsed-JSON dict); ValueError on types it lacks."""
+    """The writer of a record schema (a parsed-JSON dict); ValueError on types it lacks."""
     if schema.get("type") != "record":
         raise ValueError("an Avro record schema is required")
-    return _writer(schema)
+    compiler = _Compiler()
+    writer: Writer = compiler.namespace[compiler.record(schema, top=True)]
+    return writer
 
 
 def encode_long(out: bytearray, value: int) -> None:
     """Zigzag varint, as Avro's int and long (the value must fit 64 bits)."""
-    number = (value << 1) ^ (value >> 63)
-    while number > 0x7F:
-        out.append((number & 0x7F) | 0x80)
-        number >>= 7
-    out.append(number)
+    _write_varint(out, (value << 1) ^ (value >> 63))
 
 
 def unscaled_decimal(value: decimal.Decimal, precision: int, scale: int) -> int:
@@ -55,6 +60,17 @@ def unscaled_decimal(value: decimal.Decimal, precision: int, scale: int) -> int:
     ValueError saying why otherwise: never rounds (1.005 does not fit scale 2; 1.500 does).
     """
     return _unscaled(value, precision, scale, _context(precision))
+
+
+def _write_varint(out: bytearray, number: int) -> None:
+    # `number` is zigzagged already: not negative.
+    while number >= 0x4000:  # more than 14 bits left: two bytes that both continue
+        out += _TWO_BYTES[number & 0x3FFF]
+        number >>= 14
+    if number >= 0x80:
+        out.append((number & 0x7F) | 0x80)
+        number >>= 7
+    out.append(number)
 
 
 @cache
@@ -90,102 +106,7 @@ def _decimal_problem(value: decimal.Decimal, precision: int, scale: int) -> str:
     return f"has more than {scale} decimal place(s); values are never rounded"
 
 
-def _writer(schema: object) -> Writer:
-    if isinstance(schema, str):
-        return _primitive(schema)
-    if isinstance(schema, list):
-        return _union(schema)
-    if isinstance(schema, Mapping):
-        logical = schema.get("logicalType")
-        return _complex(schema) if logical is None else _logical(schema, logical)
-    raise ValueError(f"unsupported Avro type {schema!r}")
-
-
-def _complex(schema: Mapping[str, Any]) -> Writer:
-    kind = schema.get("type")
-    if kind == "record":
-        return _record(schema["fields"])
-    if kind == "enum":
-        return _enum(schema["symbols"])
-    if kind == "array":
-        return _array(_writer(schema["items"]))
-    return _writer(kind)  # {"type": "string"}
-
-
-def _primitive(name: str) -> Writer:
-    writers: dict[str, Writer] = {
-        "string": _write_string,
-        "long": encode_long,
-        "int": encode_long,
-        "double": _write_double,
-        "boolean": _write_boolean,
-    }
-    if name not in writers:
-        raise ValueError(f"unsupported Avro type {name!r}")
-    return writers[name]
-
-
-def _logical(schema: Mapping[str, Any], logical: str) -> Writer:
-    base = schema.get("type")
-    if logical == "decimal" and base == "bytes":
-        return _decimal(int(schema["precision"]), int(schema.get("scale", 0)))
-    writers: dict[tuple[str, object], Writer] = {
-        ("date", "int"): _write_date,
-        ("timestamp-micros", "long"): _write_timestamp_micros,
-        ("time-micros", "long"): _write_time_micros,
-        ("uuid", "string"): _write_uuid,
-    }
-    if (logical, base) not in writers:
-        raise ValueError(f"unsupported Avro logical type {logical!r} on {base!r}")
-    return writers[logical, base]
-
-
-def _union(branches: Sequence[object]) -> Writer:
-    if len(branches) != 2 or branches[0] != "null":
-        raise ValueError(f"only [null, T] unions are supported, not {branches!r}")
-    write = _writer(branches[1])
-
-    def write_optional(out: bytearray, value: Any) -> None:
-        if value is None:
-            out.append(0)
-        else:
-            out.append(2)  # branch 1, zigzagged
-            write(out, value)
-
-    return write_optional
-
-
-def _record(fields: Sequence[Mapping[str, Any]]) -> Writer:
-    writers = tuple(_writer(field["type"]) for field in fields)
-
-    def write_record(out: bytearray, value: Any) -> None:
-        for item, write in zip(_astuple(value), writers, strict=True):
-            write(out, item)
-
-    return write_record
-
-
-def _enum(symbols: Sequence[str]) -> Writer:
-    indexes = {symbol: index for index, symbol in enumerate(symbols)}
-
-    def write_enum(out: bytearray, value: str) -> None:
-        encode_long(out, indexes[value])
-
-    return write_enum
-
-
-def _array(write_item: Writer) -> Writer:
-    def write_array(out: bytearray, value: Sequence[Any]) -> None:
-        if value:  # one block, then the empty block that ends the array (as fastavro writes)
-            encode_long(out, len(value))
-            for item in value:
-                write_item(out, item)
-        out.append(0)
-
-    return write_array
-
-
-def _decimal(precision: int, scale: int) -> Writer:
+def _decimal_writer(precision: int, scale: int) -> Writer:
     context = _context(precision)
 
     def write_decimal(out: bytearray, value: decimal.Decimal) -> None:
@@ -198,35 +119,130 @@ def _decimal(precision: int, scale: int) -> Writer:
     return write_decimal
 
 
-def _write_string(out: bytearray, value: str) -> None:
-    data = value.encode()
-    encode_long(out, len(data))
-    out += data
+def _zigzag_bytes(value: int) -> bytes:
+    out = bytearray()
+    encode_long(out, value)
+    return bytes(out)
 
 
-def _write_double(out: bytearray, value: float) -> None:
-    out += _pack_double(value)
+class _Compiler:
+    """Generates the source of record writers. Every emitter gets the name of a local holding the
+    value and the indentation, and returns lines of code."""
 
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {
+            "astuple": msgspec.structs.astuple,
+            "write_varint": _write_varint,
+            "pack_double": struct.Struct("<d").pack,
+            "json_encode": msgspec.json.encode,  # a UUID's text, in C (str(uuid) is Python)
+            "EPOCH": _EPOCH,
+        }
+        self._numbers = itertools.count()
 
-def _write_boolean(out: bytearray, value: bool) -> None:
-    out.append(1 if value else 0)
+    def record(self, schema: Mapping[str, Any], *, top: bool = False) -> str:
+        """Compile a record's writer into the namespace; return its name there. The top record
+        may have fields beyond the schema's, after them (the codec's probe Structs): ignored."""
+        name = self._name("write_record")
+        values = [self._name("v") for _ in schema["fields"]]
+        targets = "".join(f"{value}, " for value in values) + ("*_" if top else "")
+        lines = [f"def {name}(out, record):", f"    {targets} = astuple(record)"]
+        for field, value in zip(schema["fields"], values, strict=True):
+            lines += self._value(field["type"], value, "    ")
+        exec("\n".join(lines), self.namespace)  # noqa: S102 - generated from types, see the docstring
+        return name
 
+    def _name(self, prefix: str) -> str:
+        return f"{prefix}_{next(self._numbers)}"
 
-def _write_date(out: bytearray, value: dt.date) -> None:
-    encode_long(out, value.toordinal() - _EPOCH_ORDINAL)
+    def _constant(self, prefix: str, value: object) -> str:
+        name = self._name(prefix)
+        self.namespace[name] = value
+        return name
 
+    def _value(self, schema: object, value: str, pad: str) -> list[str]:
+        if isinstance(schema, str):
+            return self._primitive(schema, value, pad)
+        if isinstance(schema, list):
+            return self._optional(schema, value, pad)
+        if isinstance(schema, Mapping):
+            logical = schema.get("logicalType")
+            if logical is not None:
+                return self._logical(schema, logical, value, pad)
+            return self._complex(schema, value, pad)
+        raise ValueError(f"unsupported Avro type {schema!r}")
 
-def _write_timestamp_micros(out: bytearray, value: dt.datetime) -> None:
-    # msgspec only lets aware datetimes through: the difference is exact, whatever the offset.
-    delta = value - _EPOCH
-    encode_long(out, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
+    def _complex(self, schema: Mapping[str, Any], value: str, pad: str) -> list[str]:
+        kind = schema.get("type")
+        if kind == "record":
+            return [f"{pad}{self.record(schema)}(out, {value})"]
+        if kind == "enum":  # symbol -> its index as varint bytes
+            symbols: Sequence[str] = schema["symbols"]
+            table = {symbol: _zigzag_bytes(index) for index, symbol in enumerate(symbols)}
+            return [f"{pad}out += {self._constant('enum', table)}[{value}]"]
+        if kind == "array":  # one block, then the empty block that ends it (as fastavro writes)
+            item = self._name("item")
+            return [
+                f"{pad}if {value}:",
+                *self._long(f"len({value})", pad + "    "),
+                f"{pad}    for {item} in {value}:",
+                *self._value(schema["items"], item, pad + "        "),
+                f"{pad}out.append(0)",
+            ]
+        return self._value(kind, value, pad)  # {"type": "string"}
 
+    def _primitive(self, name: str, value: str, pad: str) -> list[str]:
+        if name == "string":
+            data = self._name("data")
+            return [
+                f"{pad}{data} = {value}.encode()",
+                *self._long(f"len({data})", pad),
+                f"{pad}out += {data}",
+            ]
+        if name in {"long", "int"}:
+            return self._long(value, pad)
+        if name == "double":
+            return [f"{pad}out += pack_double({value})"]
+        if name == "boolean":
+            return [f"{pad}out.append(1 if {value} else 0)"]
+        raise ValueError(f"unsupported Avro type {name!r}")
 
-def _write_time_micros(out: bytearray, value: dt.time) -> None:
-    seconds = (value.hour * 60 + value.minute) * 60 + value.second
-    encode_long(out, seconds * 1_000_000 + value.microsecond)
+    def _logical(self, schema: Mapping[str, Any], logical: str, value: str, pad: str) -> list[str]:
+        base = schema.get("type")
+        if (logical, base) == ("decimal", "bytes"):
+            writer = _decimal_writer(int(schema["precision"]), int(schema.get("scale", 0)))
+            return [f"{pad}{self._constant('write_decimal', writer)}(out, {value})"]
+        if (logical, base) == ("date", "int"):
+            return self._long(f"{value}.toordinal() - {_EPOCH_ORDINAL}", pad)
+        if (logical, base) == ("timestamp-micros", "long"):
+            # msgspec lets only aware datetimes through: the difference is exact, any offset.
+            delta = self._name("delta")
+            micros = f"({delta}.days * 86400 + {delta}.seconds) * 1000000 + {delta}.microseconds"
+            return [f"{pad}{delta} = {value} - EPOCH", *self._long(micros, pad)]
+        if (logical, base) == ("time-micros", "long"):
+            seconds = f"({value}.hour * 60 + {value}.minute) * 60 + {value}.second"
+            return self._long(f"({seconds}) * 1000000 + {value}.microsecond", pad)
+        if (logical, base) == ("uuid", "string"):
+            return [f"{pad}out.append(72)", f"{pad}out += json_encode({value})[1:-1]"]  # 36 chars
+        raise ValueError(f"unsupported Avro logical type {logical!r} on {base!r}")
 
+    def _optional(self, branches: list[object], value: str, pad: str) -> list[str]:
+        if len(branches) != 2 or branches[0] != "null":
+            raise ValueError(f"only [null, T] unions are supported, not {branches!r}")
+        return [
+            f"{pad}if {value} is None:",
+            f"{pad}    out.append(0)",
+            f"{pad}else:",
+            f"{pad}    out.append(2)",  # branch 1, zigzagged
+            *self._value(branches[1], value, pad + "    "),
+        ]
 
-def _write_uuid(out: bytearray, value: object) -> None:
-    out.append(72)  # 36 characters, zigzagged
-    out += _json_encode(value)[1:-1]
+    def _long(self, expression: str, pad: str) -> list[str]:
+        number, zigzag = self._name("n"), self._name("z")
+        return [
+            f"{pad}{number} = {expression}",
+            f"{pad}{zigzag} = ({number} << 1) ^ ({number} >> 63)",
+            f"{pad}if {zigzag} < 128:",  # most lengths and counts: one byte, no call
+            f"{pad}    out.append({zigzag})",
+            f"{pad}else:",
+            f"{pad}    write_varint(out, {zigzag})",
+        ]

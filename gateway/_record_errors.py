@@ -19,7 +19,7 @@ import msgspec
 
 from gateway._avro_encoder import unscaled_decimal
 from gateway._record_types import FieldPlan, LevelPlan
-from gateway.errors import RecordError, RecordErrorCode
+from inlet.records import RecordError, RecordErrorCode
 
 _RAW_OBJECT: Final[msgspec.json.Decoder[dict[str, msgspec.Raw] | None]] = msgspec.json.Decoder(
     dict[str, msgspec.Raw] | None
@@ -126,6 +126,15 @@ def unknown_fields(level: LevelPlan, record: Any, reader: Reader) -> list[str]:
     return found
 
 
+def top_level_unknown_keys(level: LevelPlan, record: Any, reader: Reader) -> set[str]:
+    """The record's own keys the schema does not know; empty if it is not an object."""
+    try:
+        items = reader.as_object(record)
+    except _DECODE_ERRORS:
+        return set()
+    return set() if items is None else items.keys() - level.names
+
+
 def parse_validation_error(message: str) -> tuple[RecordErrorCode, str, tuple[str, ...]]:
     """A msgspec error message as (code, message for a user, path).
 
@@ -222,7 +231,10 @@ def _value_problem(
     code, message, inner = parse_validation_error(str(exc))
     if reader.lax and code is RecordErrorCode.WRONG_TYPE and message.endswith("got string"):
         # Every CSV cell is a string: the cell does not spell a value of the field's type.
-        return RecordErrorCode.INVALID_VALUE, f"{plan.hint} (got {value!r})", inner
+        hint = plan.hint
+        if plan.spec.type in {"array", "object"}:
+            hint = f"must be a JSON {plan.spec.type}"  # written in the cell
+        return RecordErrorCode.INVALID_VALUE, f"{hint} (got {value!r})", inner
     if code is RecordErrorCode.INVALID_VALUE:
         return code, f"{plan.hint} ({message})", inner
     return code, message, inner
@@ -235,14 +247,11 @@ def _collect_unknown(
     names: tuple[str, ...],
     found: list[str],
 ) -> None:
-    for key, value in items.items():
-        plan = level.by_name.get(key)
-        if plan is None:
-            found.append(".".join((*names, key)))
-        elif plan.level is not None:
-            nested = reader.as_object(value)
-            if nested is not None:
-                _collect_unknown(plan.level, nested, reader, (*names, key), found)
+    found.extend(".".join((*names, key)) for key in items.keys() - level.names)
+    for name, nested_level in level.objects:
+        nested = reader.as_object(items[name]) if name in items else None
+        if nested:
+            _collect_unknown(nested_level, nested, reader, (*names, name), found)
 
 
 def _type_words(types: str) -> str:

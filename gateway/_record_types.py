@@ -2,17 +2,20 @@
 
 Struct attributes are the Avro names (so a Struct's field order and names line up with the Avro
 record), and ``rename`` maps them to the user's names, which are the JSON keys. The one exception:
-a dunder-shaped Avro name (``__init__``) would clash with Python's own attributes, so it gets a
-neutral attribute name; nothing outside this package sees attributes.
+an Avro name starting with two underscores would be mangled by Python (``__a``) or clash with its
+own attributes (``__init__``), so it gets a neutral attribute name; nothing outside this package
+sees attributes (the Avro writer takes values by position).
 
 Each level has two Struct types: ``strict`` refuses keys the schema does not know (so a batch with
-none takes the fast path and needs no key scan), ``lenient`` ignores them.
+none takes the fast path and needs no key scan), ``lenient`` ignores them. ``probe_struct`` extends
+a strict one with given unknown keys, for batches whose records share them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
@@ -46,6 +49,9 @@ _HINTS: Final = {
 }
 
 
+_StructField = tuple[str, Any, Any] | tuple[str, Any]  # what defstruct takes
+
+
 @dataclass(frozen=True, slots=True)
 class FieldPlan:
     """One field: its names, and the types that check a value of it."""
@@ -63,19 +69,23 @@ class FieldPlan:
 class LevelPlan:
     """One record level: its fields in order, and its Struct types."""
 
+    name: str
     fields: tuple[FieldPlan, ...]
     by_name: dict[str, FieldPlan]
+    names: frozenset[str]
+    objects: tuple[tuple[str, LevelPlan], ...]  # (name, level) of the fields that nest one
     strict: type[msgspec.Struct]
     lenient: type[msgspec.Struct]
+    strict_fields: tuple[_StructField, ...]  # to extend into a probe
 
 
 def plan_level(fields: list[FieldSpec], struct_name: str) -> LevelPlan:
     """Build the types of one level (and, recursively, of its objects)."""
     plans: list[FieldPlan] = []
-    strict_fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
-    lenient_fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
-    for index, spec in enumerate(fields):
-        attr = _attribute(avro_name(spec.name), index)
+    strict_fields: list[_StructField] = []
+    lenient_fields: list[_StructField] = []
+    attrs = _attributes([avro_name(spec.name) for spec in fields])
+    for spec, attr in zip(fields, attrs, strict=True):
         level = (
             plan_level(spec.fields or [], f"{struct_name}_{attr}")
             if spec.type == "object"
@@ -97,19 +107,52 @@ def plan_level(fields: list[FieldSpec], struct_name: str) -> LevelPlan:
                 hint=_hint(spec),
             )
         )
-    rename = {plan.attr: plan.name for plan in plans if plan.attr != plan.name}
+    rename = _rename(plans)
     return LevelPlan(
+        name=struct_name,
         fields=tuple(plans),
         by_name={plan.name: plan for plan in plans},
+        names=frozenset(plan.name for plan in plans),
+        objects=tuple((plan.name, plan.level) for plan in plans if plan.level is not None),
         strict=_struct(struct_name, strict_fields, rename, forbid_unknown_fields=True),
         lenient=_struct(struct_name, lenient_fields, rename, forbid_unknown_fields=False),
+        strict_fields=tuple(strict_fields),
     )
 
 
-def _attribute(name: str, index: int) -> str:
-    if name.startswith("__") and name.endswith("__"):
-        return f"_field_{index}"
-    return name
+def probe_struct(
+    level: LevelPlan, unknown: list[str], value_type: Any
+) -> tuple[type[msgspec.Struct], list[tuple[str, str]]]:
+    """The strict Struct of ``level`` plus one field per ``unknown`` key, typed ``value_type``
+    (``msgspec.Raw`` for JSON: skipped, not decoded) and UNSET when absent, after the known
+    fields. Decoding into it refuses keys beyond those, so a batch whose records share a few
+    unknown keys stays on a fast path; the (key, attribute) pairs tell which keys were seen."""
+    taken = {plan.attr for plan in level.fields}
+    extra: list[tuple[str, str]] = []
+    for key in unknown:
+        attr = f"_unknown_{len(extra)}"
+        while attr in taken:  # an Avro name may look like this too
+            attr = f"_{attr}"
+        taken.add(attr)
+        extra.append((key, attr))
+    fields = [*level.strict_fields, *((attr, value_type, msgspec.UNSET) for _, attr in extra)]
+    rename = _rename(level.fields) | {attr: key for key, attr in extra}
+    probe = _struct(f"{level.name}_probe", fields, rename, forbid_unknown_fields=True)
+    return probe, extra
+
+
+def _attributes(names: list[str]) -> list[str]:
+    taken = set(names)
+    attrs = []
+    for index, name in enumerate(names):
+        attr = name
+        if name.startswith("__"):
+            attr = f"_field_{index}"
+            while attr in taken:
+                attr += "_"
+            taken.add(attr)
+        attrs.append(attr)
+    return attrs
 
 
 def _value_type(spec: FieldSpec) -> Any:
@@ -131,15 +174,17 @@ def _hint(spec: FieldSpec) -> str:
     return _HINTS[spec.type]
 
 
-def _struct_field(
-    attr: str, value_type: Any, *, nullable: bool
-) -> tuple[str, Any, Any] | tuple[str, Any]:
+def _rename(plans: Iterable[FieldPlan]) -> dict[str, str]:
+    return {plan.attr: plan.name for plan in plans if plan.attr != plan.name}
+
+
+def _struct_field(attr: str, value_type: Any, *, nullable: bool) -> _StructField:
     return (attr, value_type | None, None) if nullable else (attr, value_type)
 
 
 def _struct(
     name: str,
-    fields: list[tuple[str, Any, Any] | tuple[str, Any]],
+    fields: Iterable[_StructField],
     rename: dict[str, str],
     *,
     forbid_unknown_fields: bool,

@@ -6,18 +6,27 @@ records (from ``gateway.bodies``) and returns, in record order, the (index, key,
 produce, each value in the Confluent wire format (``0x00``, the 4-byte schema id, the Avro body),
 and the rejected records with every error of each.
 
-Two paths. Fast: one Struct decode that refuses unknown keys, then one write; a batch of valid
-records never leaves it. Slow, only for a record the fast path refused: a decode that ignores
-unknown keys (valid after all, unless unknown keys are rejected), else a field-by-field check
-that finds all of the record's errors (``gateway._record_errors``).
+Paths, fastest first (bench/codec_bench.py measures them):
+
+1. Every record decodes into the strict Struct (no unknown key): one tight decode loop over the
+   batch, then one write loop. Decoding all first, then writing all, measured faster than
+   alternating, and a failed record only costs its own exception.
+2. Unknown keys are ignored and the records share them (a webhook sends more than the connector
+   declares): the batch decodes into a *probe* Struct that also has those keys, as skipped
+   ``Raw`` values, and which keys were present is read off the decoded records.
+3. Anything else, record by record: the strict decode, else the lenient one (valid, with unknown
+   keys found by a key scan), else the field-by-field check that finds all of a record's errors
+   (``gateway._record_errors``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
@@ -29,14 +38,16 @@ from gateway._record_errors import (
     JSON_READER,
     Reader,
     record_errors,
+    top_level_unknown_keys,
     unknown_fields,
 )
-from gateway._record_types import LevelPlan, plan_level
+from gateway._record_types import LevelPlan, plan_level, probe_struct
 from gateway.bodies import CsvRecords, JsonRecords, RecordBatch
-from gateway.errors import RecordError, RecordErrorCode
+from inlet.records import RecordError, RecordErrorCode
 from registry.fields import FieldSpec, avro_name
 
 EncodedRecord = tuple[int, bytes | None, bytes]  # (index in the body, key, Confluent-framed value)
+Decode = Callable[[Any], Any]
 
 _MAGIC_BYTE: Final = b"\x00"
 # What a refused decode or write raises: msgspec's errors and UnicodeDecodeError are ValueErrors;
@@ -44,6 +55,10 @@ _MAGIC_BYTE: Final = b"\x00"
 _FAILURES: Final = (ValueError, ArithmeticError)
 # Array and object values of a CSV row are JSON in the cell; floats kept exact for decimals.
 _CELL_DECODER: Final = msgspec.json.Decoder(float_hook=Decimal)
+_json_encode = msgspec.json.encode
+# Probe Structs are cached per set of unknown keys; a few shapes per connector are expected.
+_MAX_PROBES: Final = 16
+_MAX_PROBE_KEYS: Final = 1024
 
 
 class RejectedRecord(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -58,7 +73,8 @@ class RejectedRecord(msgspec.Struct, frozen=True, omit_defaults=True):
 
 class EncodeResult(msgspec.Struct, frozen=True):
     """One batch's outcome. ``unknown_fields``: the sorted dotted paths of keys the schema does not
-    know, across the batch (ignored, or errors when the codec rejects them)."""
+    know, across the batch (ignored, or errors when the codec rejects them); for CSV, every
+    column of the header the schema does not know."""
 
     records: list[EncodedRecord]
     rejected: list[RejectedRecord]
@@ -68,6 +84,31 @@ class EncodeResult(msgspec.Struct, frozen=True):
     def errors(self) -> list[RecordError]:
         """Every error of every rejected record, in record order."""
         return [error for rejected in self.rejected for error in rejected.errors]
+
+
+@dataclass
+class _Format:
+    """How the records of one body format decode into a Struct type."""
+
+    reader: Reader
+    decoder_for: Callable[[type[msgspec.Struct]], Decode]
+    unknown_value_type: Any  # of a probe's extra fields
+    strict: Decode
+    lenient: Decode
+    probes: dict[frozenset[str], tuple[Decode, list[tuple[str, str]]]] = field(default_factory=dict)
+
+
+@dataclass
+class _Batch:
+    """One encode call's records and what it found so far."""
+
+    records: list[Any]
+    lines: list[int] | None
+    originals: list[Any]  # what a rejected record's `raw` is made of
+    form: _Format
+    unknown: set[str]
+    encoded: list[EncodedRecord] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
 
 
 class RecordCodec:
@@ -86,127 +127,140 @@ class RecordCodec:
         if not 0 <= schema_id < 2**31:
             raise ValueError(f"schema id {schema_id} is not a registry id (0 to 2**31 - 1)")
         _check_schema(fields, avro_schema)
+        self.avro_schema = avro_schema
         self.schema_id = schema_id
         self.schema_version = schema_version
         self.key_field = key_field
         self.reject_unknown_fields = reject_unknown_fields
         self._level: LevelPlan = plan_level(fields, avro_name(str(avro_schema["name"])))
-        self._strict_json = msgspec.json.Decoder(self._level.strict)
-        self._lenient_json = msgspec.json.Decoder(self._level.lenient)
         self._write = compile_writer(avro_schema)
         self._header = _MAGIC_BYTE + schema_id.to_bytes(4, "big")
         self._key_of = None if key_field is None else _key_function(self._level, key_field)
         self._cell_fields = frozenset(
             spec.name for spec in fields if spec.type in {"array", "object"}
         )
+        self._json = self._format(JSON_READER, _json_decoder, msgspec.Raw)
+        self._csv = self._format(CSV_READER, _csv_decoder, object)
 
     def encode(self, batch: RecordBatch) -> EncodeResult:
         """Validate and encode every record of ``batch``; never raises for a bad record."""
         if isinstance(batch, JsonRecords):
-            return self._encode(
-                records=batch.records,
-                lines=batch.lines,
-                decode=self._strict_json.decode,
-                decode_lenient=self._lenient_json.decode,
-                reader=JSON_READER,
-                unknown=set(),
-            )
-        return self._encode_csv(batch)
+            records = batch.records
+            work = _Batch(records, batch.lines, records, self._json, set())
+        else:
+            work = self._csv_batch(batch)
+        decoded = _decode_all(work.form.strict, work.records)
+        if decoded is None and not self.reject_unknown_fields:
+            decoded = self._decode_with_probe(work)
+        if decoded is None:
+            self._encode_one_by_one(work)
+        else:
+            self._encode_decoded(work, decoded)
+        return EncodeResult(work.encoded, work.rejected, sorted(work.unknown))
 
-    def _encode_csv(self, batch: CsvRecords) -> EncodeResult:
+    def _format(
+        self, reader: Reader, decoder_for: Callable[[type[msgspec.Struct]], Decode], extra: Any
+    ) -> _Format:
+        strict, lenient = decoder_for(self._level.strict), decoder_for(self._level.lenient)
+        return _Format(reader, decoder_for, extra, strict, lenient)
+
+    def _csv_batch(self, batch: CsvRecords) -> _Batch:
         rows: list[Any] = batch.rows
         if self._cell_fields:
             rows = [self._decode_cells(row) for row in rows]
-        strict, lenient = self._level.strict, self._level.lenient
-        # The header lists every key of every row: its unknown columns are the batch's.
-        unknown = {name for name in batch.header if name not in self._level.by_name}
-        return self._encode(
-            records=rows,
-            lines=batch.lines,
-            decode=lambda row: msgspec.convert(row, strict, strict=False),
-            decode_lenient=lambda row: msgspec.convert(row, lenient, strict=False),
-            reader=CSV_READER,
-            unknown=unknown,
-            originals=batch.rows,
-        )
+        # The header names every key of every row: its unknown columns are the batch's.
+        unknown = {name for name in batch.header if name not in self._level.names}
+        return _Batch(rows, batch.lines, batch.rows, self._csv, unknown)
 
-    def _encode(
-        self,
-        *,
-        records: list[Any],
-        lines: list[int] | None,
-        decode: Callable[[Any], Any],
-        decode_lenient: Callable[[Any], Any],
-        reader: Reader,
-        unknown: set[str],
-        originals: list[dict[str, str]] | None = None,
-    ) -> EncodeResult:
-        # The hot loop: locals only, no call that the fast path does not need.
-        write, header, key_of = self._write, self._header, self._key_of
-        encoded: list[EncodedRecord] = []
-        rejected: list[RejectedRecord] = []
-        for index, raw in enumerate(records):
+    def _decode_with_probe(self, work: _Batch) -> list[Any] | None:
+        # The unknown keys of the first record the strict decode refuses (for CSV, the header's).
+        candidates = work.unknown or self._first_unknown_keys(work)
+        if not candidates or len(candidates) > _MAX_PROBE_KEYS:
+            return None
+        decode, extra = self._probe(work.form, frozenset(candidates))
+        decoded = _decode_all(decode, work.records)
+        if decoded is not None:
+            unset = msgspec.UNSET
+            for key, attr in extra:
+                if any(getattr(record, attr) is not unset for record in decoded):
+                    work.unknown.add(key)  # usually found in the first record
+        return decoded
+
+    def _first_unknown_keys(self, work: _Batch) -> set[str]:
+        for record in work.records:
             try:
-                record = decode(raw)
+                work.form.strict(record)
+            except _FAILURES:
+                return top_level_unknown_keys(self._level, record, work.form.reader)
+        return set()
+
+    def _probe(self, form: _Format, keys: frozenset[str]) -> tuple[Decode, list[tuple[str, str]]]:
+        found = form.probes.get(keys)
+        if found is None:
+            if len(form.probes) >= _MAX_PROBES:
+                form.probes.clear()  # shapes changed: start over rather than grow
+            probe, extra = probe_struct(self._level, sorted(keys), form.unknown_value_type)
+            found = form.probes[keys] = (form.decoder_for(probe), extra)
+        return found
+
+    def _encode_decoded(self, work: _Batch, decoded: list[Any]) -> None:
+        # The hot loop: locals only.
+        write, header, key_of = self._write, self._header, self._key_of
+        encoded = work.encoded
+        for index, record in enumerate(decoded):
+            out = bytearray(header)
+            try:
+                write(out, record)
+            except _FAILURES:  # a decimal that does not fit: the one check left to the writer
+                self._reject(work, index)
+                continue
+            encoded.append((index, None if key_of is None else key_of(record), bytes(out)))
+
+    def _encode_one_by_one(self, work: _Batch) -> None:
+        write, header, key_of = self._write, self._header, self._key_of
+        strict = work.form.strict
+        for index, raw in enumerate(work.records):
+            try:
+                record = strict(raw)
                 out = bytearray(header)
                 write(out, record)
             except _FAILURES:
-                if not self.reject_unknown_fields:
-                    try:
-                        record = decode_lenient(raw)
-                        out = bytearray(header)
-                        write(out, record)
-                    except _FAILURES:
-                        pass
-                    else:  # valid, with keys the schema does not know
-                        unknown.update(unknown_fields(self._level, raw, reader))
-                        key = None if key_of is None else key_of(record)
-                        encoded.append((index, key, bytes(out)))
-                        continue
-                line = None if lines is None else lines[index]
-                original = raw if originals is None else originals[index]
-                rejected.append(
-                    self._reject(
-                        index=index,
-                        line=line,
-                        record=raw,
-                        original=original,
-                        reader=reader,
-                        unknown=unknown,
-                    )
-                )
+                if self.reject_unknown_fields or not self._recover(work, index):
+                    self._reject(work, index)
                 continue
-            encoded.append((index, None if key_of is None else key_of(record), bytes(out)))
-        return EncodeResult(encoded, rejected, sorted(unknown))
+            work.encoded.append((index, None if key_of is None else key_of(record), bytes(out)))
 
-    def _reject(
-        self,
-        *,
-        index: int,
-        line: int | None,
-        record: Any,
-        original: Any,
-        reader: Reader,
-        unknown: set[str],
-    ) -> RejectedRecord:
-        errors, names = record_errors(
+    def _recover(self, work: _Batch, index: int) -> bool:
+        """Encode the record if only unknown keys made the strict decode refuse it."""
+        raw = work.records[index]
+        try:
+            record = work.form.lenient(raw)
+            out = bytearray(self._header)
+            self._write(out, record)
+        except _FAILURES:
+            return False
+        work.unknown.update(unknown_fields(self._level, raw, work.form.reader))
+        key = None if self._key_of is None else self._key_of(record)
+        work.encoded.append((index, key, bytes(out)))
+        return True
+
+    def _reject(self, work: _Batch, index: int) -> None:
+        line = None if work.lines is None else work.lines[index]
+        errors, unknown = record_errors(
             self._level,
-            record,
-            reader,
+            work.records[index],
+            work.form.reader,
             index=index,
             line=line,
             reject_unknown=self.reject_unknown_fields,
         )
-        unknown.update(names)
+        work.unknown.update(unknown)
         if not errors:  # the field-by-field check and the decode disagree: never hide the record
-            message = "could not be encoded"
-            errors = [
-                RecordError(index, f"/{index}", None, RecordErrorCode.INVALID_VALUE, message, line)
-            ]
-        raw = (
-            bytes(original) if isinstance(original, msgspec.Raw) else msgspec.json.encode(original)
-        )
-        return RejectedRecord(index, raw, errors, line)
+            code, message = RecordErrorCode.INVALID_VALUE, "could not be encoded"
+            errors = [RecordError(index, f"/{index}", None, code, message, line)]
+        original = work.originals[index]
+        raw = bytes(original) if isinstance(original, msgspec.Raw) else _json_encode(original)
+        work.rejected.append(RejectedRecord(index, raw, errors, line))
 
     def _decode_cells(self, row: dict[str, str]) -> dict[str, Any]:
         if self._cell_fields.isdisjoint(row):
@@ -218,6 +272,22 @@ class RecordCodec:
         return decoded
 
 
+def _decode_all(decode: Decode, records: list[Any]) -> list[Any] | None:
+    try:
+        return [decode(record) for record in records]
+    except _FAILURES:
+        return None
+
+
+def _json_decoder(struct_type: type[msgspec.Struct]) -> Decode:
+    return msgspec.json.Decoder(struct_type).decode
+
+
+def _csv_decoder(struct_type: type[msgspec.Struct]) -> Decode:
+    # Lax: CSV cells are text, and "42" must become 42, "true" True.
+    return functools.partial(msgspec.convert, type=struct_type, strict=False)
+
+
 def _check_schema(fields: list[FieldSpec], avro_record: Mapping[str, Any]) -> None:
     # The writer follows the Avro schema and the Structs follow the fields: they must agree.
     avro_fields = avro_record.get("fields")
@@ -225,26 +295,38 @@ def _check_schema(fields: list[FieldSpec], avro_record: Mapping[str, Any]) -> No
         raise ValueError("the Avro schema is not a record")
     if [field["name"] for field in avro_fields] != [avro_name(spec.name) for spec in fields]:
         raise ValueError("the Avro schema's fields are not the connector's fields")
-    for spec, field in zip(fields, avro_fields, strict=True):
+    for spec, avro_field in zip(fields, avro_fields, strict=True):
         if spec.type == "object":
-            nested = field["type"]
+            nested = avro_field["type"]
             _check_schema(spec.fields or [], nested[1] if isinstance(nested, list) else nested)
 
 
 def _key_function(level: LevelPlan, key_field: str) -> Callable[[Any], bytes]:
     plan = level.by_name.get(key_field)
-    if plan is None or plan.spec.type in {"array", "object"}:
-        raise ValueError(f"key field {key_field!r} is not a top-level scalar field")
-    spec, get = plan.spec, operator.attrgetter(plan.attr)
-    if spec.type in {"string", "enum"}:
-        return lambda record: get(record).encode()
-    if spec.type == "boolean":
-        return lambda record: b"true" if get(record) else b"false"
-    if spec.type == "datetime":  # one instant, one key, whatever offset it was sent with
-        return lambda record: get(record).astimezone(dt.UTC).isoformat().encode()
-    if spec.type in {"date", "time"}:
-        return lambda record: get(record).isoformat().encode()
-    if spec.type == "decimal":  # 1.5 and 1.50 are one value: always `scale` places
-        places = spec.scale or 0
+    if plan is None or plan.spec.type not in _KEY_TEXT or plan.spec.nullable:
+        raise ValueError(f"key field {key_field!r} is not a required top-level scalar field")
+    get, text = operator.attrgetter(plan.attr), _KEY_TEXT[plan.spec.type]
+    if plan.spec.type == "decimal":  # 1.5 and 1.50 are one value: always `scale` places
+        places = plan.spec.scale or 0
         return lambda record: f"{get(record):.{places}f}".encode()
-    return lambda record: str(get(record)).encode()  # integer, float, uuid
+    return lambda record: text(get(record))
+
+
+def _text(value: Any) -> bytes:
+    return str(value).encode()
+
+
+# A key is the value's text as UTF-8.
+_KEY_TEXT: Final[dict[str, Callable[[Any], bytes]]] = {
+    "string": str.encode,
+    "enum": str.encode,
+    "integer": _text,
+    "float": _text,
+    "decimal": _text,  # replaced by a fixed number of places, see _key_function
+    "boolean": lambda value: b"true" if value else b"false",
+    "date": lambda value: value.isoformat().encode(),
+    "time": lambda value: value.isoformat().encode(),
+    # one instant, one key, whatever offset it was sent with
+    "datetime": lambda value: value.astimezone(dt.UTC).isoformat().encode(),
+    "uuid": lambda value: _json_encode(value)[1:-1],  # canonical text, in C (str() is Python)
+}

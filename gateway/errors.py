@@ -16,6 +16,8 @@ from typing import ClassVar
 
 import msgspec
 
+from inlet.records import RecordError
+
 
 class ErrorCode(StrEnum):
     """Codes of the gateway's domain errors; stable, part of the API."""
@@ -30,33 +32,6 @@ class ErrorCode(StrEnum):
     UNKNOWN_TOKEN = "unknown_token"  # noqa: S105 - an error code, not a secret
     RATE_LIMITED = "rate_limited"
     KAFKA_UNAVAILABLE = "kafka_unavailable"
-
-
-class RecordErrorCode(StrEnum):
-    """What is wrong with one value of one record; stable, part of the API."""
-
-    MISSING_FIELD = "missing_field"
-    NULL_NOT_ALLOWED = "null_not_allowed"
-    WRONG_TYPE = "wrong_type"
-    INVALID_VALUE = "invalid_value"  # bad format, out of range, too many places, not a symbol
-    UNKNOWN_FIELD = "unknown_field"
-
-
-class RecordError(msgspec.Struct, frozen=True, omit_defaults=True):
-    """One problem with one record.
-
-    ``pointer`` is a JSON Pointer into the batch (``/3/customer/e-mail``), always starting with the
-    record's index, also for a body that held one object. ``field`` is the path of the user's field
-    names joined by dots (``customer.e-mail``), or None when the record itself is wrong (not an
-    object). ``line`` is the record's first line for NDJSON and CSV bodies.
-    """
-
-    index: int
-    pointer: str
-    field: str | None
-    code: RecordErrorCode
-    message: str
-    line: int | None = None
 
 
 class GatewayError(Exception):

@@ -7,6 +7,7 @@ headers below. The rejected topic holds one ``RejectedRecord`` (JSON) per invali
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -28,13 +29,29 @@ def wire_schema_id(value: bytes) -> int:
     return int.from_bytes(value[1:5], "big")
 
 
+class RecordErrorCode(StrEnum):
+    """What is wrong with one value of one record; stable, part of the API."""
+
+    MISSING_FIELD = "missing_field"
+    NULL_NOT_ALLOWED = "null_not_allowed"
+    WRONG_TYPE = "wrong_type"
+    INVALID_VALUE = "invalid_value"  # bad format, out of range, too many places, not a symbol
+    UNKNOWN_FIELD = "unknown_field"
+
+
 class RecordError(msgspec.Struct, frozen=True, omit_defaults=True):
-    """Why one record was refused: where (index, JSON Pointer, field, line) and what."""
+    """One problem with one record.
+
+    ``pointer`` is a JSON Pointer into the batch (``/3/customer/e-mail``), always starting with the
+    record's index, also for a body that held one object. ``field`` is the path of the user's field
+    names joined by dots (``customer.e-mail``), or None when the record itself is wrong (not an
+    object). ``line`` is the record's first line for NDJSON and CSV bodies.
+    """
 
     index: int
     pointer: str
     field: str | None
-    code: str
+    code: RecordErrorCode
     message: str
     line: int | None = None
 
