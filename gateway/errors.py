@@ -145,9 +145,16 @@ class RecordsInvalid(GatewayError):
         records = len({error.index for error in errors})
         super().__init__(message or f"{records} record(s) are invalid")
         self.errors = errors
+        self.rejected = records
+        self.max_listed = 100  # a huge bad batch must not make a huge answer
 
     def details(self) -> dict[str, object]:
-        return {"errors": msgspec.to_builtins(self.errors)}
+        return {
+            "accepted": 0,
+            "rejected": self.rejected,
+            "errors": msgspec.to_builtins(self.errors[: self.max_listed]),
+            "errors_total": len(self.errors),
+        }
 
 
 class AllRecordsInvalid(RecordsInvalid):

@@ -52,7 +52,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     topic_replication_factor: int = -1  # -1: the broker's default.replication.factor
     # Another Confluent-compatible registry instead of Inlet's own.
     schema_registry_url: str | None = None
+    # Gateway limits and deadlines.
     produce_timeout_s: float = 10.0
+    max_body_bytes: int = 10 * 1024 * 1024  # after decompression
+    max_record_bytes: int = 1024 * 1024
+    max_errors_listed: int = 100
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     def __repr__(self) -> str:

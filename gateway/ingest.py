@@ -1,0 +1,190 @@
+"""The ingest path: token → connector → parse → validate/encode → produce → answer.
+
+The answer comes only after Kafka acknowledged every record of the request (valid records to the
+connector topic, invalid ones to its rejected topic). Codecs are built once per connector schema
+version and reused; a request keeps the codec it started with even if the connector changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+from confluent_kafka import Message
+
+from gateway.bodies import parse_body
+from gateway.codec import EncodeResult, RecordCodec
+from gateway.errors import (
+    AllRecordsInvalid,
+    KafkaUnavailable,
+    RateLimited,
+    RecordsInvalid,
+    UnknownToken,
+)
+from gateway.metrics import GatewayMetrics
+from gateway.ratelimit import RateLimiter
+from inlet.kafka import AsyncProducer, ProduceFailed
+from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
+from inlet.settings import Settings
+from inlet.tokens import token_hash
+from registry.avro import avro_schema
+from registry.connectors import Connector, ConnectorState
+
+_RETRY_AFTER_S = 2.0
+_rejected_encoder = msgspec.json.Encoder()
+
+
+class IngestResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    accepted: int
+    rejected: int
+    schema_id: int
+    schema_version: int
+    errors: list[RecordError] = msgspec.field(default_factory=list)
+    errors_total: int = 0
+    unknown_fields: list[str] = msgspec.field(default_factory=list)
+
+
+class Ingest:
+    def __init__(
+        self,
+        settings: Settings,
+        connectors: ConnectorState,
+        producer: AsyncProducer,
+        metrics: GatewayMetrics,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self._settings = settings
+        self._connectors = connectors
+        self._producer = producer
+        self._metrics = metrics
+        self._limiter = limiter or RateLimiter()
+        self._codecs: dict[tuple[str, int, str | None, bool], RecordCodec] = {}
+
+    def connector_for(self, token: str | None) -> Connector:
+        """The connector a token opens; unknown, rotated-out and deleted tokens look alike."""
+        connector = None if not token else self._connectors.by_token_hash(token_hash(token))
+        if connector is None:
+            raise UnknownToken
+        return connector
+
+    def codec_for(self, connector: Connector) -> RecordCodec:
+        key = (
+            connector.id,
+            connector.schema_id,
+            connector.key_field,
+            connector.reject_unknown_fields,
+        )
+        codec = self._codecs.get(key)
+        if codec is None:
+            # Drop this connector's older codecs: requests in flight keep their own reference.
+            for old in [k for k in self._codecs if k[0] == connector.id]:
+                del self._codecs[old]
+            codec = self._codecs[key] = RecordCodec(
+                connector.fields,
+                avro_schema(connector.record_name, connector.fields),
+                schema_id=connector.schema_id,
+                schema_version=connector.schema_version,
+                key_field=connector.key_field,
+                reject_unknown_fields=connector.reject_unknown_fields,
+            )
+        return codec
+
+    async def ingest(
+        self,
+        connector: Connector,
+        body: bytes,
+        *,
+        content_type: str | None,
+        content_encoding: str | None,
+        atomic: bool | None,
+        request_id: str,
+    ) -> IngestResult:
+        received_ms = time.time_ns() // 1_000_000
+        codec = self.codec_for(connector)
+        batch = parse_body(
+            body,
+            content_type,
+            content_encoding,
+            max_body_bytes=self._settings.max_body_bytes,
+            max_record_bytes=self._settings.max_record_bytes,
+        )
+        result = codec.encode(batch)
+        total = len(result.records) + len(result.rejected)
+        wait_s = self._limiter.check(connector.id, connector.rate_limit_per_s, total)
+        if wait_s > 0:
+            raise RateLimited(wait_s)
+        if result.rejected and not result.records:
+            raise _capped(AllRecordsInvalid(result.errors), self._settings)
+        if result.rejected and (connector.atomic if atomic is None else atomic):
+            raise _capped(RecordsInvalid(result.errors), self._settings)
+        await self._produce(
+            connector=connector,
+            codec=codec,
+            result=result,
+            request_id=request_id,
+            received_ms=received_ms,
+            content_type=content_type,
+        )
+        self._metrics.accepted.labels(connector.id).inc(len(result.records))
+        self._metrics.rejected.labels(connector.id).inc(len(result.rejected))
+        errors = result.errors
+        return IngestResult(
+            accepted=len(result.records),
+            rejected=len(result.rejected),
+            schema_id=codec.schema_id,
+            schema_version=codec.schema_version,
+            errors=errors[: self._settings.max_errors_listed],
+            errors_total=len(errors),
+            unknown_fields=result.unknown_fields,
+        )
+
+    async def _produce(
+        self,
+        *,
+        connector: Connector,
+        codec: RecordCodec,
+        result: EncodeResult,
+        request_id: str,
+        received_ms: int,
+        content_type: str | None,
+    ) -> None:
+        headers: list[tuple[str, str | bytes | None]] = [
+            (HEADER_REQUEST_ID, request_id),
+            (HEADER_RECEIVED_AT, str(received_ms)),
+        ]
+        produce = self._producer.produce
+        started = time.perf_counter()
+        futures: list[asyncio.Future[Message]] = []
+        try:
+            for _index, key, value in result.records:
+                futures.append(produce(connector.topic, value, key, headers))
+            for rejected in result.rejected:
+                kept = RejectedRecord(
+                    connector_id=connector.id,
+                    request_id=request_id,
+                    received_at_ms=received_ms,
+                    schema_id=codec.schema_id,
+                    schema_version=codec.schema_version,
+                    content_type=content_type or "",
+                    record=msgspec.Raw(rejected.raw),
+                    errors=rejected.errors,
+                )
+                futures.append(produce(connector.rejected_topic, _rejected_encoder.encode(kept)))
+            self._metrics.in_flight.inc(len(futures))
+            try:
+                async with asyncio.timeout(self._settings.produce_timeout_s):
+                    await asyncio.gather(*futures)
+            finally:
+                self._metrics.in_flight.dec(len(futures))
+        except (TimeoutError, ProduceFailed) as exc:
+            for future in futures:
+                future.cancel()  # the answer is 503 whatever Kafka says later
+            raise KafkaUnavailable(_RETRY_AFTER_S, f"Kafka did not acknowledge: {exc}") from exc
+        finally:
+            self._metrics.produce_seconds.observe(time.perf_counter() - started)
+
+
+def _capped(error: RecordsInvalid, settings: Settings) -> RecordsInvalid:
+    error.max_listed = settings.max_errors_listed
+    return error
