@@ -25,6 +25,7 @@ from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from inlet.health import health
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
+from inlet.logs import silence_server_access_log
 from inlet.settings import Settings, load_settings
 from inlet.topics import CONNECTORS_TOPIC
 from registry.auth import presented_token
@@ -90,6 +91,7 @@ async def ingest_by_header(
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
+    silence_server_access_log()
     connectors = ConnectorState()
     metrics = GatewayMetrics()
 
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[health, metrics_endpoint, ingest_by_url, ingest_by_header],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
+        logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         # Litestar's own cap on the (compressed) body; the decompressed size is capped in bodies.
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,

@@ -36,3 +36,13 @@ def setup_logging(level: str = "INFO", service: str = "inlet") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("inlet").info("logging ready", extra={"service": service})
+
+
+def silence_server_access_log() -> None:
+    """Turn off uvicorn's own access log: it prints request paths, and ingest paths hold tokens.
+
+    uvicorn logs access lines whenever ``uvicorn.access`` has a handler (its own, the root's by
+    propagation, or one a tool attaches), so the logger is disabled outright. Inlet's apps write
+    their own access lines, without secrets.
+    """
+    logging.getLogger("uvicorn.access").disabled = True

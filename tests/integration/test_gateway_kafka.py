@@ -271,3 +271,45 @@ def test_rate_limit_answers_429_with_retry_after(stack: Stack) -> None:
     limited = stack.client.post(connector["ingest_url"], json=[record(i) for i in range(5)])
     assert limited.status_code == 429
     assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_limits_answer_413(stack: Stack) -> None:
+    connector = stack.connector()
+    stack.wait_known(connector)
+    huge_record = [{**record(1), "note": "x" * (stack.settings.max_record_bytes + 10)}]
+    too_big_record = stack.client.post(connector["ingest_url"], json=huge_record)
+    assert too_big_record.status_code == 413
+    assert too_big_record.json()["code"] == "record_too_large"
+    bomb = gzip.compress(b"[" + b" " * (stack.settings.max_body_bytes + 1) + b"]")
+    too_big_body = stack.client.post(
+        connector["ingest_url"],
+        content=bomb,
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert too_big_body.status_code == 413
+    assert too_big_body.json()["code"] == "body_too_large"
+
+
+def test_metrics_count_records_and_tokens_never_reach_the_logs(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    connector = stack.connector()
+    stack.wait_known(connector)
+    assert (
+        stack.client.post(connector["ingest_url"], json=[record(1), {"id": 2}]).status_code == 200
+    )
+    rotated = stack.admin.post(f"/v1/connectors/{connector['id']}/rotate-token").json()
+    stack.client.post(rotated["ingest_url"], json=[record(2)])
+
+    metrics = stack.client.get(f"{stack.gateway}/metrics").text
+    assert f'inlet_records_accepted_total{{connector="{connector["id"]}"}}' in metrics
+    assert f'inlet_records_rejected_total{{connector="{connector["id"]}"}} 1.0' in metrics
+    assert "inlet_produce_latency_seconds_bucket" in metrics
+
+    # Everything the servers logged (the test's own HTTP client logs its URLs, so it is left out).
+    server_records = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in server_records)
+    assert any(getattr(r, "connector", None) == connector["id"] for r in caplog.records)
+    for secret in (connector["token"], rotated["token"], TOKEN):
+        assert secret not in logged
