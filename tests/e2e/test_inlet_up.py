@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
@@ -143,6 +144,7 @@ def test_up_serves_health_round_trips_and_keeps_data_across_restarts(tmp_path: P
         producer.produce(topic, b"kept")
         assert producer.flush(30) == 0
         assert _consume(up.bootstrap, topic) == [b"kept"]
+        _create_connector_and_ingest(up, tmp_path)
         _stop_and_check_nothing_left(up)
 
     # The same data dir: the admin token and Kafka's data are still there.
@@ -151,6 +153,29 @@ def test_up_serves_health_round_trips_and_keeps_data_across_restarts(tmp_path: P
         assert _consume(up.bootstrap, topic) == [b"kept"]
         assert (tmp_path / "admin-token").read_text().strip() == token
         _stop_and_check_nothing_left(up)
+
+
+def _create_connector_and_ingest(up: Up, data_dir: Path) -> None:
+    """What the README's quick start does: create a connector, POST to its URL, read Kafka."""
+    token = (data_dir / "admin-token").read_text().strip()
+    admin = httpx.Client(base_url=up.registry, headers={"Authorization": f"Bearer {token}"})
+    created = admin.post(
+        "/v1/connectors",
+        json={"name": "quickstart", "fields": [{"name": "id", "type": "string"}]},
+    )
+    admin.close()
+    assert created.status_code == 201, created.text
+    connector = created.json()
+    assert connector["ingest_url"].startswith(up.gateway)
+    deadline = time.monotonic() + 10
+    while (response := httpx.post(connector["ingest_url"], json=[{"id": "a"}])).status_code == 404:
+        assert time.monotonic() < deadline, "the gateway never learned the new connector"
+        time.sleep(0.05)
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    (value,) = _consume(up.bootstrap, connector["topic"])
+    assert value[0] == 0  # Confluent wire format
+    assert int.from_bytes(value[1:5], "big") == connector["schema_id"]
 
 
 def test_killing_up_takes_kafka_and_services_with_it(tmp_path: Path) -> None:
