@@ -48,6 +48,8 @@ def test_create_patch_delete_on_real_kafka(settings: Settings, tmp_path: Path) -
     )
     name = f"orders-{uuid.uuid4().hex[:6]}"
     with serve(create_app(settings)) as url:
+        assert httpx.get(f"{url}/schema/openapi.json").status_code == 200  # public, no token
+        assert httpx.get(f"{url}/v1/connectors").status_code == 401
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"})
         created = api.post("/v1/connectors", json={"name": name, "fields": FIELDS})
         assert created.status_code == 201, created.text
