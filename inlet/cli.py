@@ -28,7 +28,7 @@ from inlet.tokens import ensure_admin_token
 
 log = logging.getLogger("inlet.cli")
 
-_SERVICES = ("registry", "gateway")
+_SERVICES = ("registry", "gateway", "consumers")
 
 
 def _stop_event() -> threading.Event:
@@ -131,8 +131,10 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                     preexec_fn=die_with_parent,  # noqa: PLW1509 - a services never outlives `up`
                 )
                 children.append(child)
-            for service, child in zip(_SERVICES, children, strict=True):
-                port = settings.registry_port if service == "registry" else settings.gateway_port
+            for port, child in (
+                (settings.registry_port, children[0]),
+                (settings.gateway_port, children[1]),
+            ):
                 _wait_healthy(f"http://{settings.host}:{port}/health", child)
             print(_banner(settings, token, created), flush=True)
             while not stop.wait(0.5):
@@ -185,9 +187,10 @@ def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
     return _serve("gateway.app:create_app", settings.gateway_port, settings)
 
 
-def cmd_consumers(_settings: Settings, _args: argparse.Namespace) -> int:
-    print("the consumer workers are not built yet (see the Consumers issue)", file=sys.stderr)
-    return 2
+def cmd_consumers(settings: Settings, _args: argparse.Namespace) -> int:
+    from consumers.main import run  # noqa: PLC0415 - only this command needs the workers
+
+    return run(settings)
 
 
 def main(argv: list[str] | None = None) -> int:

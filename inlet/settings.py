@@ -1,8 +1,9 @@
 """Inlet's settings: one typed object, read from ``INLET_*`` environment variables.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` (no prefix, as Kafka tooling spells it) points Inlet at an existing
-cluster; when it is unset, ``inlet up`` starts a local broker. Secrets (the admin token) are never
-part of ``repr`` or logs.
+cluster; when it is unset, ``inlet up`` starts a local broker. Secrets (the admin token, an
+external schema registry's credentials, given apart or in its URL) are never part of ``repr`` or
+logs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
@@ -50,8 +52,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # New connector topics.
     topic_partitions: int = 3
     topic_replication_factor: int = -1  # -1: the broker's default.replication.factor
-    # Another Confluent-compatible registry instead of Inlet's own.
+    # Another Confluent-compatible registry instead of Inlet's own (registry/remote_schemas.py),
+    # and its Basic-auth credentials as Confluent's clients spell them: "user:password".
     schema_registry_url: str | None = None
+    schema_registry_basic_auth: str | None = None
     # Gateway limits and deadlines.
     produce_timeout_s: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
@@ -61,8 +65,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __repr__(self) -> str:
         fields = {f: getattr(self, f) for f in self.__struct_fields__}
-        if fields["admin_token"] is not None:
-            fields["admin_token"] = "***"  # noqa: S105 - the mask, not a password
+        for secret in ("admin_token", "schema_registry_basic_auth"):
+            if fields[secret] is not None:
+                fields[secret] = "***"
+        if fields["schema_registry_url"] is not None:
+            fields["schema_registry_url"] = without_userinfo(fields["schema_registry_url"])
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
 
     @property
@@ -72,6 +79,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def registry_url(self) -> str:
         return f"http://{self.host}:{self.registry_port}"
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without the ``user:password@`` it may carry: what logs and messages may show."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

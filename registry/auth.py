@@ -35,7 +35,7 @@ def presented_token(authorization: str | None) -> str | None:
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     path = connection.scope["path"]
-    if path == "/health" or path.startswith("/schema"):  # liveness and the API description
+    if path in ("/health", "/schema") or path.startswith("/schema/"):  # liveness, API docs
         return
     token = presented_token(connection.headers.get("authorization"))
     if token is None or not matches(token, connection.app.state.admin_token_hash):

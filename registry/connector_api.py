@@ -27,6 +27,13 @@ from registry.connector_service import (
 )
 from registry.connectors import Connector, Status, TopicPolicy
 from registry.fields import FieldSpec
+from registry.sample_service import (
+    NOTHING_SEEN,
+    Progress,
+    RecordCounts,
+    SampleCount,
+    SampleService,
+)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -72,6 +79,13 @@ class ConnectorWithToken(ConnectorView, frozen=True, kw_only=True):
     ingest_url: str
 
 
+class ConnectorDetail(ConnectorView, frozen=True, kw_only=True):
+    """One connector with what the sample worker has seen of it (GET one, save)."""
+
+    counts: RecordCounts
+    samples: SampleCount
+
+
 class ConnectorPage(msgspec.Struct, frozen=True):
     data: list[ConnectorView]
     next_cursor: str | None
@@ -79,6 +93,10 @@ class ConnectorPage(msgspec.Struct, frozen=True):
 
 def _view(connector: Connector) -> ConnectorView:
     return ConnectorView(**_public(connector))
+
+
+def connector_detail(connector: Connector, progress: Progress) -> ConnectorDetail:
+    return ConnectorDetail(**_public(connector), counts=progress.counts, samples=progress.samples)
 
 
 def _with_token(issued: Issued) -> ConnectorWithToken:
@@ -115,9 +133,15 @@ class ConnectorController(Controller):
 
     @get("/{connector_id:str}")
     async def get_connector(
-        self, connector_service: NamedDependency[ConnectorService], connector_id: FromPath[str]
-    ) -> ConnectorView:
-        return _view(await connector_service.get(connector_id))
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        sample_service: NamedDependency[SampleService | None] = None,
+    ) -> ConnectorDetail:
+        connector = await connector_service.get(connector_id)
+        # An app without the sample service (unit tests) shows nothing seen yet.
+        progress = NOTHING_SEEN if sample_service is None else sample_service.progress(connector_id)
+        return connector_detail(connector, progress)
 
     @patch("/{connector_id:str}")
     async def update(

@@ -13,6 +13,11 @@ one effect outside the log, so they are ordered around it:
   schema ids in data copied elsewhere still resolve; Confluent's API can delete it permanently);
   kept topics keep a live subject, because their data still needs it.
 
+Schemas go through a ``SchemaStore`` (``registry/schema_store.py``). Inlet's own registry joins the
+transaction; an external one (``schema_registry_url``) is a second effect outside the log, ordered
+like the topics: the schema is registered before the transaction and that registration is undone
+if the transaction fails; the subject is deleted after the tombstone, with the topics.
+
 Ingest tokens are shown once, when made; only their hash is stored.
 """
 
@@ -21,8 +26,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, NamedTuple
 
@@ -48,8 +54,6 @@ from registry.errors import (
     NameTaken,
     Problem,
     RegistryError,
-    SubjectNotFound,
-    SubjectSoftDeleted,
 )
 from registry.fields import (
     FieldSpec,
@@ -59,7 +63,7 @@ from registry.fields import (
     validate_connector_name,
 )
 from registry.log import Record, StateLog
-from registry.schemas import SchemaRegistry
+from registry.schema_store import Registration, SchemaStore
 from registry.topic_admin import TopicAdmin, TopicSpec
 
 log = logging.getLogger("inlet.registry.connectors")
@@ -127,7 +131,7 @@ class ConnectorService:
         self,
         settings: Settings,
         connector_state: ConnectorState,
-        schema_registry: SchemaRegistry,
+        schemas: SchemaStore,
         log: StateLog,
         topics: TopicAdmin,
         *,
@@ -135,7 +139,7 @@ class ConnectorService:
     ) -> None:
         self._settings = settings
         self._state = connector_state
-        self._registry = schema_registry
+        self._schemas = schemas
         self._log = log
         self._topics = topics
         self._clock = clock
@@ -218,6 +222,13 @@ class ConnectorService:
 
     async def update(self, connector_id: str, changes: ConnectorChanges) -> Connector:
         """Apply a PATCH; new fields register a new schema version if compatible (409 if not)."""
+        registration = None
+        if changes.fields is not msgspec.UNSET:
+            # The schema depends only on the fields and the record name, which never changes, so
+            # it can be prepared before the transaction (an external registry registers it now).
+            registration = await self._prepare_schema(
+                _changed(self._require(connector_id), changes)
+            )
 
         def decide() -> tuple[list[Record], Connector]:
             current = self._require(connector_id)
@@ -228,14 +239,21 @@ class ConnectorService:
                 self._require_free_name(changed.name)
             records: list[Record] = []
             if changed.fields != current.fields:
-                records, schema_id, version = self._plan_schema(changed)
+                if registration is None:  # fields change only when the PATCH sets them
+                    raise RuntimeError("the new schema was not prepared")
+                records, schema_id, version = self._plan_schema(changed, registration)
                 changed = msgspec.structs.replace(
                     changed, schema_id=schema_id, schema_version=version
                 )
             changed = msgspec.structs.replace(changed, updated_at=self._clock())
             return [*records, _connector_record(changed)], changed
 
-        return await self._log.transact(decide)
+        try:
+            return await self._log.transact(decide)
+        except BaseException:
+            if registration is not None:
+                await self._undo_update(connector_id, registration)
+            raise
 
     async def rotate_token(self, connector_id: str, grace_period_s: int = 0) -> Issued:
         """A new token; the old one stops now, or keeps working for ``grace_period_s`` seconds.
@@ -274,14 +292,13 @@ class ConnectorService:
             policy = topics or connector.on_delete
             records = [Record(CONNECTORS_TOPIC, connector.id.encode(), None)]
             if policy == "delete":
-                # Already deleted through the registry API: nothing more to do for the subject.
-                with contextlib.suppress(SubjectNotFound, SubjectSoftDeleted):
-                    records += self._registry.plan_delete_subject(connector.subject)[0]
+                records += self._schemas.plan_delete_subject(connector.subject)
             return records, (connector, policy)
 
         connector, policy = await self._log.transact(decide)
         if policy == "delete":
             await self._discard_topics(connector)
+            await self._discard_subject(connector)
 
     # --- Helpers. ---
 
@@ -311,33 +328,61 @@ class ConnectorService:
             ]
         )
 
-        def decide() -> tuple[list[Record], Connector]:
-            self._require_free_name(draft.name)  # again: another instance may have taken it
-            records, schema_id, version = self._plan_schema(draft)
-            connector = msgspec.structs.replace(draft, schema_id=schema_id, schema_version=version)
-            return [*records, _connector_record(connector)], connector
-
+        registration = None
         try:
-            connector = await self._log.transact(decide)
+            registration = await self._prepare_schema(draft)
+            connector = await self._log.transact(
+                functools.partial(self._decide_create, draft, registration)
+            )
         except BaseException:
-            await self._undo_create(draft)
+            await self._undo_create(draft, registration)
             raise
         return Issued(connector, token, self._ingest_url(token))
 
-    async def _undo_create(self, draft: Connector) -> None:
-        """After a failed create: delete its topics, unless the write landed after all."""
-        try:
-            await self._log.sync()
-        except RegistryError:
-            # A confirmation that timed out may still commit; a connector without topics would be
-            # worse than two unused topics, which the log line names.
-            log.warning(
-                "create failed with an unknown outcome; keeping its topics",
-                extra={"topics": [draft.topic, draft.rejected_topic]},
-            )
+    def _decide_create(
+        self, draft: Connector, registration: Registration
+    ) -> tuple[list[Record], Connector]:
+        self._require_free_name(draft.name)  # again: another instance may have taken it
+        records, schema_id, version = self._plan_schema(draft, registration)
+        connector = msgspec.structs.replace(draft, schema_id=schema_id, schema_version=version)
+        return [*records, _connector_record(connector)], connector
+
+    async def _undo_create(self, draft: Connector, registration: Registration | None) -> None:
+        """After a failed create: delete its topics and schema, unless it landed after all."""
+        if not await self._synced("create", {"topics": [draft.topic, draft.rejected_topic]}):
             return
         if self._state.get(draft.id) is None:
             await self._discard_topics(draft)
+            if registration is not None:
+                await self._schemas.undo(registration)
+
+    async def _undo_update(self, connector_id: str, registration: Registration) -> None:
+        """After a failed PATCH: undo its schema registration, unless the write landed after all."""
+        if not registration.created:
+            return
+        if not await self._synced("update", {"subject": registration.subject}):
+            return
+        current = self._state.get(connector_id)
+        if current is None or current.schema_version != registration.version:
+            await self._schemas.undo(registration)
+
+    async def _synced(self, what: str, kept: dict[str, object]) -> bool:
+        """Whether the state caught up, so that it says if a failed write landed after all."""
+        try:
+            await self._log.sync()
+        except RegistryError:
+            # A confirmation that timed out may still commit; a connector without its topics or
+            # schema would be worse than unused ones, which the log line names.
+            log.warning("%s failed with an unknown outcome; keeping what it made", what, extra=kept)
+            return False
+        return True
+
+    async def _discard_subject(self, connector: Connector) -> None:
+        # Best effort, like the topics; the log line names the subject to delete by hand.
+        try:
+            await self._schemas.finish_delete_subject(connector.subject)
+        except Exception:
+            log.exception("could not delete the subject", extra={"subject": connector.subject})
 
     async def _discard_topics(self, connector: Connector) -> None:
         # Best effort: the connector is already gone (or never was), so failing the request would
@@ -348,17 +393,16 @@ class ConnectorService:
         except Exception:
             log.exception("could not delete topics", extra={"topics": names})
 
-    def _plan_schema(self, connector: Connector) -> tuple[list[Record], int, int]:
+    async def _prepare_schema(self, connector: Connector) -> Registration:
         schema_text = canonical_json(avro_schema(connector.record_name, connector.fields))
-        try:
-            return self._registry.plan_register(connector.subject, schema_text)
-        except IncompatibleSchema as exc:
-            problems = [Problem(field="fields", reason=reason) for reason in exc.reasons]
-            raise IncompatibleSchema(
-                f"the new fields are incompatible with subject {connector.subject!r}: "
-                "under its compatibility level, the schema cannot follow the current one",
-                problems=problems,
-            ) from exc
+        with _explained(connector.subject):
+            return await self._schemas.prepare(connector.subject, schema_text)
+
+    def _plan_schema(
+        self, connector: Connector, registration: Registration
+    ) -> tuple[list[Record], int, int]:
+        with _explained(connector.subject):
+            return self._schemas.plan(registration)
 
     def _require(self, connector_id: str) -> Connector:
         connector = self._state.get(connector_id)
@@ -378,6 +422,20 @@ class ConnectorService:
 
     def _ingest_url(self, token: str) -> str:
         return self._settings.gateway_url.rstrip("/") + INGEST_PATH + token
+
+
+@contextlib.contextmanager
+def _explained(subject: str) -> Iterator[None]:
+    """IncompatibleSchema in the admin API's terms: the fields, and one problem per reason."""
+    try:
+        yield
+    except IncompatibleSchema as exc:
+        problems = [Problem(field="fields", reason=reason) for reason in exc.reasons]
+        raise IncompatibleSchema(
+            f"the new fields are incompatible with subject {subject!r}: "
+            "under its compatibility level, the schema cannot follow the current one",
+            problems=problems,
+        ) from exc
 
 
 def _changed(current: Connector, changes: ConnectorChanges) -> Connector:

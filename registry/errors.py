@@ -28,6 +28,7 @@ class ErrorCode(IntEnum):
     SUBJECT_LEVEL_COMPATIBILITY_NOT_CONFIGURED = 40408
     CONNECTOR_NOT_FOUND = 40450
     PIPELINE_NOT_FOUND = 40451
+    SCHEMAS_ELSEWHERE = 40460
     INCOMPATIBLE_SCHEMA = 409
     NAME_TAKEN = 40950
     NOT_ENOUGH_SAMPLES = 40951
@@ -35,9 +36,12 @@ class ErrorCode(IntEnum):
     INVALID_VERSION = 42202
     INVALID_COMPATIBILITY_LEVEL = 42203
     INVALID_CONNECTOR = 42250
+    INVALID_PIPELINE = 42251
     STORE_ERROR = 50001
     STORE_TIMEOUT = 50002
+    SCHEMA_REGISTRY_FAILED = 50201
     KAFKA_UNAVAILABLE = 50301
+    SCHEMA_REGISTRY_UNAVAILABLE = 50302
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -123,6 +127,16 @@ class ConnectorNotFound(RegistryError):
     code = ErrorCode.CONNECTOR_NOT_FOUND
 
 
+class PipelineNotFound(RegistryError):
+    code = ErrorCode.PIPELINE_NOT_FOUND
+
+
+class InvalidPipeline(RegistryError):
+    """A pipeline definition (name, connector, sink) that cannot be accepted."""
+
+    code = ErrorCode.INVALID_PIPELINE
+
+
 class NameTaken(RegistryError):
     code = ErrorCode.NAME_TAKEN
 
@@ -153,6 +167,25 @@ class StoreTimeout(RegistryError):
 class KafkaUnavailable(RegistryError):
     code = ErrorCode.KAFKA_UNAVAILABLE
     retryable = True
+
+
+class SchemasElsewhere(RegistryError):
+    """Schemas live in an external registry (``schema_registry_url``): ask it, not Inlet."""
+
+    code = ErrorCode.SCHEMAS_ELSEWHERE
+
+
+class SchemaRegistryUnavailable(RegistryError):
+    """The external schema registry did not answer, or answered with a server error."""
+
+    code = ErrorCode.SCHEMA_REGISTRY_UNAVAILABLE
+    retryable = True
+
+
+class SchemaRegistryFailed(RegistryError):
+    """The external schema registry answered what Inlet cannot use (refused credentials...)."""
+
+    code = ErrorCode.SCHEMA_REGISTRY_FAILED
 
 
 class Unauthorized(RegistryError):

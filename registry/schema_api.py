@@ -3,7 +3,8 @@
 Paths, query parameters and bodies are Confluent's, so Confluent's clients and serializers can use
 it as they use Confluent Schema Registry. The ``SchemaRegistry`` comes from the app's
 ``schema_registry`` dependency. Handlers only translate: errors are domain errors, rendered by
-``registry._http_errors.EXCEPTION_HANDLERS``.
+``registry._http_errors.EXCEPTION_HANDLERS``. With an external registry (``schema_registry_url``)
+the app serves ``schemas_elsewhere`` on these paths instead.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, HttpMethod, Response, delete, get, post, put, route
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
+from registry.errors import SchemasElsewhere
 from registry.schema_state import AVRO, SchemaVersion
 from registry.schemas import SchemaRegistry
 
@@ -310,3 +313,37 @@ async def _compatibility(
         subject, version, data.schema, data.schema_type, verbose=verbose, references=data.references
     )
     return CompatibilityResult(ok, messages if verbose else None)
+
+
+# Confluent's resources, when the schemas live in another registry (``schema_registry_url``).
+_CONFLUENT_PATHS = [
+    "/subjects",
+    "/subjects/{rest:path}",
+    "/schemas/{rest:path}",
+    "/config",
+    "/config/{rest:path}",
+    "/compatibility/{rest:path}",
+]
+
+
+def schemas_elsewhere(registry_url: str) -> HTTPRouteHandler:
+    """Confluent's paths, answering 404 (40460) with where the schemas are instead.
+
+    Clearer than a bare 404 for a client left pointing at Inlet: the answer names the registry to
+    use (``registry_url`` must come without credentials). Nothing here reads ``_schemas``.
+    """
+    message = (
+        f"Inlet keeps its schemas in the schema registry at {registry_url}: "
+        "use it for /subjects, /schemas, /config and /compatibility"
+    )
+
+    @route(
+        _CONFLUENT_PATHS,
+        http_method=[HttpMethod.GET, HttpMethod.POST, HttpMethod.PUT, HttpMethod.DELETE],
+        media_type=_MEDIA,
+        include_in_schema=False,
+    )
+    async def elsewhere() -> None:
+        raise SchemasElsewhere(message)
+
+    return elsewhere

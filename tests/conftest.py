@@ -71,3 +71,31 @@ def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
         data_dir=str(tmp_path / "data"),
         topic_partitions=1,
     )
+
+
+def postgres_unavailable(reason: str) -> None:
+    """Like ``kafka_unavailable``: fail under CI, skip on a developer's laptop."""
+    message = f"no PostgreSQL for the tests: {reason}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """``INLET_TEST_POSTGRES_DSN`` if set, else a throwaway server from the installed binaries."""
+    configured = os.environ.get("INLET_TEST_POSTGRES_DSN")
+    if configured:
+        yield configured
+        return
+    from tests.postgres import LocalPostgres, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        postgres_unavailable("run scripts/ensure-postgres, or set INLET_TEST_POSTGRES_DSN")
+        return
+    server = LocalPostgres(bindir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -32,7 +32,8 @@ async def test_produce_then_consume_round_trip(settings: Settings) -> None:
         )
     finally:
         await asyncio.to_thread(producer.close)
-    assert all((m.offset() or -1) >= 0 for m in messages)
+    offsets = [m.offset() for m in messages]
+    assert all(o is not None and o >= 0 for o in offsets)
 
     consumer = AIOKafkaConsumer(
         topic, auto_offset_reset="earliest", **aiokafka_config(settings, client_id="test")

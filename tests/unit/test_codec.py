@@ -456,8 +456,16 @@ def test_batch_errors_carry_codes_and_details() -> None:
         False,
         "every record is invalid",
     )
-    assert failed.details() == {"errors": msgspec.to_builtins(errors)}
+    assert failed.details() == {
+        "accepted": 0,
+        "rejected": 2,
+        "errors": msgspec.to_builtins(errors),
+        "errors_total": 2,
+    }
     assert isinstance(failed, RecordsInvalid)
+    failed.max_listed = 1  # a huge bad batch lists only the first errors, and says how many
+    assert failed.details()["errors"] == msgspec.to_builtins(errors[:1])
+    assert failed.details()["errors_total"] == 2
     assert RecordsInvalid(errors).message == "2 record(s) are invalid"
     assert RecordsInvalid(errors).code is ErrorCode.RECORDS_INVALID
     for retryable in (RateLimited(1.5), KafkaUnavailable(2.0)):

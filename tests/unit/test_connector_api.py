@@ -28,6 +28,7 @@ from registry.errors import InvalidConnector, KafkaUnavailable, Problem, Registr
 from registry.log import InMemoryStateLog, Record, StateFold
 from registry.schema_api import SchemaRegistryController
 from registry.schema_state import SchemaState
+from registry.schema_store import LocalSchemaStore
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec, _topic_error
 
@@ -102,7 +103,12 @@ class Harness:
         self.topics = FakeTopics()
         self.clock = Clock()
         self.service = ConnectorService(
-            self.settings, self.connectors, self.registry, self.log, self.topics, clock=self.clock
+            self.settings,
+            self.connectors,
+            LocalSchemaStore(self.registry),
+            self.log,
+            self.topics,
+            clock=self.clock,
         )
         # Built like registry/app.py, minus Kafka.
         self.app = Litestar(
@@ -216,7 +222,11 @@ async def test_get_never_shows_the_token(client: Client, harness: Harness) -> No
     assert created.pop("ingest_url").endswith(token)
     got = await client.get(f"/v1/connectors/{created['id']}")
     assert got.status_code == 200
-    assert got.json() == created
+    # GET one adds what the sample worker has seen (nothing here: no sample service).
+    detail = got.json()
+    assert detail.pop("counts") == {"accepted": 0, "rejected": 0}
+    assert detail.pop("samples") == {"count": 0, "required": 50}
+    assert detail == created
     listed = await client.get("/v1/connectors")
     secrets = (token, token_hash(token), "token_hash", "ingest_url")
     for text in (got.text, listed.text):
@@ -810,3 +820,14 @@ async def test_basic_auth_with_the_token_as_password(harness: Harness) -> None:
         )
     assert response.status_code == 200
     assert response.json() == {"data": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize(
+    "path", ["/subjects", "/schemas/ids/1", "/schemas/types", "/config", "/v1/connectors"]
+)
+async def test_every_api_path_needs_the_token_but_docs_and_health_do_not(
+    harness: Harness, path: str
+) -> None:
+    async with AsyncTestClient(harness.app) as anonymous:
+        assert (await anonymous.get(path)).status_code == 401
+        assert (await anonymous.get("/schema/openapi.json")).status_code != 401

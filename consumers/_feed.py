@@ -1,0 +1,389 @@
+"""One pipeline's feed: a consumer in the pipeline's group feeding its sink, in its own thread.
+
+The thread runs sessions: open the sink, join the group (``inlet-pipeline-<id>``), and on every
+assignment seek each partition to where *the sink* says it resumes. Any failure (the sink is down,
+a fenced commit, Kafka errors) ends the session; the next one starts the same way after a backoff,
+so recovery is the same path as a restart. Blocking work (librdkafka, psycopg, file I/O, fsync)
+runs here, never on the event loop; dead letters go through the process's one producer on the
+loop, awaited before the sink commits past them.
+
+Offsets are also committed to the group after each sink commit, only so that Kafka's lag tools
+show the feed's progress; the feed itself never starts from them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from consumers.sinks import Batch, DeadLetter, Position, Sink
+from consumers.sinks._columns import record_columns
+from consumers.sinks._decode import (
+    FeedRecord,
+    Headers,
+    UndecodableRecord,
+    UnknownSchema,
+    WireDecoder,
+    header_values,
+)
+from consumers.sinks.files import FilesSink
+from consumers.sinks.postgres import PostgresSink
+from inlet.kafka import ConfigValue, client_config
+from inlet.settings import Settings
+from inlet.topics import pipeline_group
+from registry.connectors import Connector
+from registry.pipelines import PIPELINE_PARTITION, PartitionStatus, Pipeline
+from registry.pipelines import PostgresSink as PostgresSinkConfig
+
+log = logging.getLogger("inlet.consumers.feed")
+
+BATCH_RECORDS = 5000
+POLL_S = 0.2
+MEASURE_INTERVAL_S = 2.0
+MIN_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+HEADER_DLQ_REASON = "inlet-dlq-reason"
+HEADER_DLQ_SOURCE = "inlet-dlq-source"  # <topic>/<partition>/<offset>
+HEADER_DLQ_PIPELINE = "inlet-dlq-pipeline"
+# Kafka errors on a consumed message that end the session (anything else is logged and skipped).
+_FATAL_CODES = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED}
+
+ProduceAll = Callable[[str, list[tuple[bytes | None, bytes | None, Headers]]], None]
+
+
+@dataclass(frozen=True)
+class FeedContext:
+    """What feeds share in one process: settings, the folded log, the producer."""
+
+    settings: Settings
+    worker: str
+    schema_text: Callable[[int], str | None]
+    sync_log: Callable[[], None]  # returns once the fold has caught up with the log
+    produce_all: ProduceAll  # returns once Kafka acknowledged every record
+    last_report: Callable[[str, int], PartitionStatus | None]
+
+
+@dataclass
+class _Report:
+    next_offset: int | None = None
+    end_offset: int | None = None
+    delivered: int = 0
+    dead_lettered: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+
+
+@dataclass
+class _Session:
+    sink: Sink
+    sink_ok: bool = True
+    owned: set[int] = field(default_factory=set)
+
+
+class Feed:
+    def __init__(self, context: FeedContext, pipeline: Pipeline, connector: Connector) -> None:
+        self.pipeline = pipeline
+        self._context = context
+        self._topic = connector.topic
+        self._initial_schema_id = connector.schema_id
+        self._decoder = WireDecoder(context.schema_text)
+        self._synced_for: set[int] = set()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"feed-{pipeline.id}", daemon=True)
+        self._lock = threading.Lock()
+        self._reports: dict[int, _Report] = {}
+        self._measured_at = 0.0
+
+    # --- Control, from the supervisor's (event loop) thread. ---
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+
+    def reports(self) -> list[PartitionStatus]:
+        now = datetime.now(UTC)
+        with self._lock:
+            return [
+                PartitionStatus(
+                    pipeline_id=self.pipeline.id,
+                    partition=partition,
+                    next_offset=r.next_offset,
+                    end_offset=r.end_offset,
+                    delivered=r.delivered,
+                    dead_lettered=r.dead_lettered,
+                    last_error=r.last_error,
+                    last_error_at=r.last_error_at,
+                    worker=self._context.worker,
+                    updated_at=now,
+                )
+                for partition, r in sorted(self._reports.items())
+            ]
+
+    # --- The feed's thread. ---
+
+    def _main(self) -> None:
+        backoff = MIN_BACKOFF_S
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                self._session()
+            except Exception as exc:
+                log.warning(
+                    "pipeline feed failed; starting over",
+                    extra={"pipeline": self.pipeline.id, "error": str(exc)},
+                    exc_info=True,
+                )
+                self._error(PIPELINE_PARTITION, f"{type(exc).__name__}: {exc}")
+                if time.monotonic() - started > 60:
+                    backoff = MIN_BACKOFF_S  # it ran a while: a new failure, not the same one
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _new_sink(self) -> Sink:
+        config = self.pipeline.sink
+        if isinstance(config, PostgresSinkConfig):
+            return PostgresSink(self.pipeline.id, self._topic, config, self._decoder.schema)
+        return FilesSink(config, self._decoder.schema)
+
+    def _new_consumer(self) -> Consumer:
+        overrides: dict[str, ConfigValue] = {
+            "group.id": pipeline_group(self.pipeline.id),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            # A worker that died (SIGKILL, a lost host) holds its partitions until the group
+            # notices; librdkafka's 45 s default is a long stall for a feed.
+            "session.timeout.ms": 10000,
+            "heartbeat.interval.ms": 1000,
+        }
+        client_id = f"inlet-feed-{self.pipeline.id}"
+        return Consumer(client_config(self._context.settings, client_id=client_id, **overrides))
+
+    def _session(self) -> None:
+        session = _Session(self._new_sink())
+        consumer: Consumer | None = None
+        failed = True
+        try:
+            self._schema(self._initial_schema_id)
+            session.sink.start(record_columns(self._decoder.schema(self._initial_schema_id)))
+            consumer = self._new_consumer()
+            self._subscribe(consumer, session)
+            while not self._stopping.is_set():
+                messages = consumer.consume(BATCH_RECORDS, POLL_S)
+                if messages:
+                    batch = self._batch(messages)
+                    self._advanced(consumer, session.sink.write(batch, self._dead_letter))
+                self._advanced(consumer, session.sink.tick())
+                self._measure(consumer, session.owned)
+            # A clean stop: finish open files. The final reports stay for the last publish.
+            self._advanced(consumer, session.sink.release(sorted(session.owned)))
+            failed = False
+        finally:
+            session.sink_ok = False  # the revoke callback of close() must not use the sink
+            session.sink.close()
+            if consumer is not None:
+                consumer.close()
+            if failed:
+                with self._lock:
+                    for partition in session.owned:
+                        self._reports.pop(partition, None)
+
+    def _subscribe(self, consumer: Consumer, session: _Session) -> None:
+        def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            numbers = [tp.partition for tp in partitions]
+            positions = session.sink.positions(numbers)
+            for tp in partitions:
+                resume = positions[tp.partition].next_offset
+                tp.offset = OFFSET_BEGINNING if resume is None else resume
+            consumer.assign(partitions)
+            session.owned.update(numbers)
+            self._own(positions)
+            resumes = {p: positions[p].next_offset for p in numbers}
+            log.info(
+                "pipeline partitions assigned",
+                extra={"pipeline": self.pipeline.id, "positions": resumes},
+            )
+
+        def on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            numbers = [tp.partition for tp in partitions]
+            if session.sink_ok:
+                self._advanced(consumer, session.sink.release(numbers))
+                session.owned.difference_update(numbers)
+                with self._lock:
+                    for partition in numbers:
+                        self._reports.pop(partition, None)  # the next owner reports them
+            consumer.unassign()
+
+        consumer.subscribe(
+            [self._topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke
+        )
+
+    # --- Records. ---
+
+    def _batch(self, messages: list[Message]) -> Batch:
+        records: list[FeedRecord] = []
+        undecodable: list[DeadLetter] = []
+        ends: dict[int, int] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal() or error.code() in _FATAL_CODES:
+                    raise KafkaException(error)
+                extra = {"pipeline": self.pipeline.id, "error": str(error)}
+                log.warning("consumer error", extra=extra)
+                continue
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None
+            assert offset is not None
+            ends[partition] = offset + 1
+            headers = _headers(message)
+            received_at_ms, request_id = header_values(headers)
+            if received_at_ms is None:
+                kind, timestamp = message.timestamp()
+                received_at_ms = None if kind == TIMESTAMP_NOT_AVAILABLE else timestamp
+            raw = message.value()
+            try:
+                schema_id, value = self._decode(raw)
+            except (UndecodableRecord, UnknownSchema) as exc:
+                undecodable.append(
+                    DeadLetter(partition, offset, message.key(), raw, headers, str(exc))
+                )
+                continue
+            records.append(
+                FeedRecord(
+                    partition,
+                    offset,
+                    message.key(),
+                    headers,
+                    raw,
+                    received_at_ms,
+                    request_id,
+                    schema_id,
+                    value,
+                )
+            )
+        return Batch(records, undecodable, ends)
+
+    def _decode(self, raw: bytes | None) -> tuple[int, dict[str, Any]]:
+        try:
+            return self._decoder.decode(raw)
+        except UnknownSchema as exc:
+            # The registry writes a schema before any record uses it, but this fold may lag.
+            self._schema(exc.schema_id)
+            return self._decoder.decode(raw)
+
+    def _schema(self, schema_id: int) -> None:
+        """Make sure ``schema_id`` is folded, if it exists (once per id: ids are immutable)."""
+        if self._context.schema_text(schema_id) is None and schema_id not in self._synced_for:
+            self._synced_for.add(schema_id)
+            self._context.sync_log()
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        source = self._topic
+        records = [
+            (
+                letter.key,
+                letter.value,
+                [
+                    *letter.headers,
+                    (HEADER_DLQ_REASON, letter.reason.encode()),
+                    (HEADER_DLQ_SOURCE, f"{source}/{letter.partition}/{letter.offset}".encode()),
+                    (HEADER_DLQ_PIPELINE, self.pipeline.id.encode()),
+                ],
+            )
+            for letter in letters
+        ]
+        self._context.produce_all(self.pipeline.dlq_topic, records)
+        extra = {"pipeline": self.pipeline.id, "count": len(letters)}
+        log.warning("records sent to the dead-letter topic", extra=extra)
+        now = datetime.now(UTC)
+        with self._lock:
+            for letter in letters:
+                report = self._reports.setdefault(letter.partition, _Report())
+                report.dead_lettered += 1
+                report.last_error = f"offset {letter.offset}: {letter.reason}"
+                report.last_error_at = now
+
+    # --- Progress and status. ---
+
+    def _own(self, positions: dict[int, Position]) -> None:
+        with self._lock:
+            for partition, position in positions.items():
+                before = self._context.last_report(self.pipeline.id, partition)
+                report = _Report(next_offset=position.next_offset, delivered=position.delivered)
+                if before is not None:
+                    # Dead letters are counted by reports only; carry the count forward.
+                    report.dead_lettered = before.dead_lettered
+                    report.last_error = before.last_error
+                    report.last_error_at = before.last_error_at
+                self._reports[partition] = report
+
+    def _advanced(self, consumer: Consumer, positions: dict[int, Position]) -> None:
+        if not positions:
+            return
+        with self._lock:
+            for partition, position in positions.items():
+                report = self._reports.setdefault(partition, _Report())
+                report.next_offset = position.next_offset
+                report.delivered = position.delivered
+        offsets = [
+            TopicPartition(self._topic, partition, position.next_offset)
+            for partition, position in positions.items()
+            if position.next_offset is not None
+        ]
+        if offsets:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                # Only monitoring reads the group's offsets: never worth failing a feed for.
+                log.debug("offset commit failed", extra={"error": str(exc)})
+
+    def _measure(self, consumer: Consumer, owned: set[int]) -> None:
+        now = time.monotonic()
+        if now - self._measured_at < MEASURE_INTERVAL_S or not owned:
+            return
+        self._measured_at = now
+        for partition in sorted(owned):
+            # Cached: the high watermark of the last fetch response, no request to the broker
+            # (asking the broker costs a round trip per partition on the feed's thread).
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), cached=True
+            )
+            if high >= 0:  # -1001: not fetched yet
+                with self._lock:
+                    self._reports.setdefault(partition, _Report()).end_offset = high
+
+    def _error(self, partition: int, message: str) -> None:
+        with self._lock:
+            report = self._reports.setdefault(partition, _Report())
+            report.last_error = message[:1000]
+            report.last_error_at = datetime.now(UTC)
+
+
+def _headers(message: Message) -> Headers:
+    found = message.headers() or []
+    pairs = found.items() if isinstance(found, dict) else found
+    return [(name, value.encode() if isinstance(value, str) else value) for name, value in pairs]

@@ -1,0 +1,359 @@
+"""The sample worker: follows every connector's topics and keeps ``_inlet_samples`` current.
+
+Start-up, in this order (``consumers/README.md`` says why it is exact):
+
+1. a transactional producer with the one ``transactional.id`` of sample writers: starting it fences
+   any previous worker (its open transaction is aborted, its next commit fails);
+2. the state it left: ``_inlet_samples`` folded to its end (committed records only);
+3. a fold of ``_schemas`` (to decode records) and ``_inlet_connectors`` (to forget deleted ones);
+4. the consumer, subscribed by pattern to every connector topic and rejected topic in group
+   ``inlet-samples``; on each assignment it starts every partition at the stored position.
+
+Then: consume, advance the ``Sampler``, and write the changed states in one transaction, at most
+every ``sample_interval_s`` when samples were added, else every ``counts_interval_s``.
+
+Connector topics are read with confluent-kafka (librdkafka reads every codec the gateway may
+write, lz4 included, and fast); its blocking calls run in a worker thread, one at a time. Like the
+registry's own log, the state topics are read with ``LogReader`` (aiokafka) and written by a
+confluent-kafka transactional producer, its blocking calls in a worker thread too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from typing import Any, NamedTuple
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from consumers.decode import WireDecoder
+from consumers.sampler import Sampler, version_in_subject
+from inlet.kafka import ConfigValue, client_config
+from inlet.settings import Settings
+from inlet.topics import (
+    CONNECTOR_TOPICS_PATTERN,
+    CONNECTORS_TOPIC,
+    SAMPLES_TOPIC,
+    SCHEMAS_TOPIC,
+    parse_connector_topic,
+)
+from registry.errors import StoreTimeout
+from registry.kafka_log import LogReader, ensure_state_topics
+from registry.log import StateFold
+from registry.sample_state import SampleState
+from registry.schema_state import SchemaState
+
+log = logging.getLogger("inlet.consumers.samples")
+
+SAMPLES_GROUP = "inlet-samples"
+SAMPLES_TRANSACTIONAL_ID = "inlet-samples-writer"
+BATCH_RECORDS = 2000
+POLL_S = 0.1
+# A consumed record's error that only means "this topic is gone" (a connector was deleted).
+_QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}
+# What a transactional producer gets once a newer one initialised the same transactional.id.
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+
+
+class SampleWorkerFenced(Exception):
+    """Another sample worker started and took over writing ``_inlet_samples``; this one stops."""
+
+
+class _Consumed(NamedTuple):
+    """A consumed record as the sampler reads it (``consumers.sampler.KafkaMessage``)."""
+
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, str | bytes | None]] | None
+
+
+class _Deletions:
+    """Collects the ids of connectors deleted on the log, for the sampler to forget."""
+
+    def __init__(self) -> None:
+        self._pending: list[str] = []
+
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        if topic == CONNECTORS_TOPIC and value is None:
+            self._pending.append(key.decode())
+
+    def take(self) -> list[str]:
+        taken, self._pending = self._pending, []
+        return taken
+
+
+class SampleWorker:
+    name = "samples"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sample_interval_s: float = 0.25,
+        counts_interval_s: float = 1.0,
+        metadata_refresh_ms: int = 1000,
+    ) -> None:
+        self._settings = settings
+        self._sample_interval_s = sample_interval_s
+        self._counts_interval_s = counts_interval_s
+        self._metadata_refresh_ms = metadata_refresh_ms
+        self.schemas = SchemaState()
+        self.sampler = Sampler(
+            WireDecoder(self._schema_text),
+            lambda connector_id, schema_id: version_in_subject(
+                self.schemas, connector_id, schema_id
+            ),
+        )
+        self._deletions = _Deletions()
+        self._synced_for: set[int] = set()  # unknown schema ids the fold was caught up for
+        self._producer: Producer | None = None
+        self._polling: asyncio.Future[list[Message]] | None = None  # the consume() in flight
+        self.ready = asyncio.Event()  # set once subscribed (for tests and health)
+        self.assigned: frozenset[str] = frozenset()  # the topics this worker reads now
+
+    def _schema_text(self, schema_id: int) -> str | None:
+        stored = self.schemas.schema_by_id(schema_id)
+        return None if stored is None else stored.schema
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sample until ``stop`` is set; write what is pending; close every client."""
+        settings = self._settings
+        topics = [SCHEMAS_TOPIC, CONNECTORS_TOPIC, SAMPLES_TOPIC]
+        await asyncio.to_thread(ensure_state_topics, settings, topics)
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self._close_producer)
+            await self._open_producer()  # first: it fences any older worker before we read
+            await self._load()
+            reader = LogReader(
+                settings,
+                StateFold(self.schemas, self._deletions),
+                [SCHEMAS_TOPIC, CONNECTORS_TOPIC],
+                name="samples",
+            )
+            stack.push_async_callback(reader.stop)
+            await reader.start()
+            consumer = Consumer(self._consumer_config())
+            stack.push_async_callback(self._close_consumer, consumer)
+            consumer.subscribe([CONNECTOR_TOPICS_PATTERN], on_assign=self._on_assign)
+            self.ready.set()
+            log.info("sample worker started")
+            try:
+                await self._consume(stop, consumer, reader)
+            finally:
+                self.ready.clear()
+            await self._flush()
+        log.info("sample worker stopped")
+
+    async def _close_consumer(self, consumer: Consumer) -> None:
+        if self._polling is not None:
+            await asyncio.wait([self._polling])
+        await asyncio.to_thread(consumer.close)  # leaves the group: a restart rejoins at once
+
+    def _consumer_config(self) -> dict[str, Any]:
+        overrides: dict[str, ConfigValue] = {
+            "group.id": SAMPLES_GROUP,
+            # After a crash, the group hands the partitions on once this session times out.
+            "session.timeout.ms": 10000,
+            "isolation.level": "read_committed",
+            # Positions live in the sample state; the group's offsets are never used.
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # Eager rebalancing: on_assign gets the whole assignment and assigns it.
+            "partition.assignment.strategy": "roundrobin",
+            # How soon a new connector's topics are matched by the pattern.
+            "topic.metadata.refresh.interval.ms": self._metadata_refresh_ms,
+            "fetch.wait.max.ms": 100,
+        }
+        return client_config(self._settings, client_id="inlet-samples", **overrides)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Runs inside consume(), in its thread, while the worker awaits that call: nothing changes
+        # the sampler meanwhile, so reading positions here is safe.
+        for tp in partitions:
+            parsed = parse_connector_topic(tp.topic)
+            position = None
+            if parsed is not None:
+                connector_id, rejected = parsed
+                position = self.sampler.position(
+                    connector_id, rejected=rejected, partition=tp.partition
+                )
+            tp.offset = OFFSET_BEGINNING if position is None else position
+        consumer.assign(partitions)
+        self.assigned = frozenset(tp.topic for tp in partitions)
+
+    async def _load(self) -> None:
+        """Fold ``_inlet_samples`` once, to its end: the state the previous worker committed."""
+        state = SampleState()
+        loader = LogReader(self._settings, state, [SAMPLES_TOPIC], name="samples-loader")
+        await loader.start()
+        await loader.stop()
+        loaded = [s for cid in state.connector_ids() if (s := state.get(cid)) is not None]
+        self.sampler.load(loaded)
+        log.info("sample state loaded", extra={"connectors": len(loaded)})
+
+    async def _consume(self, stop: asyncio.Event, consumer: Consumer, reader: LogReader) -> None:
+        loop = asyncio.get_running_loop()
+        last_write = loop.time()
+        while not stop.is_set():
+            if reader.failed is not None:
+                raise RuntimeError("the schema log reader failed") from reader.failed
+            for connector_id in self._deletions.take():
+                self.sampler.forget(connector_id)
+            # Shielded: if this task is cancelled, the call still ends in its thread, and
+            # _close_consumer waits for it (librdkafka's consumer is used by one call at a time).
+            self._polling = asyncio.ensure_future(
+                asyncio.to_thread(consumer.consume, BATCH_RECORDS, POLL_S)
+            )
+            messages = await asyncio.shield(self._polling)
+            if messages:
+                await self._process(messages, reader, stop)
+            waited = loop.time() - last_write
+            if (self.sampler.has_new_samples and waited >= self._sample_interval_s) or (
+                self.sampler.has_changes and waited >= self._counts_interval_s
+            ):
+                await self._flush()
+                last_write = loop.time()
+
+    async def _process(
+        self, messages: list[Message], reader: LogReader, stop: asyncio.Event
+    ) -> None:
+        batch = [item for message in messages if (item := _consumed(message)) is not None]
+        sampler = self.sampler
+        missing = {
+            schema_id
+            for (connector_id, rejected), record in batch
+            if not rejected
+            and (schema_id := sampler.missing_schema(connector_id, record)) is not None
+        }
+        if missing - self._synced_for:
+            # The gateway registered the schema before writing; our fold is just behind. Once
+            # caught up, an id still unknown is not in ``_schemas`` at all: no need to wait again.
+            await self._catch_up(reader, stop)
+            self._synced_for |= missing
+        for (connector_id, rejected), record in batch:
+            if rejected:
+                sampler.add_rejected(connector_id, record)
+            else:
+                sampler.add_valid(connector_id, record)
+
+    async def _catch_up(self, reader: LogReader, stop: asyncio.Event) -> None:
+        # Until the fold catches up, nothing moves on: a record sampled without its schema would
+        # be lost as a sample for good.
+        while not stop.is_set():
+            try:
+                await reader.sync()
+            except StoreTimeout:
+                log.warning("the schema log is not catching up; retrying")
+            else:
+                return
+
+    # --- Writing. ---
+
+    async def _open_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = await asyncio.to_thread(self._new_producer)
+        return self._producer
+
+    def _new_producer(self) -> Producer:
+        overrides: dict[str, ConfigValue] = {
+            "transactional.id": SAMPLES_TRANSACTIONAL_ID,
+            "enable.idempotence": True,
+            "acks": "all",
+            # JSON compresses well; not lz4, which aiokafka (the registry's reader) cannot read.
+            "compression.type": "gzip",
+            "transaction.timeout.ms": 30000,
+        }
+        producer = Producer(
+            client_config(self._settings, client_id="inlet-samples-writer", **overrides)
+        )
+        producer.init_transactions(30)  # bumps the epoch: every older sample worker is fenced
+        return producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            # Every write was committed, so nothing is queued; flushing off the loop anyway keeps
+            # the destruction that follows quick.
+            await asyncio.to_thread(producer.flush, 5)
+
+    async def _flush(self) -> None:
+        """Write every changed state in one transaction; on failure keep them for the next try."""
+        snapshot = self.sampler.snapshot()
+        if not snapshot.values:
+            return
+        try:
+            producer = await self._open_producer()
+            await asyncio.to_thread(_write, producer, snapshot.values)
+        except KafkaException as exc:
+            await self._recover(exc.args[0])
+            return
+        self.sampler.written(snapshot)
+
+    async def _recover(self, error: KafkaError) -> None:
+        if error.code() in _FENCED:
+            raise SampleWorkerFenced("another sample worker took over _inlet_samples")
+        # Every state is a whole, self-consistent snapshot, so writing it again later is always
+        # right: abort if that is enough, else start over with a new producer.
+        log.warning("writing sample state failed; retrying", extra={"error": error.str()})
+        producer = self._producer
+        if producer is not None and error.txn_requires_abort():
+            try:
+                await asyncio.to_thread(producer.abort_transaction, 30)
+            except KafkaException as exc:
+                if exc.args[0].code() in _FENCED:
+                    raise SampleWorkerFenced("another sample worker took over") from exc
+            else:
+                return
+        self._producer = None
+
+
+def _write(producer: Producer, values: list[tuple[str, bytes | None]]) -> None:
+    """Produce ``values`` in one transaction (blocking; runs in a worker thread)."""
+    producer.begin_transaction()
+    for connector_id, value in values:
+        producer.produce(SAMPLES_TOPIC, value, connector_id.encode(), partition=0)
+    producer.commit_transaction(30)
+
+
+# Per message, so remembered per topic name (a few per connector).
+_parse_topic = functools.lru_cache(maxsize=4096)(parse_connector_topic)
+
+
+def _consumed(message: Message) -> tuple[tuple[str, bool], _Consumed] | None:
+    """Where a consumed message belongs (connector id, rejected?) and the record; None to skip."""
+    error = message.error()
+    if error is not None:
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            raise KafkaException(error)
+        if error.code() not in _QUIET_ERRORS:
+            log.warning("consume error", extra={"error": error.str()})
+        return None
+    topic = message.topic()
+    parsed = None if topic is None else _parse_topic(topic)
+    partition, offset = message.partition(), message.offset()
+    if parsed is None or partition is None or offset is None:
+        return None
+    headers = message.headers()  # a list (or None) on consumed records; a dict only on produce
+    record = _Consumed(
+        partition,
+        offset,
+        message.timestamp()[1],
+        message.key(),
+        message.value(),
+        headers if isinstance(headers, list) else None,
+    )
+    return parsed, record

@@ -1,0 +1,308 @@
+"""The PostgreSQL sink: a table per pipeline, rows by COPY, offsets in the same transaction.
+
+Exactly once: each batch is one transaction that COPYs the rows and moves the pipeline's
+offsets row per partition (table ``inlet_pipeline_offsets``, in the data table's schema). The
+feed resumes from those offsets, so a crash before the commit repeats the batch into an empty
+slate and a crash after it never repeats it. The offsets update is a compare-and-set on the
+offset this worker started from: a worker that lost its partitions to another (a "zombie" after a
+rebalance) fails its commit instead of writing rows twice (``SinkFenced``).
+
+A record the database refuses (NOT NULL or other constraint violation, a value out of range, a
+NUL character in text) is found by bisecting the batch inside savepoints, sent to the dead-letter
+topic with the database's reason, and the rest of the batch is written: all in the same
+transaction, and the dead letters are acknowledged by Kafka before it commits.
+
+Schema edits: the table is made from the connector's schema when the feed starts; a record
+written with a schema that has new fields adds them as nullable columns (``ADD COLUMN IF NOT
+EXISTS``), and a required field that a newer schema dropped loses its NOT NULL. DDL runs under an
+advisory lock, so several workers of one pipeline never race on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from consumers.sinks import Batch, DeadLetter, DeadLetterFn, Position, SinkFenced
+from consumers.sinks._columns import Column, record_columns
+from consumers.sinks._decode import FeedRecord
+from consumers.sinks._pg_types import (
+    METADATA_COLUMNS,
+    OFFSET_COLUMN,
+    PARTITION_COLUMN,
+    RECEIVED_AT_COLUMN,
+    column_name,
+    is_json,
+    jsonb,
+    pg_type,
+)
+from registry.pipeline_sinks import table_parts
+from registry.pipelines import PostgresSink as PostgresSinkConfig
+
+log = logging.getLogger("inlet.consumers.postgres")
+
+OFFSETS_TABLE = "inlet_pipeline_offsets"
+# What a row can be refused for (class 22 data exceptions, class 23 integrity violations, and a
+# value too large for an index); anything else (a lost connection...) fails the whole batch.
+_ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
+_MAX_REASON = 1000
+
+
+class PostgresSink:
+    def __init__(
+        self,
+        pipeline_id: str,
+        topic: str,
+        config: PostgresSinkConfig,
+        schema_of: Callable[[int], dict[str, Any]],
+    ) -> None:
+        self._pipeline_id = pipeline_id
+        self._topic = topic
+        self._dsn = config.dsn
+        parts = table_parts(config.table or pipeline_id)
+        self._table = sql.Identifier(*parts)
+        self._offsets = sql.Identifier(*parts[:-1], OFFSETS_TABLE)
+        self._lock_key = ".".join(parts)
+        self._schema_of = schema_of
+        self._conn: psycopg.Connection[Any] | None = None
+        self._table_columns: dict[str, tuple[str, bool]] = {}  # name -> (type, NOT NULL)
+        self._fields: dict[str, Column] = {}  # column -> the latest field written into it
+        self._copy: sql.Composed | None = None
+        # After the metadata columns, what COPY writes: (column, Avro name, as JSON?).
+        self._copy_columns: list[tuple[str, str, bool]] = []
+        self._schemas_seen: set[int] = set()
+        self._positions: dict[int, Position] = {}
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise RuntimeError("the PostgreSQL sink is not started")
+        return self._conn
+
+    # --- Lifecycle. ---
+
+    def start(self, columns: list[Column]) -> None:
+        self._conn = psycopg.connect(
+            self._dsn, autocommit=True, application_name=f"inlet-{self._pipeline_id}"
+        )
+        with self.conn.transaction():
+            self._ddl_lock()
+            self.conn.execute(_create_offsets(self._offsets))
+            self.conn.execute(_create_table(self._table, columns))
+        self._load_table_columns()
+        self._adopt(columns)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+    def positions(self, partitions: list[int]) -> dict[int, Position]:
+        with self.conn.transaction():
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    sql.SQL(
+                        "INSERT INTO {} (pipeline_id, topic, partition) VALUES (%s, %s, %s) "
+                        "ON CONFLICT DO NOTHING"
+                    ).format(self._offsets),
+                    [(self._pipeline_id, self._topic, p) for p in partitions],
+                )
+            rows = self.conn.execute(
+                sql.SQL(
+                    "SELECT partition, next_offset, delivered FROM {} "
+                    "WHERE pipeline_id = %s AND topic = %s AND partition = ANY(%s)"
+                ).format(self._offsets),
+                (self._pipeline_id, self._topic, partitions),
+            ).fetchall()
+        found = {int(p): Position(n, int(d)) for p, n, d in rows}
+        self._positions.update(found)
+        return found
+
+    def release(self, partitions: list[int]) -> dict[int, Position]:
+        # Nothing is buffered: every batch is committed before the next is read.
+        for partition in partitions:
+            self._positions.pop(partition, None)
+        return {}
+
+    def tick(self) -> dict[int, Position]:
+        return {}
+
+    # --- Writing. ---
+
+    def write(self, batch: Batch, dead_letter: DeadLetterFn) -> dict[int, Position]:
+        for schema_id in sorted({r.schema_id for r in batch.records} - self._schemas_seen):
+            self._adopt(record_columns(self._schema_of(schema_id)))
+            self._schemas_seen.add(schema_id)
+        rows = [self._row(record) for record in batch.records]
+        letters = list(batch.undecodable)
+        with self.conn.transaction():
+            refused = self._copy_rows(rows, 0, len(rows)) if rows else []
+            refused_at = {index for index, _ in refused}
+            letters += [_letter(batch.records[i], reason) for i, reason in refused]
+            delivered: dict[int, int] = dict.fromkeys(batch.ends, 0)
+            for index, record in enumerate(batch.records):
+                if index not in refused_at:
+                    delivered[record.partition] += 1
+            advanced = {p: self._advance(p, end, delivered[p]) for p, end in batch.ends.items()}
+            if letters:
+                dead_letter(sorted(letters, key=lambda d: (d.partition, d.offset)))
+        self._positions.update(advanced)
+        return advanced
+
+    def _advance(self, partition: int, end: int, delivered: int) -> Position:
+        """Move ``partition``'s offset to ``end`` if it is still where this worker left it."""
+        current = self._positions.get(partition)
+        if current is None:
+            raise SinkFenced(f"partition {partition} is not owned by this worker")
+        updated = self.conn.execute(
+            sql.SQL(
+                "UPDATE {} SET next_offset = %s, delivered = delivered + %s, updated_at = now() "
+                "WHERE pipeline_id = %s AND topic = %s AND partition = %s "
+                "AND next_offset IS NOT DISTINCT FROM %s"
+            ).format(self._offsets),
+            (end, delivered, self._pipeline_id, self._topic, partition, current.next_offset),
+        )
+        if updated.rowcount != 1:
+            raise SinkFenced(f"partition {partition} was advanced by another worker")
+        return Position(end, current.delivered + delivered)
+
+    def _copy_rows(self, rows: list[tuple[Any, ...]], lo: int, hi: int) -> list[tuple[int, str]]:
+        """COPY ``rows[lo:hi]`` in a savepoint; on a refusal, halve until the culprits are found.
+
+        Returns the refused rows' indexes with the database's reasons.
+        """
+        assert self._copy is not None
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(self._copy) as copy:
+                for row in rows[lo:hi]:
+                    copy.write_row(row)
+        except _ROW_ERRORS as exc:
+            if hi - lo == 1:
+                return [(lo, _reason(exc))]
+            mid = (lo + hi) // 2
+            return self._copy_rows(rows, lo, mid) + self._copy_rows(rows, mid, hi)
+        return []
+
+    def _row(self, record: FeedRecord) -> tuple[Any, ...]:
+        received_at = None
+        if record.received_at_ms is not None:
+            received_at = datetime.fromtimestamp(record.received_at_ms / 1000, UTC)
+        value = record.value
+        return (
+            record.partition,
+            record.offset,
+            received_at,
+            *(
+                jsonb(value.get(name)) if as_json else value.get(name)
+                for _, name, as_json in self._copy_columns
+            ),
+        )
+
+    # --- The table's shape. ---
+
+    def _adopt(self, columns: list[Column]) -> None:
+        """Make the table hold records of a schema with ``columns``, and write them from now."""
+        names = {column_name(c.name) for c in columns}
+        missing = [c for c in columns if column_name(c.name) not in self._table_columns]
+        relaxed = [
+            name
+            for name, (_, not_null) in self._table_columns.items()
+            if not_null and name not in names and name not in METADATA_COLUMNS
+        ]
+        if missing or relaxed:
+            with self.conn.transaction():
+                self._ddl_lock()
+                for column in missing:
+                    self.conn.execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                            self._table,
+                            sql.Identifier(column_name(column.name)),
+                            sql.SQL(pg_type(column)),
+                        )
+                    )
+                for name in relaxed:
+                    self.conn.execute(
+                        sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(
+                            self._table, sql.Identifier(name)
+                        )
+                    )
+            self._load_table_columns()
+        for column in columns:
+            self._fields[column_name(column.name)] = column
+        # Values follow the column as it exists (made by an older version, or by hand): a jsonb
+        # column gets JSON whatever the field's kind.
+        self._copy_columns = [
+            (name, column.name, is_json(column) or self._table_columns[name][0] == "jsonb")
+            for name, column in self._fields.items()
+            if name in self._table_columns
+        ]
+        targets = [*METADATA_COLUMNS, *(name for name, _, _ in self._copy_columns)]
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self._table, sql.SQL(", ").join(map(sql.Identifier, targets))
+        )
+
+    def _load_table_columns(self) -> None:
+        rows = self.conn.execute(
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (self._table.as_string(self.conn),),
+        ).fetchall()
+        self._table_columns = {str(name): (str(kind), bool(nn)) for name, kind, nn in rows}
+
+    def _ddl_lock(self) -> None:
+        # Serialises DDL of one table across workers (CREATE TABLE IF NOT EXISTS is not safe
+        # against a concurrent one); held until the transaction ends.
+        self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", ("inlet-sink:" + self._lock_key,)
+        )
+
+
+def _create_offsets(offsets: sql.Identifier) -> sql.Composed:
+    return sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} ("
+        "pipeline_id text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
+        "next_offset bigint, delivered bigint NOT NULL DEFAULT 0, "
+        "updated_at timestamptz NOT NULL DEFAULT now(), "
+        "PRIMARY KEY (pipeline_id, topic, partition))"
+    ).format(offsets)
+
+
+def _create_table(table: sql.Identifier, columns: list[Column]) -> sql.Composed:
+    definitions = [
+        sql.SQL("{} integer NOT NULL").format(sql.Identifier(PARTITION_COLUMN)),
+        sql.SQL("{} bigint NOT NULL").format(sql.Identifier(OFFSET_COLUMN)),
+        sql.SQL("{} timestamptz").format(sql.Identifier(RECEIVED_AT_COLUMN)),
+        *(
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(column_name(c.name)),
+                sql.SQL(pg_type(c)),
+                sql.SQL("" if c.nullable else " NOT NULL"),
+            )
+            for c in columns
+        ),
+        sql.SQL("PRIMARY KEY ({}, {})").format(
+            sql.Identifier(PARTITION_COLUMN), sql.Identifier(OFFSET_COLUMN)
+        ),
+    ]
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+        table, sql.SQL(", ").join(definitions)
+    )
+
+
+def _letter(record: FeedRecord, reason: str) -> DeadLetter:
+    return DeadLetter(
+        record.partition, record.offset, record.key, record.raw, record.headers, reason
+    )
+
+
+def _reason(exc: Exception) -> str:
+    sqlstate = getattr(exc, "sqlstate", None)
+    text = " ".join(str(exc).split())
+    return (f"{sqlstate}: {text}" if sqlstate else text)[:_MAX_REASON]

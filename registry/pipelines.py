@@ -1,0 +1,204 @@
+"""Pipelines: a named subscription of one connector to one sink, and the folds of their topics.
+
+Two compacted topics:
+
+* ``_inlet_pipelines``: key = pipeline id, value = the definition as JSON; a tombstone deletes.
+  Written by the registry's transactional writer, like connectors.
+* ``_inlet_pipeline_status``: key = ``<pipeline id>/<partition>``, value = what the feed worker that
+  owns the partition last reported (``PartitionStatus``). Partition ``-1`` is the pipeline-level
+  report of a worker that failed before it owned any partition (a sink it cannot reach). Written
+  by feed workers with a plain idempotent producer: a status is a report, not a decision, so it
+  needs no fencing. A deleted pipeline's keys are tombstoned with it.
+
+The exactly-once state of a feed (how far it got) is *not* here: it lives with the data, in the
+sink (see ``consumers/sinks``). The status topic only reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
+from registry.log import Record
+
+log = logging.getLogger("inlet.registry.pipelines")
+
+FileFormat = Literal["parquet", "ndjson"]
+PIPELINE_PARTITION = -1  # the status key of reports about the whole pipeline
+
+DEFAULT_ROLL_BYTES = 128 * 1024 * 1024
+DEFAULT_ROLL_SECONDS = 300.0
+MIN_ROLL_BYTES = 1024
+MAX_ROLL_BYTES = 4 * 1024 * 1024 * 1024
+MIN_ROLL_SECONDS = 1.0
+MAX_ROLL_SECONDS = 86_400.0
+
+
+def new_pipeline_id() -> str:
+    """URL-safe and a valid topic and group name part: ``pip_`` and 16 hex digits."""
+    return "pip_" + secrets.token_hex(8)
+
+
+class PostgresSink(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag="postgres",
+    tag_field="type",
+):
+    dsn: str
+    # ``name`` or ``schema.name``, used as written (quoted); None: derived from the pipeline name
+    # when the pipeline is made, and stored, so a rename never moves the data.
+    table: str | None = None
+
+
+class FilesSink(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag="files",
+    tag_field="type",
+):
+    directory: str
+    format: FileFormat = "parquet"
+    roll_bytes: Annotated[int, msgspec.Meta(ge=MIN_ROLL_BYTES, le=MAX_ROLL_BYTES)] = (
+        DEFAULT_ROLL_BYTES
+    )
+    roll_seconds: Annotated[float, msgspec.Meta(ge=MIN_ROLL_SECONDS, le=MAX_ROLL_SECONDS)] = (
+        DEFAULT_ROLL_SECONDS
+    )
+
+
+Sink = PostgresSink | FilesSink
+
+
+class Pipeline(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    connector_id: str
+    sink: Sink
+    dlq_topic: str
+    paused: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class PartitionStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One feed worker's report on one partition of a pipeline (or the pipeline, partition -1)."""
+
+    pipeline_id: str
+    partition: int
+    # The sink's next offset: every record before it is delivered or dead-lettered.
+    next_offset: int | None = None
+    end_offset: int | None = None  # the partition's end when last measured
+    delivered: int = 0
+    dead_lettered: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    worker: str = ""
+    updated_at: datetime
+
+    @property
+    def lag(self) -> int | None:
+        if self.end_offset is None:
+            return None
+        return max(0, self.end_offset - (self.next_offset or 0))
+
+
+_encoder = msgspec.json.Encoder()
+_pipeline_decoder = msgspec.json.Decoder(Pipeline)
+_status_decoder = msgspec.json.Decoder(PartitionStatus)
+
+
+def pipeline_record(pipeline: Pipeline) -> Record:
+    return Record(PIPELINES_TOPIC, pipeline.id.encode(), _encoder.encode(pipeline))
+
+
+def pipeline_tombstone(pipeline_id: str) -> Record:
+    return Record(PIPELINES_TOPIC, pipeline_id.encode(), None)
+
+
+def status_key(pipeline_id: str, partition: int) -> bytes:
+    return f"{pipeline_id}/{partition}".encode()
+
+
+def status_value(status: PartitionStatus) -> bytes:
+    return _encoder.encode(status)
+
+
+def status_tombstone(pipeline_id: str, partition: int) -> Record:
+    return Record(PIPELINE_STATUS_TOPIC, status_key(pipeline_id, partition), None)
+
+
+class PipelineState:
+    """The current pipelines by id and by name (case-insensitive)."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Pipeline] = {}
+        self._by_name: dict[str, str] = {}
+
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        if topic != PIPELINES_TOPIC:
+            return
+        pipeline_id = key.decode()
+        old = self.by_id.pop(pipeline_id, None)
+        if old is not None:
+            self._by_name.pop(old.name.casefold(), None)
+        if value is None:
+            return
+        try:
+            pipeline = _pipeline_decoder.decode(value)
+        except msgspec.DecodeError:
+            # Like connectors: a record this version cannot read must not stop the fold.
+            log.warning("skipping unreadable pipeline record", extra={"key": pipeline_id})
+            return
+        self.by_id[pipeline_id] = pipeline
+        self._by_name[pipeline.name.casefold()] = pipeline_id
+
+    def get(self, pipeline_id: str) -> Pipeline | None:
+        return self.by_id.get(pipeline_id)
+
+    def by_name(self, name: str) -> Pipeline | None:
+        pipeline_id = self._by_name.get(name.casefold())
+        return None if pipeline_id is None else self.by_id.get(pipeline_id)
+
+    def all(self) -> list[Pipeline]:
+        """Pipelines in creation order (then id, so the order is total)."""
+        return sorted(self.by_id.values(), key=lambda p: (p.created_at, p.id))
+
+
+class PipelineStatusState:
+    """The latest report per pipeline partition."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, dict[int, PartitionStatus]] = {}
+
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        if topic != PIPELINE_STATUS_TOPIC:
+            return
+        pipeline_id, _, partition_text = key.decode().rpartition("/")
+        try:
+            partition = int(partition_text)
+            status = None if value is None else _status_decoder.decode(value)
+        except (ValueError, msgspec.DecodeError):
+            log.warning("skipping unreadable pipeline status", extra={"key": key.decode()})
+            return
+        reports = self._reports.setdefault(pipeline_id, {})
+        if status is None:
+            reports.pop(partition, None)
+            if not reports:
+                del self._reports[pipeline_id]
+        else:
+            reports[partition] = status
+
+    def reports(self, pipeline_id: str) -> list[PartitionStatus]:
+        """Reports in partition order (the pipeline-level one, if any, first)."""
+        reports = self._reports.get(pipeline_id, {})
+        return [reports[p] for p in sorted(reports)]

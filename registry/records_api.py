@@ -1,0 +1,237 @@
+"""The pull feed: ``GET /v1/connectors/{id}/records?cursor=&limit=``, a connector's records by page.
+
+Each request reads with a short-lived consumer (librdkafka, in a worker thread) that ``assign``s
+the connector topic's partitions at the cursor's offsets (no group: nothing is stored server-side),
+and returns at most ``limit`` records, decoded with the schema their wire header names, each with
+its partition and offset. ``next_cursor`` holds, per partition, the offset after the last record
+returned (or after the transaction markers read past), so paging from no cursor until a page
+comes back empty returns every record exactly once; the same cursor later returns what arrived
+since. Cursors are opaque to clients: base64url JSON ``{"c": connector id, "p": {partition:
+next offset}}``. A cursor behind the topic's retention starts at the oldest record still kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
+from consumers.sinks._decode import header_values
+from inlet.kafka import ConfigValue, client_config
+from inlet.settings import Settings
+from registry.connectors import ConnectorState
+from registry.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
+from registry.schema_state import SchemaState
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+# How long a page waits for records known to be there (end offsets) to arrive: a short wait,
+# never a long poll; a caught-up reader gets an empty page at once.
+FETCH_WAIT_S = 2.0
+_KAFKA_TIMEOUT_S = 10.0
+# Assigned partitions only, so the group id is never joined (librdkafka wants one all the same).
+_CONSUMER: dict[str, ConfigValue] = {
+    "group.id": "inlet-registry-records",
+    "enable.auto.commit": False,
+    "enable.partition.eof": True,  # "caught up" without waiting out the wait
+    "isolation.level": "read_committed",  # an aborted (atomic) request's records never show
+}
+
+
+class _Cursor(msgspec.Struct, frozen=True):
+    c: str  # the connector: a cursor of one connector is refused by another
+    p: dict[int, int]  # partition -> next offset
+
+
+_CURSOR_DECODER = msgspec.json.Decoder(_Cursor)
+
+
+def encode_cursor(connector_id: str, positions: dict[int, int]) -> str:
+    raw = msgspec.json.encode(_Cursor(connector_id, dict(sorted(positions.items()))))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(connector_id: str, cursor: str | None) -> dict[int, int]:
+    """Per partition, the next offset to read; empty (from the start) when ``cursor`` is None."""
+    if cursor is None:
+        return {}
+    try:
+        decoded = _CURSOR_DECODER.decode(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise _bad_cursor() from exc
+    if decoded.c != connector_id or any(o < 0 or p < 0 for p, o in decoded.p.items()):
+        raise _bad_cursor()
+    return decoded.p
+
+
+def _bad_cursor() -> InvalidCursor:
+    problem = Problem(
+        field="cursor", reason="not a next_cursor this API returned for this connector"
+    )
+    return InvalidCursor("invalid cursor", problems=[problem])
+
+
+class PulledRecord(msgspec.Struct, frozen=True, kw_only=True):
+    partition: int
+    offset: int
+    key: str | None = None
+    received_at: datetime | None = None
+    request_id: str | None = None
+    schema_id: int | None = None
+    value: Any = None
+    error: str | None = None  # set (and value null) when the record cannot be decoded
+
+
+class RecordPage(msgspec.Struct, frozen=True):
+    records: list[PulledRecord]
+    next_cursor: str
+
+
+class RecordReader:
+    """Reads pages of a connector's topic; one per registry instance (its decoder is shared)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connectors: ConnectorState,
+        schemas: SchemaState,
+        sync: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._settings = settings
+        self._connectors = connectors
+        self._sync = sync
+        self._decoder = WireDecoder(
+            lambda schema_id: s.schema if (s := schemas.schema_by_id(schema_id)) else None
+        )
+
+    async def page(self, connector_id: str, cursor: str | None, limit: int) -> RecordPage:
+        connector = self._connectors.get(connector_id)
+        if connector is None:
+            raise ConnectorNotFound(f"connector {connector_id!r} not found")
+        start = decode_cursor(connector_id, cursor)
+        try:
+            messages, positions = await asyncio.to_thread(self._read, connector.topic, start, limit)
+        except KafkaException as exc:
+            raise KafkaUnavailable(f"could not read {connector.topic}: {exc}") from exc
+        records = [await self._record(m) for m in messages]
+        return RecordPage(records, encode_cursor(connector_id, positions))
+
+    def _read(
+        self, topic: str, start: dict[int, int], limit: int
+    ) -> tuple[list[Message], dict[int, int]]:
+        """Up to ``limit`` records from ``start`` on, and where each partition now stands.
+
+        Blocking (librdkafka): runs in a worker thread.
+        """
+        consumer = Consumer(
+            client_config(self._settings, client_id="inlet-registry-records", **_CONSUMER)
+        )
+        try:
+            found = consumer.list_topics(topic, timeout=_KAFKA_TIMEOUT_S).topics.get(topic)
+            if found is None or found.error is not None:
+                raise KafkaException(found.error if found else f"no topic {topic}")
+            positions: dict[int, int] = {}
+            pending: list[TopicPartition] = []
+            for partition in sorted(found.partitions):
+                tp = TopicPartition(topic, partition)
+                oldest, end = consumer.get_watermark_offsets(tp, _KAFKA_TIMEOUT_S)
+                # A cursor behind retention starts at the oldest record still kept.
+                positions[partition] = max(start.get(partition, 0), oldest)
+                if positions[partition] < end:
+                    pending.append(TopicPartition(topic, partition, positions[partition]))
+            messages = _fetch(consumer, pending, positions, limit) if pending else []
+        finally:
+            consumer.close()
+        return sorted(messages, key=_at), positions
+
+    async def _record(self, message: Message) -> PulledRecord:
+        found = message.headers() or []
+        pairs = found.items() if isinstance(found, dict) else found
+        headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
+        received_at_ms, request_id = header_values(headers)
+        raw_key = message.key()
+        key = None if raw_key is None else raw_key.decode("utf-8", "replace")
+        base = PulledRecord(
+            partition=message.partition() or 0,
+            offset=message.offset() or 0,
+            key=key,
+            received_at=None
+            if received_at_ms is None
+            else datetime.fromtimestamp(received_at_ms / 1000, UTC),
+            request_id=request_id,
+        )
+        try:
+            schema_id, value = await self._decode(message.value())
+        except (UnknownSchema, UndecodableRecord) as exc:
+            return msgspec.structs.replace(base, error=str(exc))
+        return msgspec.structs.replace(base, schema_id=schema_id, value=value)
+
+    async def _decode(self, value: bytes | None) -> tuple[int, Any]:
+        if value is None:
+            raise UndecodableRecord("the record has no value")
+        try:
+            return self._decoder.decode(value)
+        except UnknownSchema:
+            await self._sync()  # this instance's fold may lag the record's schema
+            return self._decoder.decode(value)
+
+
+def _fetch(
+    consumer: Consumer, pending: list[TopicPartition], positions: dict[int, int], limit: int
+) -> list[Message]:
+    """Consume until ``limit`` records, the end of every partition, or the short wait is over;
+    ``positions`` follows: past each record returned, and past what lies before a partition's
+    end (transaction markers) once the end is reached."""
+    consumer.assign(pending)
+    unfinished = {tp.partition for tp in pending}
+    messages: list[Message] = []
+    deadline = time.monotonic() + FETCH_WAIT_S
+    while unfinished and len(messages) < limit:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        for message in consumer.consume(min(limit - len(messages), 500), remaining):
+            partition, offset = message.partition(), message.offset()
+            assert partition is not None
+            assert offset is not None
+            error = message.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                unfinished.discard(partition)
+                positions[partition] = max(positions[partition], offset)
+            elif error is not None:
+                raise KafkaException(error)
+            elif len(messages) < limit:
+                messages.append(message)
+                positions[partition] = offset + 1
+    return messages
+
+
+def _at(message: Message) -> tuple[int, int]:
+    return message.partition() or 0, message.offset() or 0
+
+
+class RecordsController(Controller):
+    path = "/v1/connectors"
+
+    @get("/{connector_id:str}/records")
+    async def records(
+        self,
+        record_reader: NamedDependency[RecordReader],
+        connector_id: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
+    ) -> RecordPage:
+        return await record_reader.page(connector_id, cursor, limit)

@@ -1,0 +1,183 @@
+"""The PostgreSQL sink on a real server (no Kafka): typed table, offsets in the same transaction,
+a fenced zombie, refused rows bisected out, schema edits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from consumers.sinks import Batch, DeadLetter, Position, SinkFenced
+from consumers.sinks._columns import record_columns
+from consumers.sinks._decode import FeedRecord
+from consumers.sinks.postgres import PostgresSink
+from registry.avro import avro_schema
+from registry.fields import FieldSpec
+from registry.pipelines import PostgresSink as PostgresSinkConfig
+
+V1 = avro_schema(
+    "Rec",
+    [
+        FieldSpec(name="id", type="string"),
+        FieldSpec(name="amount", type="decimal", precision=6, scale=2),
+        FieldSpec(name="day", type="date"),
+        FieldSpec(name="at", type="datetime"),
+        FieldSpec(name="t", type="time"),
+        FieldSpec(name="ref", type="uuid"),
+        FieldSpec(name="tags", type="array", items="integer"),
+        FieldSpec(name="obj", type="object", fields=[FieldSpec(name="k", type="string")]),
+        FieldSpec(name="gone", type="string"),
+    ],
+)
+# v2 adds a nullable field and drops a required one.
+V2 = avro_schema(
+    "Rec",
+    [
+        FieldSpec(name="id", type="string"),
+        FieldSpec(name="amount", type="decimal", precision=6, scale=2),
+        FieldSpec(name="day", type="date"),
+        FieldSpec(name="at", type="datetime"),
+        FieldSpec(name="t", type="time"),
+        FieldSpec(name="ref", type="uuid"),
+        FieldSpec(name="tags", type="array", items="integer"),
+        FieldSpec(name="obj", type="object", fields=[FieldSpec(name="k", type="string")]),
+        FieldSpec(name="channel", type="string", nullable=True),
+    ],
+)
+SCHEMAS = {1: V1, 2: V2}
+
+
+@pytest.fixture
+def dsn(postgres_dsn: str) -> Iterator[str]:
+    name = f"s_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield make_conninfo(postgres_dsn, dbname=name)
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _value(i: int, **changes: Any) -> dict[str, Any]:
+    return {
+        "id": f"r{i}",
+        "amount": Decimal(i) / 100,
+        "day": date(2026, 3, 1),
+        "at": datetime(2026, 3, 1, 12, 0, i, tzinfo=UTC),
+        "t": time(8, 30),
+        "ref": uuid.UUID(int=i),
+        "tags": [i, i + 1],
+        "obj": {"k": f"v{i}"},
+        "gone": "x",
+        **changes,
+    }
+
+
+def _record(offset: int, *, partition: int = 0, schema_id: int = 1, **changes: Any) -> FeedRecord:
+    value = _value(offset, **changes)
+    if schema_id == 2:
+        value.pop("gone")
+    return FeedRecord(
+        partition, offset, b"k", [], b"raw", 1_772_366_400_000, None, schema_id, value
+    )
+
+
+def _batch(*records: FeedRecord) -> Batch:
+    ends: dict[int, int] = {}
+    for record in records:
+        ends[record.partition] = record.offset + 1
+    return Batch(list(records), [], ends)
+
+
+def _sink(dsn: str, table: str = "orders") -> PostgresSink:
+    config = PostgresSinkConfig(dsn=dsn, table=table)
+    sink = PostgresSink("pip_test", "inlet.con_test", config, SCHEMAS.__getitem__)
+    sink.start(record_columns(V1))
+    return sink
+
+
+def _rows(dsn: str, columns: str = "_inlet_partition, _inlet_offset, id") -> list[Any]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(f"SELECT {columns} FROM orders ORDER BY 1, 2").fetchall()
+
+
+def _none(letters: list[DeadLetter]) -> None:
+    raise AssertionError(f"unexpected dead letters: {letters}")
+
+
+def test_rows_and_offsets_commit_together(dsn: str) -> None:
+    sink = _sink(dsn)
+    assert sink.positions([0, 1]) == {0: Position(None, 0), 1: Position(None, 0)}
+    written = sink.write(_batch(_record(0), _record(1), _record(5, partition=1)), _none)
+    assert written == {0: Position(2, 2), 1: Position(6, 1)}
+    row = _rows(dsn, "_inlet_partition, _inlet_offset, amount, day, at, t, ref, tags, obj")[0]
+    assert row[2:] == (
+        Decimal("0.00"),
+        date(2026, 3, 1),
+        datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC),
+        time(8, 30),
+        uuid.UUID(int=0),
+        [0, 1],
+        {"k": "v0"},
+    )
+    sink.close()
+    # A new worker resumes where the offsets row says, whatever Kafka's group thinks.
+    again = _sink(dsn)
+    assert again.positions([0, 1, 2]) == {
+        0: Position(2, 2),
+        1: Position(6, 1),
+        2: Position(None, 0),
+    }
+    again.close()
+
+
+def test_a_zombie_cannot_commit_after_another_worker_took_over(dsn: str) -> None:
+    zombie, owner = _sink(dsn), _sink(dsn)
+    zombie.positions([0])
+    owner.positions([0])
+    owner.write(_batch(_record(0), _record(1)), _none)
+    with pytest.raises(SinkFenced):
+        zombie.write(_batch(_record(0), _record(1)), _none)  # it still thinks offset 0 is next
+    assert [r[1] for r in _rows(dsn)] == [0, 1]  # its rows were rolled back with its offsets
+    zombie.close()
+    owner.close()
+
+
+def test_refused_rows_are_bisected_out_and_dead_lettered(dsn: str) -> None:
+    sink = _sink(dsn)
+    sink.positions([0])
+    letters: list[DeadLetter] = []
+    records = [_record(i) for i in range(10)]
+    records[3] = _record(3, id="NUL \x00 here")
+    records[7] = _record(7, amount=Decimal("123456.78"))  # numeric(6,2) holds less
+    assert sink.write(_batch(*records), letters.extend) == {0: Position(10, 8)}
+    assert [(d.offset, d.value) for d in letters] == [(3, b"raw"), (7, b"raw")]
+    assert "NUL" in letters[0].reason
+    assert letters[1].reason.startswith("22003")  # numeric_value_out_of_range
+    assert [r[1] for r in _rows(dsn)] == [0, 1, 2, 4, 5, 6, 8, 9]
+    sink.close()
+
+
+def test_a_schema_edit_adds_nullable_columns_and_relaxes_dropped_ones(dsn: str) -> None:
+    sink = _sink(dsn)
+    sink.positions([0])
+    sink.write(_batch(_record(0), _record(1, schema_id=2, channel="web")), _none)
+    assert _rows(dsn, "_inlet_partition, _inlet_offset, gone, channel") == [
+        (0, 0, "x", None),
+        (0, 1, None, "web"),
+    ]
+    with psycopg.connect(dsn) as conn:
+        nullable: dict[str, str] = dict(
+            conn.execute(
+                "SELECT column_name, is_nullable FROM information_schema.columns "
+                "WHERE table_name = 'orders'"
+            ).fetchall()
+        )
+    assert (nullable["id"], nullable["gone"], nullable["channel"]) == ("NO", "YES", "YES")
+    sink.close()

@@ -1,0 +1,130 @@
+"""A throwaway PostgreSQL server from the installed binaries, for the test session.
+
+``initdb`` refuses to run as root, and tests run as root in containers and CI: then the server's
+binaries run as the ``postgres`` OS user (the temporary directory is given to it). The server
+listens on 127.0.0.1 on a port the OS assigns and dies with the test process (PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from deploy.broker import die_with_parent, free_ports
+
+SUPERUSER = "postgres"
+_SERVER_SETTINGS = (
+    "listen_addresses=127.0.0.1",
+    # Throwaway data: durability costs time and buys nothing here.
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=200",
+)
+
+
+def postgres_bindir() -> Path | None:
+    """Where ``initdb`` and ``postgres`` are: ``pg_config --bindir``, Debian's layout, or PATH."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        candidates.append(Path(out.stdout.strip()))
+    # Debian: /usr/lib/postgresql/<major>/bin, newest first.
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates.extend(debian)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.append(Path(initdb).resolve().parent)
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+            return bindir
+    return None
+
+
+class LocalPostgres:
+    def __init__(self, bindir: Path) -> None:
+        self._bindir = bindir
+        self._root = Path(tempfile.mkdtemp(prefix="inlet-pg-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        # Root may not run the server: hand the directory to the postgres user.
+        self._user = SUPERUSER if os.geteuid() == 0 else None
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(self._root, entry.pw_uid, entry.pw_gid)
+
+    def _initdb(self, data: Path) -> None:
+        options = ["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--no-sync"]
+        subprocess.run(
+            [str(self._bindir / "initdb"), "-D", str(data), *options],
+            user=self._user,
+            cwd=self._root,
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        data = self._root / "data"
+        self._initdb(data)
+        port = free_ports(1)[0]
+        log = (self._root / "server.log").open("wb")
+        command = [str(self._bindir / "postgres"), "-D", str(data), "-p", str(port)]
+        command += ["-k", str(self._root)]
+        for setting in _SERVER_SETTINGS:
+            command += ["-c", setting]
+        self._process = subprocess.Popen(
+            command,
+            user=self._user,
+            cwd=self._root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, async-signal-safe
+        )
+        log.close()
+        dsn = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
+        self._wait_ready(dsn, timeout_s)
+        return dsn
+
+    def _wait_ready(self, dsn: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise RuntimeError(f"postgres exited: {self.log_tail()}")
+            try:
+                with psycopg.connect(dsn, connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def log_tail(self) -> str:
+        path = self._root / "server.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            # SIGINT is the "fast" shutdown: it does not wait for clients to disconnect.
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self._root)

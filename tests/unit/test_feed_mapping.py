@@ -1,0 +1,180 @@
+"""The pure parts of pipeline feeds: column types, file names and offsets, cursors, DSN masks."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+
+import pyarrow as pa
+import pytest
+
+from consumers.sinks._columns import Column, record_columns
+from consumers.sinks._file_names import (
+    FileRange,
+    date_directory,
+    file_name,
+    next_offsets,
+    parse_file_name,
+    received_day,
+)
+from consumers.sinks._file_writers import arrow_schema
+from consumers.sinks._pg_types import column_name, is_json, pg_type
+from registry.avro import avro_schema
+from registry.errors import InvalidCursor
+from registry.fields import FieldSpec
+from registry.pipeline_sinks import default_table, mask_dsn, sink_identity
+from registry.pipelines import FilesSink, PostgresSink
+from registry.records_api import decode_cursor, encode_cursor
+
+FIELDS = [
+    FieldSpec(name="s", type="string"),
+    FieldSpec(name="i", type="integer"),
+    FieldSpec(name="f", type="float"),
+    FieldSpec(name="b", type="boolean"),
+    FieldSpec(name="d", type="date"),
+    FieldSpec(name="dt", type="datetime"),
+    FieldSpec(name="t", type="time"),
+    FieldSpec(name="dec", type="decimal", precision=12, scale=3),
+    FieldSpec(name="u", type="uuid"),
+    FieldSpec(name="e", type="enum", symbols=["a", "b"]),
+    FieldSpec(name="tags", type="array", items="string"),
+    FieldSpec(name="days", type="array", items="date", nullable=True),
+    FieldSpec(name="obj", type="object", fields=[FieldSpec(name="x", type="integer")]),
+    FieldSpec(name="order-id", type="string", nullable=True),
+]
+
+
+def _columns() -> list[Column]:
+    return record_columns(avro_schema("Rec", FIELDS))
+
+
+def test_postgres_types_follow_field_types_exactly() -> None:
+    assert [(c.name, pg_type(c), c.nullable) for c in _columns()] == [
+        ("s", "text", False),
+        ("i", "bigint", False),
+        ("f", "double precision", False),
+        ("b", "boolean", False),
+        ("d", "date", False),
+        ("dt", "timestamptz", False),
+        ("t", "time", False),
+        ("dec", "numeric(12,3)", False),
+        ("u", "uuid", False),
+        ("e", "text", False),
+        ("tags", "text[]", False),
+        ("days", "date[]", True),
+        ("obj", "jsonb", False),
+        ("order_id", "text", True),  # the Avro name: what decoded records are keyed by
+    ]
+    assert [c.name for c in _columns() if is_json(c)] == ["obj"]
+
+
+def test_avro_types_inlet_does_not_make_are_kept_as_json() -> None:
+    schema = {
+        "type": "record",
+        "name": "R",
+        "fields": [
+            {"name": "m", "type": {"type": "map", "values": "long"}},
+            {"name": "x", "type": ["null", "string", "long"]},
+            {"name": "raw", "type": "bytes"},
+            {"name": "n", "type": {"type": "int"}},
+        ],
+    }
+    columns = record_columns(schema)
+    assert [(c.kind, pg_type(c), c.nullable) for c in columns] == [
+        ("other", "jsonb", False),
+        ("other", "jsonb", True),
+        ("other", "jsonb", False),
+        ("integer", "bigint", False),
+    ]
+
+
+def test_long_names_get_a_prefix_and_a_hash() -> None:
+    short = "a" * 63
+    assert column_name(short) == short
+    long_a, long_b = "x" * 70 + "a", "x" * 70 + "b"
+    assert len(column_name(long_a)) == 63
+    assert column_name(long_a) != column_name(long_b)
+    assert column_name(long_a) == column_name(long_a)
+
+
+def test_arrow_schema_follows_field_types() -> None:
+    schema = arrow_schema(_columns())
+    assert schema.names[:3] == ["_inlet_partition", "_inlet_offset", "_inlet_received_at"]
+    types = {f.name: f.type for f in schema}
+    assert types["dec"] == pa.decimal128(12, 3)
+    assert types["dt"] == pa.timestamp("us", tz="UTC")
+    assert types["t"] == pa.time64("us")
+    assert types["d"] == pa.date32()
+    assert types["obj"] == pa.struct([pa.field("x", pa.int64(), nullable=False)])
+    assert types["tags"] == pa.list_(pa.field("item", pa.string(), nullable=False))
+    assert not schema.field("s").nullable
+    assert schema.field("order_id").nullable
+
+
+def test_file_names_carry_partition_and_offset_range() -> None:
+    name = file_name(2, 100, 199, "parquet")
+    assert name == "p2-000000000100-000000000199.parquet"
+    assert parse_file_name(name, "parquet") == FileRange(2, 100, 199)
+    assert parse_file_name(name, "ndjson") is None
+    assert parse_file_name("p2-000000000100.0a1b.tmp", "parquet") is None
+    big = file_name(0, 10**13, 10**13 + 5, "ndjson")  # wider than 12 digits still parses
+    assert parse_file_name(big, "ndjson") == FileRange(0, 10**13, 10**13 + 5)
+    assert date_directory(date(2026, 3, 1)) == "dt=2026-03-01"
+    assert received_day(1_772_409_599_999) == date(2026, 3, 1)  # 23:59:59.999 UTC
+    assert received_day(1_772_409_600_000) == date(2026, 3, 2)
+
+
+def test_next_offsets_is_the_largest_end_plus_one() -> None:
+    ranges = [
+        FileRange(0, 0, 99),
+        FileRange(0, 100, 149),
+        FileRange(1, 0, 9),
+        FileRange(0, 150, 150),
+    ]
+    assert next_offsets(ranges) == {0: 151, 1: 10}
+    assert next_offsets([]) == {}
+
+
+def test_cursor_round_trip_and_refusals() -> None:
+    cursor = encode_cursor("con_1", {1: 40, 0: 12})
+    assert "=" not in cursor
+    assert decode_cursor("con_1", cursor) == {0: 12, 1: 40}
+    assert decode_cursor("con_1", None) == {}
+    with pytest.raises(InvalidCursor):
+        decode_cursor("con_2", cursor)  # another connector's cursor
+    for bad in ("!!!", base64.urlsafe_b64encode(b'{"c":"con_1","p":{"0":-1}}').decode(), ""):
+        with pytest.raises(InvalidCursor):
+            decode_cursor("con_1", bad)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "masked"),
+    [
+        ("postgresql://u:p%40ss@h:5432/db", "postgresql://u:***@h:5432/db"),
+        (
+            "postgres://u@h/db?password=x&sslmode=require",
+            "postgres://u@h/db?password=***&sslmode=require",
+        ),
+        ("postgresql://h/db", "postgresql://h/db"),
+        ("host=h dbname=db", "host=h dbname=db"),
+    ],
+)
+def test_mask_dsn(dsn: str, masked: str) -> None:
+    assert mask_dsn(dsn) == masked
+
+
+def test_mask_keyword_dsn_drops_the_password() -> None:
+    masked = mask_dsn("host=h password='a secret' dbname=db")
+    assert "secret" not in masked
+    assert "password=***" in masked
+    assert "host=h" in masked
+
+
+def test_default_table_and_identity() -> None:
+    assert default_table("Orders → PG!") == "orders_pg"
+    assert default_table("2024 orders") == "pipeline_2024_orders"
+    assert len(default_table("x" * 200)) == 63
+    a = PostgresSink(dsn="host=h dbname=d password=1", table="t")
+    b = PostgresSink(dsn="host=h dbname=d password=2", table="public.t")
+    assert sink_identity(a) == sink_identity(b)  # one table, whatever the credentials
+    assert sink_identity(FilesSink(directory="/x/y/")) == sink_identity(FilesSink(directory="/x/y"))

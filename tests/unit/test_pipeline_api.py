@@ -1,0 +1,275 @@
+"""The pipeline admin API over HTTP, on an in-memory log and fake topics (no Kafka)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.testing import AsyncTestClient
+
+from inlet.settings import Settings
+from inlet.tokens import token_hash
+from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
+from registry._http_errors import EXCEPTION_HANDLERS
+from registry.auth import admin_guard
+from registry.connector_api import ConnectorController
+from registry.connector_service import ConnectorService
+from registry.connectors import ConnectorState
+from registry.log import InMemoryStateLog, StateFold
+from registry.pipeline_api import PipelineController
+from registry.pipeline_service import PipelineService
+from registry.pipelines import (
+    PartitionStatus,
+    PipelineState,
+    PipelineStatusState,
+    status_key,
+    status_value,
+)
+from registry.schema_state import SchemaState
+from registry.schema_store import LocalSchemaStore
+from registry.schemas import SchemaRegistry
+from registry.topic_admin import TopicSpec
+
+ADMIN_TOKEN = "inlet_admin_pipeline-test"
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+DSN = "postgresql://inlet:s3cret@db.example:5432/shop"
+
+
+class FakeTopics:
+    def __init__(self) -> None:
+        self.topics: dict[str, TopicSpec] = {}
+
+    async def create(self, topics: Sequence[TopicSpec]) -> None:
+        for topic in topics:
+            self.topics[topic.name] = topic
+
+    async def delete(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.topics.pop(name, None)
+
+
+class Harness:
+    def __init__(self, tmp_path: Path) -> None:
+        settings = Settings(data_dir=str(tmp_path))
+        self.schemas = SchemaState()
+        self.connectors = ConnectorState()
+        self.pipelines = PipelineState()
+        self.statuses = PipelineStatusState()
+        self.log = InMemoryStateLog(
+            StateFold(self.schemas, self.connectors, self.pipelines, self.statuses)
+        )
+        self.topics = FakeTopics()
+        registry = SchemaRegistry(self.schemas, self.log)
+        connectors = ConnectorService(
+            settings,
+            self.connectors,
+            LocalSchemaStore(registry),
+            self.log,
+            self.topics,
+            clock=lambda: AT,
+        )
+        self.service = PipelineService(
+            self.pipelines, self.statuses, self.connectors, self.log, self.topics, clock=lambda: AT
+        )
+        self.app = Litestar(
+            route_handlers=[ConnectorController, PipelineController],
+            dependencies={
+                "connector_service": Provide(lambda: connectors, sync_to_thread=False),
+                "pipeline_service": Provide(lambda: self.service, sync_to_thread=False),
+            },
+            guards=[admin_guard],
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+        self.app.state.admin_token_hash = token_hash(ADMIN_TOKEN)
+
+    def report(self, status: PartitionStatus) -> None:
+        key = status_key(status.pipeline_id, status.partition)
+        self.statuses.apply(PIPELINE_STATUS_TOPIC, key, status_value(status))
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def client(harness: Harness) -> AsyncIterator[Client]:
+    async with AsyncTestClient(harness.app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        yield test_client
+
+
+@pytest.fixture
+async def connector(client: Client) -> dict[str, Any]:
+    body = {"name": "Orders", "fields": [{"name": "id", "type": "string"}]}
+    created = await client.post("/v1/connectors", json=body)
+    assert created.status_code == 201
+    result: dict[str, Any] = created.json()
+    return result
+
+
+async def _create(client: Client, connector: dict[str, Any], **body: Any) -> Any:
+    payload = {"name": "Orders to PG", "connector_id": connector["id"], **body}
+    payload.setdefault("sink", {"type": "postgres", "dsn": DSN})
+    return await client.post("/v1/pipelines", json=payload)
+
+
+async def test_create_postgres_pipeline(
+    client: Client, harness: Harness, connector: dict[str, Any]
+) -> None:
+    created = await _create(client, connector)
+    assert created.status_code == 201, created.text
+    pipeline = created.json()
+    assert pipeline["id"].startswith("pip_")
+    assert pipeline["sink"] == {
+        "type": "postgres",
+        "dsn": "postgresql://inlet:***@db.example:5432/shop",
+        "table": "orders_to_pg",  # from the name, and stored so a rename never moves the data
+    }
+    assert pipeline["dlq_topic"] == f"inlet.{connector['id']}.dlq.{pipeline['id']}"
+    assert pipeline["consumer_group"] == f"inlet-pipeline-{pipeline['id']}"
+    assert pipeline["status"] == "running"
+    assert (pipeline["records_delivered"], pipeline["lag"], pipeline["last_error"]) == (
+        0,
+        None,
+        None,
+    )
+    assert harness.topics.topics[pipeline["dlq_topic"]] == TopicSpec(pipeline["dlq_topic"], 1, -1)
+    assert [r.topic for r in harness.log.records][-1] == PIPELINES_TOPIC
+    # The password is on the log (workers need it) but never in an answer.
+    for path in ("/v1/pipelines", f"/v1/pipelines/{pipeline['id']}"):
+        assert "s3cret" not in (await client.get(path)).text
+
+
+async def test_create_files_pipeline(client: Client, connector: dict[str, Any]) -> None:
+    sink = {"type": "files", "directory": "/data/orders", "format": "ndjson"}
+    created = await _create(client, connector, sink=sink)
+    assert created.status_code == 201, created.text
+    assert created.json()["sink"] == {
+        "type": "files",
+        "directory": "/data/orders",
+        "format": "ndjson",
+        "roll_bytes": 128 * 1024 * 1024,
+        "roll_seconds": 300.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sink", "field"),
+    [
+        ({"type": "postgres", "dsn": "host=db port=notaport dbname='x"}, "sink.dsn"),
+        ({"type": "postgres", "dsn": "  "}, "sink.dsn"),
+        ({"type": "postgres", "dsn": DSN, "table": "a.b.c"}, "sink.table"),
+        ({"type": "postgres", "dsn": DSN, "table": "bad-name"}, "sink.table"),
+        ({"type": "files", "directory": "relative/dir"}, "sink.directory"),
+    ],
+)
+async def test_invalid_sinks_are_refused(
+    client: Client, harness: Harness, connector: dict[str, Any], sink: dict[str, Any], field: str
+) -> None:
+    refused = await _create(client, connector, sink=sink)
+    assert refused.status_code == 422, refused.text
+    assert [p["field"] for p in refused.json()["problems"]] == [field]
+    assert harness.pipelines.all() == []
+    assert [t for t in harness.topics.topics if ".dlq." in t] == []
+
+
+async def test_shape_errors_are_422(client: Client, connector: dict[str, Any]) -> None:
+    tiny = {"type": "files", "directory": "/d", "roll_bytes": 10}
+    assert (await _create(client, connector, sink=tiny)).status_code == 422
+    unknown = {"type": "s3", "bucket": "b"}
+    assert (await _create(client, connector, sink=unknown)).status_code == 422
+    extra = {"type": "postgres", "dsn": DSN, "schema": "x"}
+    assert (await _create(client, connector, sink=extra)).status_code == 422
+
+
+async def test_unknown_connector_name_taken_and_shared_sink(
+    client: Client, connector: dict[str, Any]
+) -> None:
+    missing = await client.post(
+        "/v1/pipelines",
+        json={"name": "x", "connector_id": "con_0", "sink": {"type": "postgres", "dsn": DSN}},
+    )
+    assert missing.status_code == 422
+    assert missing.json()["problems"][0]["field"] == "connector_id"
+    assert (await _create(client, connector)).status_code == 201
+    taken = await _create(
+        client, connector, name="ORDERS TO PG", sink={"type": "files", "directory": "/x"}
+    )
+    assert taken.status_code == 409
+    # Same database and table under another name: one feed would corrupt the other's offsets.
+    same_table = await _create(
+        client,
+        connector,
+        name="other",
+        sink={"type": "postgres", "dsn": DSN, "table": "orders_to_pg"},
+    )
+    assert same_table.status_code == 422
+    assert same_table.json()["problems"][0]["field"] == "sink.table"
+
+
+async def test_pause_resume_delete(
+    client: Client, harness: Harness, connector: dict[str, Any]
+) -> None:
+    pipeline = (await _create(client, connector)).json()
+    url = f"/v1/pipelines/{pipeline['id']}"
+    paused = await client.post(f"{url}/pause")
+    assert paused.status_code == 200
+    assert paused.json()["status"] == "paused"
+    assert harness.pipelines.get(pipeline["id"]).paused  # type: ignore[union-attr]
+    assert (await client.post(f"{url}/pause")).json()["status"] == "paused"  # idempotent
+    assert (await client.post(f"{url}/resume")).json()["status"] == "running"
+    harness.report(PartitionStatus(pipeline_id=pipeline["id"], partition=0, updated_at=AT))
+
+    assert (await client.delete(url)).status_code == 204
+    assert (await client.get(url)).status_code == 404
+    assert (await client.post(f"{url}/pause")).status_code == 404
+    assert pipeline["dlq_topic"] not in harness.topics.topics
+    assert harness.statuses.reports(pipeline["id"]) == []  # its reports were tombstoned
+    assert (await client.get("/v1/pipelines")).json() == {"data": []}
+
+
+async def test_view_sums_what_workers_report(
+    client: Client, harness: Harness, connector: dict[str, Any]
+) -> None:
+    pipeline = (await _create(client, connector)).json()
+    pid = pipeline["id"]
+    later = datetime(2026, 1, 2, tzinfo=UTC)
+    harness.report(
+        PartitionStatus(
+            pipeline_id=pid, partition=0, next_offset=10, end_offset=15, delivered=9,
+            dead_lettered=1, last_error="offset 3: bad", last_error_at=AT, worker="w1",
+            updated_at=later,
+        )
+    )  # fmt: skip
+    harness.report(
+        PartitionStatus(
+            pipeline_id=pid, partition=1, next_offset=None, end_offset=4, worker="w2",
+            updated_at=later,
+        )
+    )  # fmt: skip
+    harness.report(
+        PartitionStatus(
+            pipeline_id=pid, partition=-1, last_error="connection refused", last_error_at=later,
+            updated_at=later,
+        )
+    )  # fmt: skip
+    view = (await client.get(f"/v1/pipelines/{pid}")).json()
+    assert (view["records_delivered"], view["records_dead_lettered"], view["lag"]) == (9, 1, 9)
+    assert view["last_error"] == {
+        "message": "connection refused",
+        "at": "2026-01-02T00:00:00Z",
+        "partition": None,
+    }
+    assert [(p["partition"], p["lag"], p["worker"]) for p in view["partitions"]] == [
+        (0, 5, "w1"),
+        (1, 4, "w2"),
+    ]

@@ -1,0 +1,450 @@
+"""Schemas in an external Confluent-compatible registry, without Kafka or sockets.
+
+The "external" registry is Inlet's own Confluent API (``SchemaRegistryController`` on an in-memory
+log) reached through ``httpx.ASGITransport``; error mapping is driven by ``httpx.MockTransport``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import httpx
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.testing import AsyncTestClient
+
+from inlet.settings import Settings, SettingsError, load_settings
+from inlet.tokens import token_hash
+from inlet.topics import CONNECTORS_TOPIC
+from registry._http_errors import EXCEPTION_HANDLERS
+from registry.auth import admin_guard
+from registry.connector_service import ConnectorChanges, ConnectorService, NewConnector
+from registry.connectors import Connector, ConnectorState
+from registry.errors import (
+    IncompatibleSchema,
+    InvalidSchema,
+    KafkaUnavailable,
+    RegistryError,
+    SchemaRegistryFailed,
+    SchemaRegistryUnavailable,
+    SubjectNotFound,
+)
+from registry.fields import FieldSpec
+from registry.log import InMemoryStateLog, Record
+from registry.remote_schemas import RemoteSchemaRegistry, RemoteSchemaStore
+from registry.schema_api import SchemaRegistryController, schemas_elsewhere
+from registry.schema_state import SchemaState
+from registry.schemas import SchemaRegistry
+from registry.topic_admin import TopicSpec
+
+T = TypeVar("T")
+TOKEN = "inlet_admin_remote-test"
+URL = "http://schemas.example:8081"
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+Fields = list[dict[str, object]]
+FIELDS: Fields = [{"name": "id", "type": "string"}, {"name": "total", "type": "integer"}]
+MORE_FIELDS: Fields = [*FIELDS, {"name": "note", "type": "string", "nullable": True}]
+BREAKING_FIELDS: Fields = [{"name": "id", "type": "integer"}]
+
+
+def _fields(raw: Fields) -> list[FieldSpec]:
+    return msgspec.convert(raw, list[FieldSpec])
+
+
+# --- The external registry: Inlet's own Confluent API, in memory. ---
+
+
+class ExternalRegistry:
+    def __init__(self) -> None:
+        self.state = SchemaState()
+        self.registry = SchemaRegistry(self.state, InMemoryStateLog(self.state))
+        self.app = Litestar(
+            route_handlers=[SchemaRegistryController],
+            dependencies={"schema_registry": Provide(lambda: self.registry, sync_to_thread=False)},
+            guards=[admin_guard],
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+        self.app.state.admin_token_hash = token_hash(TOKEN)
+        self.down = False
+        self.requests: list[str] = []
+        # Litestar types its ASGI callable more narrowly than httpx's generic one.
+        self._asgi = httpx.ASGITransport(app=cast("Any", self.app))
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self._asgi.handle_async_request(request)
+
+    def client(self, basic_auth: str | None = f"inlet:{TOKEN}") -> RemoteSchemaRegistry:
+        return RemoteSchemaRegistry(URL, basic_auth, transport=httpx.MockTransport(self.handle))
+
+
+class FakeTopics:
+    def __init__(self) -> None:
+        self.topics: dict[str, TopicSpec] = {}
+
+    async def create(self, topics: Sequence[TopicSpec]) -> None:
+        self.topics.update((t.name, t) for t in topics)
+
+    async def delete(self, names: Sequence[str]) -> None:
+        for name in names:
+            self.topics.pop(name, None)
+
+
+class FailingLog(InMemoryStateLog):
+    """Inlet's own log; ``fail_next`` makes the next transaction fail after deciding."""
+
+    def __init__(self, folder: ConnectorState) -> None:
+        super().__init__(folder)
+        self.fail_next = False
+
+    async def transact(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
+        if self.fail_next:
+            self.fail_next = False
+            decide()
+            raise KafkaUnavailable("the state log write failed")
+        return await super().transact(decide)
+
+
+class Inlet:
+    """A ConnectorService whose schemas live in ``external``."""
+
+    def __init__(self, external: ExternalRegistry, tmp_path: Path) -> None:
+        self.external = external
+        self.connectors = ConnectorState()
+        self.log = FailingLog(self.connectors)
+        self.topics = FakeTopics()
+        self.store = RemoteSchemaStore(external.client())
+        self.service = ConnectorService(
+            Settings(data_dir=str(tmp_path)),
+            self.connectors,
+            self.store,
+            self.log,
+            self.topics,
+            clock=lambda: AT,
+        )
+
+    async def patch(self, connector_id: str, fields: Fields) -> Connector:
+        return await self.service.update(connector_id, ConnectorChanges(fields=_fields(fields)))
+
+    async def create(self, name: str = "orders") -> str:
+        issued = await self.service.create(NewConnector(name=name, fields=_fields(FIELDS)))
+        return issued.connector.id
+
+
+@pytest.fixture
+def external() -> ExternalRegistry:
+    return ExternalRegistry()
+
+
+@pytest.fixture
+async def inlet(external: ExternalRegistry, tmp_path: Path) -> AsyncIterator[Inlet]:
+    made = Inlet(external, tmp_path)
+    yield made
+    await made.store.close()
+
+
+# --- The connector lifecycle against the external registry. ---
+
+
+async def test_create_registers_in_the_external_registry_and_writes_no_schemas_record(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    connector = inlet.connectors.by_id[await inlet.create()]
+    latest = await external.registry.get_version(connector.subject, "latest")
+    assert (latest.schema_id, latest.version) == (connector.schema_id, connector.schema_version)
+    assert latest.version == 1
+    assert {r.topic for r in inlet.log.records} == {CONNECTORS_TOPIC}
+
+
+async def test_a_duplicate_has_its_own_subject_with_the_same_schema_id(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    source = inlet.connectors.by_id[await inlet.create()]
+    copy = (await inlet.service.duplicate(source.id, "orders-copy")).connector
+    assert copy.subject != source.subject
+    assert (copy.schema_id, copy.schema_version) == (source.schema_id, 1)
+    assert await external.registry.versions(copy.subject) == [1]
+
+
+async def test_patch_registers_a_compatible_version_and_refuses_an_incompatible_one(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    connector_id = await inlet.create()
+    evolved = await inlet.patch(connector_id, MORE_FIELDS)
+    assert evolved.schema_version == 2
+    latest = await external.registry.get_version(evolved.subject, "latest")
+    assert (latest.schema_id, latest.version) == (evolved.schema_id, 2)
+
+    with pytest.raises(IncompatibleSchema) as refused:
+        await inlet.patch(connector_id, BREAKING_FIELDS)
+    assert refused.value.problems, "the external registry's reasons, one problem each"
+    assert {p.field for p in refused.value.problems} == {"fields"}
+    assert await external.registry.versions(evolved.subject) == [1, 2]
+    assert inlet.connectors.by_id[connector_id] == evolved
+
+
+async def test_patch_with_the_same_fields_writes_nothing_anywhere(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    connector_id = await inlet.create()
+    before = inlet.connectors.by_id[connector_id]
+    after = await inlet.patch(connector_id, FIELDS)
+    assert after == before
+    assert await external.registry.versions(before.subject) == [1]
+
+
+async def test_a_failed_create_takes_back_its_topics_and_its_subject(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    inlet.log.fail_next = True
+    with pytest.raises(KafkaUnavailable):
+        await inlet.create()
+    assert inlet.topics.topics == {}
+    assert await external.registry.subjects(deleted=True) == []
+
+
+async def test_a_failed_patch_takes_back_the_version_it_created(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    connector_id = await inlet.create()
+    subject = inlet.connectors.by_id[connector_id].subject
+    inlet.log.fail_next = True
+    with pytest.raises(KafkaUnavailable):
+        await inlet.patch(connector_id, MORE_FIELDS)
+    assert await external.registry.versions(subject, deleted=True) == [1]
+    assert inlet.connectors.by_id[connector_id].schema_version == 1
+    # The same change again registers it anew.
+    again = await inlet.patch(connector_id, MORE_FIELDS)
+    assert again.schema_version == 2
+
+
+async def test_a_failed_patch_keeps_a_version_it_did_not_create(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    connector_id = await inlet.create()
+    subject = inlet.connectors.by_id[connector_id].subject
+    await inlet.patch(connector_id, MORE_FIELDS)
+    await inlet.patch(connector_id, FIELDS)
+    inlet.log.fail_next = True  # back to version 2's fields, which the subject already has
+    with pytest.raises(KafkaUnavailable):
+        await inlet.patch(connector_id, MORE_FIELDS)
+    assert await external.registry.versions(subject) == [1, 2]
+
+
+async def test_an_unreachable_registry_is_retryable_and_leaves_nothing_behind(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    external.down = True
+    with pytest.raises(SchemaRegistryUnavailable) as failed:
+        await inlet.create()
+    assert failed.value.retryable
+    assert URL in failed.value.message
+    assert inlet.topics.topics == {}
+    assert inlet.connectors.all() == []
+
+
+async def test_delete_follows_the_topic_policy(inlet: Inlet, external: ExternalRegistry) -> None:
+    deleted = inlet.connectors.by_id[await inlet.create("deleted")]
+    kept = inlet.connectors.by_id[await inlet.create("kept")]
+    await inlet.service.delete(deleted.id)
+    await inlet.service.delete(kept.id, topics="keep")
+    assert await external.registry.subjects() == [kept.subject]
+    assert await external.registry.subjects(deleted=True) == sorted([deleted.subject, kept.subject])
+
+
+async def test_delete_tolerates_a_subject_already_deleted_or_a_registry_down(
+    inlet: Inlet, external: ExternalRegistry
+) -> None:
+    first = inlet.connectors.by_id[await inlet.create("first")]
+    second = inlet.connectors.by_id[await inlet.create("second")]
+    await external.registry.delete_subject(first.subject)
+    await inlet.service.delete(first.id)
+    external.down = True
+    await inlet.service.delete(second.id)  # the connector goes; the log names the subject
+    assert inlet.connectors.all() == []
+
+
+# --- The client: requests and error mapping. ---
+
+
+def _mock(
+    answer: Callable[[httpx.Request], httpx.Response],
+    url: str = URL,
+    basic_auth: str | None = None,
+) -> RemoteSchemaRegistry:
+    return RemoteSchemaRegistry(url, basic_auth, transport=httpx.MockTransport(answer))
+
+
+def _confluent(status: int, code: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error_code": code, "message": message})
+
+
+async def test_requests_keep_the_base_path_quote_the_subject_and_send_basic_auth() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"subject": "a/b", "version": 3, "id": 7, "schema": "{}"})
+
+    client = _mock(answer, "https://reg.example/apis/ccompat/v7", "user:pa:ss")
+    found = await client.lookup("a/b", '"string"')
+    assert found is not None
+    assert (found.version, found.id) == (3, 7)
+    request = seen[0]
+    assert request.url.raw_path == b"/apis/ccompat/v7/subjects/a%2Fb"
+    assert request.headers["content-type"] == "application/vnd.schemaregistry.v1+json"
+    assert json.loads(request.content) == {"schema": '"string"'}
+    credentials = base64.b64decode(request.headers["authorization"].removeprefix("Basic "))
+    assert credentials == b"user:pa:ss"
+    await client.close()
+
+
+async def test_lookup_misses_are_none_and_other_404s_are_errors() -> None:
+    for code in (40401, 40403):
+        client = _mock(lambda _, code=code: _confluent(404, code, "not found"))  # type: ignore[misc]
+        assert await client.lookup("s", "{}") is None
+    wrong_url = _mock(lambda _: httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(SchemaRegistryFailed, match="answered 404"):
+        await wrong_url.lookup("s", "{}")
+
+
+async def test_a_409_carries_the_reasons_of_the_verbose_compatibility_check() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/compatibility/"):
+            assert request.url.params["verbose"] == "true"
+            assert request.url.path == "/compatibility/subjects/s/versions/latest"
+            return httpx.Response(
+                200, json={"is_compatible": False, "messages": ["field id: int is not a string"]}
+            )
+        return _confluent(409, 409, "Schema being registered is incompatible")
+
+    with pytest.raises(IncompatibleSchema) as refused:
+        await _mock(answer).register("s", "{}")
+    assert refused.value.reasons == ["field id: int is not a string"]
+
+
+async def test_a_409_without_a_verbose_answer_keeps_the_registry_message() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/compatibility/"):
+            return httpx.Response(500)
+        return httpx.Response(409, json={"message": "incompatible"})
+
+    with pytest.raises(IncompatibleSchema) as refused:
+        await _mock(answer).register("s", "{}")
+    assert refused.value.reasons == ["incompatible"]
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (_confluent(422, 42201, "Invalid schema"), InvalidSchema),
+        (httpx.Response(422, text="unprocessable"), InvalidSchema),
+        (_confluent(404, 40401, "Subject 's' not found."), SubjectNotFound),
+        (_confluent(500, 50001, "Error in the backend data store"), SchemaRegistryUnavailable),
+        (httpx.Response(502, text="bad gateway"), SchemaRegistryUnavailable),
+        (httpx.Response(429), SchemaRegistryUnavailable),
+        (_confluent(401, 40101, "Unauthorized"), SchemaRegistryFailed),
+        (httpx.Response(403), SchemaRegistryFailed),
+        (httpx.Response(418), SchemaRegistryFailed),
+        (httpx.Response(200, text="not json"), SchemaRegistryFailed),
+    ],
+)
+async def test_answers_become_domain_errors(
+    response: httpx.Response, error: type[RegistryError]
+) -> None:
+    with pytest.raises(error) as raised:
+        await _mock(lambda _: response).register("s", "{}")
+    assert raised.value.retryable == (error is SchemaRegistryUnavailable)
+
+
+async def test_messages_name_the_registry_without_its_credentials() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = _mock(refuse, "http://user:s3cret@reg.example:8081")
+    with pytest.raises(SchemaRegistryUnavailable) as failed:
+        await client.register("s", "{}")
+    assert "reg.example:8081" in failed.value.message
+    assert "s3cret" not in failed.value.message
+    forbidden = _mock(lambda _: httpx.Response(401), basic_auth="user:s3cret")
+    with pytest.raises(SchemaRegistryFailed) as refused:
+        await forbidden.register("s", "{}")
+    assert "s3cret" not in refused.value.message
+    assert "INLET_SCHEMA_REGISTRY_BASIC_AUTH" in refused.value.message
+
+
+async def test_schemas_by_id_are_fetched_once() -> None:
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, json={"schema": '"string"'})
+
+    client = _mock(answer)
+    assert await client.schema_text(5) == '"string"'
+    assert await client.schema_text(5) == '"string"'
+    assert calls == ["/schemas/ids/5"]
+
+
+async def test_credentials_in_the_url_are_sent_as_basic_auth_not_in_the_url() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": 1})
+
+    client = _mock(answer, "http://us%40er:pa%3Ass@reg.example:8081/prefix")
+    await client.register("s", "{}")
+    assert str(seen[0].url) == "http://reg.example:8081/prefix/subjects/s/versions"
+    credentials = base64.b64decode(seen[0].headers["authorization"].removeprefix("Basic "))
+    assert credentials == b"us@er:pa:ss"
+    await client.close()
+
+
+def test_basic_auth_must_be_user_and_password() -> None:
+    with pytest.raises(SettingsError, match="user:password"):
+        RemoteSchemaRegistry(URL, "just-a-token")
+
+
+def test_the_registry_credentials_never_show_in_repr() -> None:
+    settings = load_settings(
+        {
+            "INLET_SCHEMA_REGISTRY_URL": "https://u:url-secret@reg.example/apis/ccompat/v7",
+            "INLET_SCHEMA_REGISTRY_BASIC_AUTH": "user:auth-secret",
+        }
+    )
+    assert settings.schema_registry_basic_auth == "user:auth-secret"
+    shown = repr(settings)
+    assert "url-secret" not in shown
+    assert "auth-secret" not in shown
+    assert "reg.example/apis/ccompat/v7" in shown
+
+
+# --- Inlet's own Confluent paths, when the schemas are elsewhere. ---
+
+
+async def test_confluent_paths_answer_where_the_schemas_are() -> None:
+    app = Litestar(route_handlers=[schemas_elsewhere(URL)], exception_handlers=EXCEPTION_HANDLERS)
+    async with AsyncTestClient(app) as client:
+        for method, path in [
+            ("GET", "/subjects"),
+            ("POST", "/subjects/s/versions"),
+            ("GET", "/subjects/s/versions/latest"),
+            ("GET", "/schemas/ids/1"),
+            ("PUT", "/config"),
+            ("GET", "/config/s"),
+            ("POST", "/compatibility/subjects/s/versions/latest"),
+        ]:
+            answer = await client.request(method, path, json={"schema": "{}"})
+            assert answer.status_code == 404, (method, path)
+            assert answer.json()["error_code"] == 40460
+            assert URL in answer.json()["message"]
