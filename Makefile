@@ -18,4 +18,13 @@ unit: sync
 	$(UV) run --locked pytest tests/unit
 
 test: lint
+	scripts/ensure-postgres
 	$(UV) run --locked pytest
+
+# The end-to-end benchmark: a local Kafka, the registry and the gateway, driven by bench/loadgen (Go),
+# with the confluent-kafka baseline in the same run; a few minutes, loopback only, not part of `make
+# test`. Prints a table and writes bench/results/latest.json. BENCH_ARGS, for example: --save (a dated
+# copy to commit), --quick, --server granian --workers 2, --profile /tmp/prof (needs py-spy).
+bench: sync
+	$(UV) run --locked python bench/codec_bench.py --batches 100
+	$(UV) run --locked python bench/gateway_bench.py $(BENCH_ARGS)

@@ -1,7 +1,9 @@
 """The consumers process: every worker that reads connector topics, started and stopped together.
 
-``run_consumers`` is what ``inlet consumers`` (and ``inlet up``) run; ``python -m consumers.main``
-runs it on its own. If one worker fails, the others are cancelled and the error ends the process,
+``run_consumers`` is what ``inlet consumers`` (and ``inlet up``) run; ``python -m consumers.main
+[WORKER …]`` runs all of them, or only the named ones (``samples``, ``pipelines``): to scale the
+feeds apart from the rest, and in tests that kill a feed process with SIGKILL.
+If one worker fails, the others are cancelled and the error ends the process,
 so a supervisor restarts the whole set from their durable state.
 """
 
@@ -13,6 +15,7 @@ import signal
 import sys
 from typing import Protocol
 
+from consumers.pipelines import PipelinesWorker
 from consumers.samples import SampleWorker
 from inlet.kafka import KafkaNotConfigured
 from inlet.logs import setup_logging
@@ -29,40 +32,43 @@ class Worker(Protocol):
         ...
 
 
-def workers(settings: Settings) -> list[Worker]:
-    return [SampleWorker(settings)]
+def workers(settings: Settings, only: frozenset[str] = frozenset()) -> list[Worker]:
+    every: list[Worker] = [SampleWorker(settings), PipelinesWorker(settings)]
+    return [w for w in every if not only or w.name in only]
 
 
-async def run_consumers(settings: Settings, stop: asyncio.Event) -> None:
-    """Run every worker until ``stop`` is set (or one of them fails, which then raises)."""
+async def run_consumers(
+    settings: Settings, stop: asyncio.Event, only: frozenset[str] = frozenset()
+) -> None:
+    """Run the workers until ``stop`` is set (or one of them fails, which then raises)."""
     async with asyncio.TaskGroup() as group:
-        for worker in workers(settings):
+        for worker in workers(settings, only):
             group.create_task(worker.run(stop), name=f"consumer-{worker.name}")
 
 
-async def _run_until_signalled(settings: Settings) -> None:
+async def _run_until_signalled(settings: Settings, only: frozenset[str]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await run_consumers(settings, stop)
+    await run_consumers(settings, stop, only)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(exc, file=sys.stderr)  # logging is set up from the settings, so not yet
         return 2
     setup_logging(settings.log_level, service="consumers")
-    return run(settings)
+    return run(settings, frozenset(sys.argv[1:] if argv is None else argv))
 
 
-def run(settings: Settings) -> int:
-    """Run every consumer worker until SIGINT/SIGTERM; the exit code says how it ended."""
+def run(settings: Settings, only: frozenset[str] = frozenset()) -> int:
+    """Run the consumer workers until SIGINT/SIGTERM; the exit code says how it ended."""
     code = 0
     try:
-        asyncio.run(_run_until_signalled(settings))
+        asyncio.run(_run_until_signalled(settings, only))
     except* KafkaNotConfigured as group:
         log.error("cannot start the consumers", extra={"error": str(group.exceptions[0])})  # noqa: TRY400
         code = 2

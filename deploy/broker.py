@@ -99,10 +99,10 @@ def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
     return libs
 
 
-def die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the JVM when the process that started it dies.
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """In a child, before exec: the kernel sends ``signum`` when the parent dies (Linux only)."""
     if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signum)  # PR_SET_PDEATHSIG
 
 
 @dataclass

@@ -7,6 +7,7 @@ for real deployments.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -128,7 +129,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 child = subprocess.Popen(
                     [sys.executable, "-m", "inlet.cli", service],
                     env=env,
-                    preexec_fn=die_with_parent,  # noqa: PLW1509 - a services never outlives `up`
+                    # An orphaned service is killed outright: a graceful stop could wait on a Kafka
+                    # that died with `up`, and every service is safe to kill (crash-safe state).
+                    preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),  # noqa: PLW1509
                 )
                 children.append(child)
             for port, child in (

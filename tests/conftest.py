@@ -83,8 +83,8 @@ def postgres_unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
-    """``INLET_TEST_POSTGRES_DSN`` if set, else a throwaway server from the installed binaries."""
-    configured = os.environ.get("INLET_TEST_POSTGRES_DSN")
+    """``TEST_POSTGRES_DSN`` if set, else a throwaway server from the installed binaries."""
+    configured = os.environ.get("TEST_POSTGRES_DSN")
     if configured:
         yield configured
         return
@@ -92,7 +92,7 @@ def postgres_dsn() -> Iterator[str]:
 
     bindir = postgres_bindir()
     if bindir is None:
-        postgres_unavailable("run scripts/ensure-postgres, or set INLET_TEST_POSTGRES_DSN")
+        postgres_unavailable("run scripts/ensure-postgres, or set TEST_POSTGRES_DSN")
         return
     server = LocalPostgres(bindir)
     try:

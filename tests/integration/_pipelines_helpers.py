@@ -177,7 +177,7 @@ def topic_contents(settings: Settings, topic: str) -> dict[tuple[int, int], byte
 
 
 class FeedWorker:
-    """``python -m consumers.pipelines_worker`` as a real process (so SIGKILL is real)."""
+    """``python -m consumers.main pipelines`` as a real process (so SIGKILL is real)."""
 
     def __init__(self, settings: Settings, log_path: Path) -> None:
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("INLET_")}
@@ -194,7 +194,7 @@ class FeedWorker:
     def start(self) -> None:
         with self._log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "consumers.pipelines_worker"],
+                [sys.executable, "-m", "consumers.main", "pipelines"],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
