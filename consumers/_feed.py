@@ -13,6 +13,7 @@ show the feed's progress; the feed itself never starts from them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -31,16 +32,15 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumers.sinks import Batch, DeadLetter, Position, Sink
-from consumers.sinks._columns import record_columns
-from consumers.sinks._decode import (
-    FeedRecord,
+from consumers.decode import (
     Headers,
     UndecodableRecord,
     UnknownSchema,
     WireDecoder,
     header_values,
 )
+from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, Sink
+from consumers.sinks._columns import record_columns
 from consumers.sinks.files import FilesSink
 from consumers.sinks.postgres import PostgresSink
 from inlet.kafka import ConfigValue, client_config
@@ -68,18 +68,20 @@ ProduceAll = Callable[[str, list[tuple[bytes | None, bytes | None, Headers]]], N
 
 @dataclass(frozen=True)
 class FeedContext:
-    """What feeds share in one process: settings, the folded log, the producer."""
+    """What feeds share in one process: settings, the folded log, schemas, the producer."""
 
     settings: Settings
     worker: str
-    schema_text: Callable[[int], str | None]
-    sync_log: Callable[[], None]  # returns once the fold has caught up with the log
+    schema_text: Callable[[int], str | None]  # the schemas at hand (``consumers/schema_lookup.py``)
+    load_schema: Callable[[int], None]  # returns once the schema is at hand, if it exists
     produce_all: ProduceAll  # returns once Kafka acknowledged every record
     last_report: Callable[[str, int], PartitionStatus | None]
 
 
 @dataclass
 class _Report:
+    """A partition's ``PartitionStatus`` as the feed keeps it up to date (the same names)."""
+
     next_offset: int | None = None
     end_offset: int | None = None
     delivered: int = 0
@@ -102,7 +104,6 @@ class Feed:
         self._topic = connector.topic
         self._initial_schema_id = connector.schema_id
         self._decoder = WireDecoder(context.schema_text)
-        self._synced_for: set[int] = set()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"feed-{pipeline.id}", daemon=True)
         self._lock = threading.Lock()
@@ -130,16 +131,11 @@ class Feed:
                 PartitionStatus(
                     pipeline_id=self.pipeline.id,
                     partition=partition,
-                    next_offset=r.next_offset,
-                    end_offset=r.end_offset,
-                    delivered=r.delivered,
-                    dead_lettered=r.dead_lettered,
-                    last_error=r.last_error,
-                    last_error_at=r.last_error_at,
                     worker=self._context.worker,
                     updated_at=now,
+                    **dataclasses.asdict(report),
                 )
-                for partition, r in sorted(self._reports.items())
+                for partition, report in sorted(self._reports.items())
             ]
 
     # --- The feed's thread. ---
@@ -187,7 +183,7 @@ class Feed:
         consumer: Consumer | None = None
         failed = True
         try:
-            self._schema(self._initial_schema_id)
+            self._context.load_schema(self._initial_schema_id)
             session.sink.start(record_columns(self._decoder.schema(self._initial_schema_id)))
             consumer = self._new_consumer()
             self._subscribe(consumer, session)
@@ -289,17 +285,11 @@ class Feed:
 
     def _decode(self, raw: bytes | None) -> tuple[int, dict[str, Any]]:
         try:
-            return self._decoder.decode(raw)
+            return self._decoder.decode_typed(raw)
         except UnknownSchema as exc:
-            # The registry writes a schema before any record uses it, but this fold may lag.
-            self._schema(exc.schema_id)
-            return self._decoder.decode(raw)
-
-    def _schema(self, schema_id: int) -> None:
-        """Make sure ``schema_id`` is folded, if it exists (once per id: ids are immutable)."""
-        if self._context.schema_text(schema_id) is None and schema_id not in self._synced_for:
-            self._synced_for.add(schema_id)
-            self._context.sync_log()
+            # The registry writes a schema before any record uses it; it may not be at hand yet.
+            self._context.load_schema(exc.schema_id)
+            return self._decoder.decode_typed(raw)
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         source = self._topic

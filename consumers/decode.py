@@ -1,9 +1,18 @@
-"""Confluent wire-format Avro values to JSON values, each schema parsed once per schema id.
+"""Confluent wire-format Avro values, decoded with the schema their header names (parsed once).
 
 A value's schema is the one its wire header names, so records written before a schema edit decode
-with the schema they were written with. The JSON values are what ``msgspec.to_builtins`` makes of
-fastavro's logical types: decimals as strings, datetimes ISO 8601 in UTC (``Z``), dates and times
-ISO, uuids as strings.
+with the schema they were written with. A value reads two ways:
+
+* ``decode_typed``: what fastavro gives for Inlet's logical types (``Decimal``, ``date``, aware UTC
+  ``datetime``, ``time``, ``UUID``, ``dict`` for objects, ``list`` for arrays). psycopg and pyarrow
+  take them as they are, and ``msgspec.json`` encodes them; the sinks want these, and the record
+  schema itself (``schema``) to make columns from.
+* ``decode``: JSON values, what ``msgspec.to_builtins`` makes of the typed ones: decimals as
+  strings, datetimes ISO 8601 in UTC (``Z``), dates and times ISO, uuids as strings; what samples
+  and the pull feed show.
+
+The decoder looks schemas up without I/O: a reader brings the schemas its records name at hand
+first (``consumers/schema_lookup.py``).
 """
 
 from __future__ import annotations
@@ -17,14 +26,17 @@ import msgspec
 from fastavro import parse_schema, schemaless_reader
 from fastavro.schema import SchemaParseException
 
-from inlet.records import wire_schema_id
+from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, wire_schema_id
 
-# What fastavro raises on a body that does not match its schema (truncated, garbage, bad UTF-8).
+Headers = list[tuple[str, bytes | None]]
+# What fastavro raises on a body that does not match its schema (truncated, garbage, bad UTF-8),
+# and on a schema it cannot parse.
 _BODY_ERRORS = (EOFError, ValueError, IndexError, TypeError, KeyError, OverflowError)
+_SCHEMA_ERRORS = (SchemaParseException, ValueError, TypeError, KeyError)
 
 
 class UnknownSchema(Exception):
-    """The value names a schema id this process has not folded (yet)."""
+    """The value names a schema id that is not at hand (not folded or fetched yet, or nowhere)."""
 
     def __init__(self, schema_id: int) -> None:
         super().__init__(f"schema id {schema_id} is unknown")
@@ -36,39 +48,77 @@ class UndecodableRecord(Exception):
 
 
 class WireDecoder:
-    """Decodes values by their schema id; ``schema_text`` looks an id's schema up (or None)."""
+    """Decodes values by their schema id; ``lookup`` gives an id's schema text (None: not at hand).
 
-    def __init__(self, schema_text: Callable[[int], str | None]) -> None:
-        self._schema_text = schema_text
+    One decoder is used by one thread at a time.
+    """
+
+    def __init__(self, lookup: Callable[[int], str | None]) -> None:
+        self._lookup = lookup
         self._parsed: dict[int, Any] = {}
+        self._json: dict[int, dict[str, Any]] = {}
 
     def knows(self, schema_id: int) -> bool:
-        return schema_id in self._parsed or self._schema_text(schema_id) is not None
+        return schema_id in self._parsed or self._lookup(schema_id) is not None
 
-    def decode(self, value: bytes) -> tuple[int, Any]:
+    def schema(self, schema_id: int) -> dict[str, Any]:
+        """The schema of ``schema_id`` as JSON (a record schema); UnknownSchema if not at hand."""
+        self._parse(schema_id)
+        return self._json[schema_id]
+
+    def decode_typed(self, value: bytes | None) -> tuple[int, dict[str, Any]]:
+        """``(schema id, record)`` in Python types; UnknownSchema or UndecodableRecord."""
+        schema_id, record = self._read(value)
+        if not isinstance(record, dict):
+            raise UndecodableRecord(f"schema {schema_id} is not a record schema")
+        return schema_id, record
+
+    def decode(self, value: bytes | None) -> tuple[int, Any]:
         """``(schema id, JSON value)``; UnknownSchema or UndecodableRecord when it cannot."""
+        schema_id, decoded = self._read(value)
+        return schema_id, msgspec.to_builtins(decoded)
+
+    def _read(self, value: bytes | None) -> tuple[int, Any]:
+        if value is None:
+            raise UndecodableRecord("the record has no value")
         try:
             schema_id = wire_schema_id(value)
         except ValueError as exc:
             raise UndecodableRecord(str(exc)) from exc
-        parsed = self._schema(schema_id)
+        parsed = self._parse(schema_id)
         try:
-            decoded = schemaless_reader(io.BytesIO(value[5:]), parsed, None)
+            return schema_id, schemaless_reader(io.BytesIO(value[5:]), parsed, None)
         except _BODY_ERRORS as exc:
             raise UndecodableRecord(f"not readable with schema {schema_id}: {exc!r}") from exc
-        return schema_id, msgspec.to_builtins(decoded)
 
-    def _schema(self, schema_id: int) -> Any:
+    def _parse(self, schema_id: int) -> Any:
         parsed = self._parsed.get(schema_id)
         if parsed is not None:
             return parsed
-        text = self._schema_text(schema_id)
+        text = self._lookup(schema_id)
         if text is None:
             raise UnknownSchema(schema_id)
         try:
-            parsed = parse_schema(json.loads(text))
-        except (SchemaParseException, ValueError, TypeError, KeyError) as exc:
+            schema_json = json.loads(text)
+            parsed = parse_schema(schema_json)
+        except _SCHEMA_ERRORS as exc:
             raise UndecodableRecord(f"schema {schema_id} is not a readable Avro schema") from exc
         # Ids are global and immutable: a parse is good for as long as the process lives.
+        self._json[schema_id] = schema_json
         self._parsed[schema_id] = parsed
         return parsed
+
+
+def header_values(headers: Headers | None) -> tuple[int | None, str | None]:
+    """The received-at time (ms) and request id Inlet's gateway put on a record, if any."""
+    received_at: int | None = None
+    request_id: str | None = None
+    for name, value in headers or []:
+        if name == HEADER_RECEIVED_AT and value:
+            try:
+                received_at = int(value)
+            except ValueError:
+                received_at = None
+        elif name == HEADER_REQUEST_ID and value:
+            request_id = value.decode(errors="replace")
+    return received_at, request_id

@@ -1,10 +1,11 @@
 """The pipeline feeds of one process: ``run_pipelines`` follows the pipelines' log and runs them.
 
-It folds ``_schemas``, ``_inlet_connectors``, ``_inlet_pipelines`` and ``_inlet_pipeline_status``
-like the registry does, runs a ``Feed`` (``consumers/_feed.py``) for every pipeline that is not
-paused, and stops or restarts feeds as pipelines are paused, resumed, changed or deleted. Each
-feed is a member of its pipeline's consumer group, so running this in several processes spreads
-every pipeline's partitions over them.
+It folds ``_inlet_connectors``, ``_inlet_pipelines``, ``_inlet_pipeline_status`` and, unless
+schemas are in an external registry (``consumers/schema_lookup.py``), ``_schemas``, like the
+registry does; runs a ``Feed`` (``consumers/_feed.py``) for every pipeline that is not paused, and
+stops or restarts feeds as pipelines are paused, resumed, changed or deleted. Each feed is a
+member of its pipeline's consumer group, so running this in several processes spreads every
+pipeline's partitions over them.
 
 Every two seconds it publishes what its feeds report (records delivered, dead-lettered, lag, last
 error; one record per pipeline partition) to ``_inlet_pipeline_status``, which the admin API shows.
@@ -19,14 +20,14 @@ import os
 import socket
 
 from consumers._feed import Feed, FeedContext
-from consumers.sinks._decode import Headers
+from consumers.decode import Headers
+from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.kafka import AsyncProducer, producer_config
 from inlet.settings import Settings
 from inlet.topics import (
     CONNECTORS_TOPIC,
     PIPELINE_STATUS_TOPIC,
     PIPELINES_TOPIC,
-    SCHEMAS_TOPIC,
 )
 from registry.connectors import ConnectorState, utc_now
 from registry.errors import KafkaUnavailable
@@ -45,7 +46,6 @@ from registry.schema_state import SchemaState
 
 log = logging.getLogger("inlet.consumers.pipelines")
 
-STATE_TOPICS = [SCHEMAS_TOPIC, CONNECTORS_TOPIC, PIPELINES_TOPIC, PIPELINE_STATUS_TOPIC]
 RECONCILE_INTERVAL_S = 0.5
 STATUS_INTERVAL_S = 2.0
 STOP_TIMEOUT_S = 60.0
@@ -61,6 +61,18 @@ async def run_pipelines(settings: Settings, stop: asyncio.Event) -> None:
     await _Supervisor(settings).run(stop)
 
 
+class PipelinesWorker:
+    """``run_pipelines`` in the shape of ``consumers.main.Worker``."""
+
+    name = "pipelines"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await run_pipelines(self._settings, stop)
+
+
 class _Supervisor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -69,7 +81,14 @@ class _Supervisor:
         self.pipelines = PipelineState()
         self.statuses = PipelineStatusState()
         fold = StateFold(self.schemas, self.connectors, self.pipelines, self.statuses)
-        self._reader = LogReader(settings, fold, STATE_TOPICS, name="pipelines")
+        self._topics = [
+            *schema_topics(settings),
+            CONNECTORS_TOPIC,
+            PIPELINES_TOPIC,
+            PIPELINE_STATUS_TOPIC,
+        ]
+        self._reader = LogReader(settings, fold, self._topics, name="pipelines")
+        self._schema_lookup = schema_lookup(settings, self.schemas, self._reader.sync)
         self._worker = f"{socket.gethostname()}:{os.getpid()}"
         self._feeds: dict[str, Feed] = {}
         self._retiring: list[Feed] = []
@@ -77,17 +96,17 @@ class _Supervisor:
         self._producer: AsyncProducer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.to_thread(ensure_state_topics, self._settings, STATE_TOPICS)
-        await self._reader.start()
+        await asyncio.to_thread(ensure_state_topics, self._settings, self._topics)
         # Uncompressed: status records are read by aiokafka (the registry's and our log readers),
         # which cannot decompress lz4 without an optional library.
         config = producer_config(
             self._settings, client_id="inlet-pipelines", **{"compression.type": "none"}
         )
-        self._producer = AsyncProducer(config)
-        context = self._context(asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
         try:
+            await self._reader.start()
+            self._producer = AsyncProducer(config)
+            context = self._context(loop)
             next_status = 0.0
             while not stop.is_set():
                 if self._reader.failed is not None:
@@ -102,12 +121,9 @@ class _Supervisor:
             await self._shutdown()
 
     def _context(self, loop: asyncio.AbstractEventLoop) -> FeedContext:
-        def schema_text(schema_id: int) -> str | None:
-            stored = self.schemas.schema_by_id(schema_id)
-            return None if stored is None else stored.schema
-
-        def sync_log() -> None:
-            future = asyncio.run_coroutine_threadsafe(self._reader.sync(), loop)
+        def load_schema(schema_id: int) -> None:
+            loading = self._schema_lookup.load([SchemaRef(schema_id)])
+            future = asyncio.run_coroutine_threadsafe(loading, loop)
             future.result(_BLOCKING_CALL_TIMEOUT_S)
 
         def produce_all(topic: str, records: list[_Produced]) -> None:
@@ -121,8 +137,8 @@ class _Supervisor:
         return FeedContext(
             settings=self._settings,
             worker=self._worker,
-            schema_text=schema_text,
-            sync_log=sync_log,
+            schema_text=self._schema_lookup.schema_text,
+            load_schema=load_schema,
             produce_all=produce_all,
             last_report=last_report,
         )
@@ -211,3 +227,4 @@ class _Supervisor:
         if self._producer is not None:
             await asyncio.to_thread(self._producer.close)
         await self._reader.stop()
+        await self._schema_lookup.close()

@@ -17,7 +17,7 @@ import msgspec
 
 from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RejectedRecord, wire_schema_id
-from inlet.topics import connector_topic, value_subject
+from inlet.topics import connector_subject
 from registry.sample_state import (
     RECENT_REJECTED,
     REQUIRED_SAMPLES,
@@ -26,7 +26,6 @@ from registry.sample_state import (
     SampleRecord,
     encode_samples,
 )
-from registry.schema_state import SchemaState
 
 log = logging.getLogger("inlet.consumers.samples")
 
@@ -64,11 +63,15 @@ class Snapshot(NamedTuple):
     marks: dict[str, int]
 
 
-def version_in_subject(schemas: SchemaState, connector_id: str, schema_id: int) -> int | None:
+class SchemaVersions(Protocol):
+    """Versions by subject and schema id (``SchemaState``, ``consumers.schema_lookup``)."""
+
+    def version_of_id(self, subject: str, schema_id: int) -> int | None: ...
+
+
+def version_in_subject(schemas: SchemaVersions, connector_id: str, schema_id: int) -> int | None:
     """The version of ``schema_id`` under the connector's subject (the latest, if several)."""
-    subject = value_subject(connector_topic(connector_id))
-    numbers = [n for s, n in schemas.versions_for_id(schema_id, deleted=True) if s == subject]
-    return max(numbers, default=None)
+    return schemas.version_of_id(connector_subject(connector_id), schema_id)
 
 
 class Sampler:
@@ -114,7 +117,8 @@ class Sampler:
     # --- Records. ---
 
     def missing_schema(self, connector_id: str, message: KafkaMessage) -> int | None:
-        """The schema id ``message`` names if it may become a sample but that id is not folded."""
+        """The schema id ``message`` names if it may become a sample but that schema, or its
+        version under the connector's subject, is not at hand."""
         state = self._states.get(connector_id)
         if connector_id in self._deleted or message.value is None:
             return None
@@ -124,26 +128,24 @@ class Sampler:
             schema_id = wire_schema_id(message.value)
         except ValueError:
             return None
-        return None if self._decoder.knows(schema_id) else schema_id
+        if self._decoder.knows(schema_id) and self._version_of(connector_id, schema_id) is not None:
+            return None
+        return schema_id
 
     def add_valid(self, connector_id: str, message: KafkaMessage) -> bool:
         """Count a record of the connector's topic, and keep it if a sample is still wanted."""
-        state = self._open(connector_id, message, rejected=False)
+        state = self._count(connector_id, message, rejected=False)
         if state is None:
             return False
-        state.accepted += 1
-        state.positions[message.partition] = message.offset + 1
         sampled = len(state.records) < self._required and self._sample(state, message)
         self._mark(connector_id, new_sample=sampled)
         return True
 
     def add_rejected(self, connector_id: str, message: KafkaMessage) -> bool:
         """Count a record of the rejected topic, and keep it among the recent ones."""
-        state = self._open(connector_id, message, rejected=True)
+        state = self._count(connector_id, message, rejected=True)
         if state is None:
             return False
-        state.rejected += 1
-        state.rejected_positions[message.partition] = message.offset + 1
         entry = _rejected_entry(message)
         if entry is not None:
             state.recent_rejected.append(entry)
@@ -151,15 +153,24 @@ class Sampler:
         self._mark(connector_id, new_sample=False)
         return True
 
-    def _open(
+    def _count(
         self, connector_id: str, message: KafkaMessage, *, rejected: bool
     ) -> ConnectorSamples | None:
+        """Count ``message`` and move its partition's position past it; None if it does not
+        count (its connector is deleted, or it was counted before this re-read)."""
         if connector_id in self._deleted:
             return None
         position = self.position(connector_id, rejected=rejected, partition=message.partition)
         if position is not None and message.offset < position:
-            return None  # counted before this (re)read
-        return self._states.setdefault(connector_id, ConnectorSamples(connector_id=connector_id))
+            return None
+        state = self._states.setdefault(connector_id, ConnectorSamples(connector_id=connector_id))
+        if rejected:
+            state.rejected += 1
+            state.rejected_positions[message.partition] = message.offset + 1
+        else:
+            state.accepted += 1
+            state.positions[message.partition] = message.offset + 1
+        return state
 
     def _sample(self, state: ConnectorSamples, message: KafkaMessage) -> bool:
         if message.value is None:

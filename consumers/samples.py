@@ -5,7 +5,8 @@ Start-up, in this order (``consumers/README.md`` says why it is exact):
 1. a transactional producer with the one ``transactional.id`` of sample writers: starting it fences
    any previous worker (its open transaction is aborted, its next commit fails);
 2. the state it left: ``_inlet_samples`` folded to its end (committed records only);
-3. a fold of ``_schemas`` (to decode records) and ``_inlet_connectors`` (to forget deleted ones);
+3. a fold of ``_inlet_connectors`` (to forget deleted ones) and, unless schemas are in an external
+   registry (``consumers/schema_lookup.py``), of ``_schemas`` (to decode records);
 4. the consumer, subscribed by pattern to every connector topic and rejected topic in group
    ``inlet-samples``; on each assignment it starts every partition at the stored position.
 
@@ -38,16 +39,17 @@ from confluent_kafka import (
 
 from consumers.decode import WireDecoder
 from consumers.sampler import Sampler, version_in_subject
+from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.kafka import ConfigValue, client_config
 from inlet.settings import Settings
 from inlet.topics import (
     CONNECTOR_TOPICS_PATTERN,
     CONNECTORS_TOPIC,
     SAMPLES_TOPIC,
-    SCHEMAS_TOPIC,
+    connector_subject,
     parse_connector_topic,
 )
-from registry.errors import StoreTimeout
+from registry.errors import RegistryError
 from registry.kafka_log import LogReader, ensure_state_topics
 from registry.log import StateFold
 from registry.sample_state import SampleState
@@ -59,6 +61,7 @@ SAMPLES_GROUP = "inlet-samples"
 SAMPLES_TRANSACTIONAL_ID = "inlet-samples-writer"
 BATCH_RECORDS = 2000
 POLL_S = 0.1
+SCHEMA_RETRY_S = 1.0
 # A consumed record's error that only means "this topic is gone" (a connector was deleted).
 _QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}
 # What a transactional producer gets once a newer one initialised the same transactional.id.
@@ -110,48 +113,43 @@ class SampleWorker:
         self._sample_interval_s = sample_interval_s
         self._counts_interval_s = counts_interval_s
         self._metadata_refresh_ms = metadata_refresh_ms
-        self.schemas = SchemaState()
-        self.sampler = Sampler(
-            WireDecoder(self._schema_text),
-            lambda connector_id, schema_id: version_in_subject(
-                self.schemas, connector_id, schema_id
-            ),
-        )
         self._deletions = _Deletions()
-        self._synced_for: set[int] = set()  # unknown schema ids the fold was caught up for
+        folded = SchemaState()
+        self._reader = LogReader(
+            settings,
+            StateFold(folded, self._deletions),
+            [*schema_topics(settings), CONNECTORS_TOPIC],
+            name="samples",
+        )
+        self.schemas = schema_lookup(settings, folded, self._reader.sync)
+        self.sampler = Sampler(
+            WireDecoder(self.schemas.schema_text),
+            functools.partial(version_in_subject, self.schemas),
+        )
         self._producer: Producer | None = None
         self._polling: asyncio.Future[list[Message]] | None = None  # the consume() in flight
         self.ready = asyncio.Event()  # set once subscribed (for tests and health)
         self.assigned: frozenset[str] = frozenset()  # the topics this worker reads now
 
-    def _schema_text(self, schema_id: int) -> str | None:
-        stored = self.schemas.schema_by_id(schema_id)
-        return None if stored is None else stored.schema
-
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until ``stop`` is set; write what is pending; close every client."""
         settings = self._settings
-        topics = [SCHEMAS_TOPIC, CONNECTORS_TOPIC, SAMPLES_TOPIC]
+        topics = [*schema_topics(settings), CONNECTORS_TOPIC, SAMPLES_TOPIC]
         await asyncio.to_thread(ensure_state_topics, settings, topics)
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self.schemas.close)
             stack.push_async_callback(self._close_producer)
             await self._open_producer()  # first: it fences any older worker before we read
             await self._load()
-            reader = LogReader(
-                settings,
-                StateFold(self.schemas, self._deletions),
-                [SCHEMAS_TOPIC, CONNECTORS_TOPIC],
-                name="samples",
-            )
-            stack.push_async_callback(reader.stop)
-            await reader.start()
+            stack.push_async_callback(self._reader.stop)
+            await self._reader.start()
             consumer = Consumer(self._consumer_config())
             stack.push_async_callback(self._close_consumer, consumer)
             consumer.subscribe([CONNECTOR_TOPICS_PATTERN], on_assign=self._on_assign)
             self.ready.set()
             log.info("sample worker started")
             try:
-                await self._consume(stop, consumer, reader)
+                await self._consume(stop, consumer)
             finally:
                 self.ready.clear()
             await self._flush()
@@ -205,12 +203,12 @@ class SampleWorker:
         self.sampler.load(loaded)
         log.info("sample state loaded", extra={"connectors": len(loaded)})
 
-    async def _consume(self, stop: asyncio.Event, consumer: Consumer, reader: LogReader) -> None:
+    async def _consume(self, stop: asyncio.Event, consumer: Consumer) -> None:
         loop = asyncio.get_running_loop()
         last_write = loop.time()
         while not stop.is_set():
-            if reader.failed is not None:
-                raise RuntimeError("the schema log reader failed") from reader.failed
+            if self._reader.failed is not None:
+                raise RuntimeError("the state log reader failed") from self._reader.failed
             for connector_id in self._deletions.take():
                 self.sampler.forget(connector_id)
             # Shielded: if this task is cancelled, the call still ends in its thread, and
@@ -220,7 +218,7 @@ class SampleWorker:
             )
             messages = await asyncio.shield(self._polling)
             if messages:
-                await self._process(messages, reader, stop)
+                await self._process(messages, stop)
             waited = loop.time() - last_write
             if (self.sampler.has_new_samples and waited >= self._sample_interval_s) or (
                 self.sampler.has_changes and waited >= self._counts_interval_s
@@ -228,36 +226,36 @@ class SampleWorker:
                 await self._flush()
                 last_write = loop.time()
 
-    async def _process(
-        self, messages: list[Message], reader: LogReader, stop: asyncio.Event
-    ) -> None:
+    async def _process(self, messages: list[Message], stop: asyncio.Event) -> None:
         batch = [item for message in messages if (item := _consumed(message)) is not None]
         sampler = self.sampler
-        missing = {
-            schema_id
+        wanted = {
+            SchemaRef(schema_id, connector_subject(connector_id))
             for (connector_id, rejected), record in batch
             if not rejected
             and (schema_id := sampler.missing_schema(connector_id, record)) is not None
         }
-        if missing - self._synced_for:
-            # The gateway registered the schema before writing; our fold is just behind. Once
-            # caught up, an id still unknown is not in ``_schemas`` at all: no need to wait again.
-            await self._catch_up(reader, stop)
-            self._synced_for |= missing
+        if wanted:
+            await self._load_schemas(wanted, stop)
         for (connector_id, rejected), record in batch:
             if rejected:
                 sampler.add_rejected(connector_id, record)
             else:
                 sampler.add_valid(connector_id, record)
 
-    async def _catch_up(self, reader: LogReader, stop: asyncio.Event) -> None:
-        # Until the fold catches up, nothing moves on: a record sampled without its schema would
-        # be lost as a sample for good.
+    async def _load_schemas(self, wanted: set[SchemaRef], stop: asyncio.Event) -> None:
+        # The gateway registered the schema before writing; our fold (or cache) is just behind.
+        # Until the schemas are at hand nothing moves on: a record sampled without its schema
+        # would be lost as a sample for good.
         while not stop.is_set():
             try:
-                await reader.sync()
-            except StoreTimeout:
-                log.warning("the schema log is not catching up; retrying")
+                await self.schemas.load(wanted)
+            except RegistryError as exc:
+                if not exc.retryable:
+                    raise
+                log.warning("schemas are not at hand yet; retrying", extra={"error": str(exc)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), SCHEMA_RETRY_S)
             else:
                 return
 

@@ -44,3 +44,8 @@ def pipeline_group(pipeline_id: str) -> str:
 def value_subject(topic: str) -> str:
     """Confluent's TopicNameStrategy: ``topic``'s value schema is under ``<topic>-value``."""
     return f"{topic}-value"
+
+
+def connector_subject(connector_id: str) -> str:
+    """The subject of a connector's record schemas (its topic's value subject)."""
+    return value_subject(connector_topic(connector_id))

@@ -18,6 +18,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from consumers.schema_lookup import schema_lookup, schema_topics
 from inlet.health import health
 from inlet.kafka import KafkaHealth
 from inlet.logs import silence_server_access_log
@@ -28,7 +29,6 @@ from inlet.topics import (
     PIPELINE_STATUS_TOPIC,
     PIPELINES_TOPIC,
     SAMPLES_TOPIC,
-    SCHEMAS_TOPIC,
 )
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
@@ -76,7 +76,7 @@ class RegistryService:
                 self.pipeline_status_state,
             ),
             [
-                *([] if self.remote_schemas else [SCHEMAS_TOPIC]),
+                *schema_topics(settings),
                 CONNECTORS_TOPIC,
                 SAMPLES_TOPIC,
                 PIPELINES_TOPIC,
@@ -100,9 +100,9 @@ class RegistryService:
             self.log,
             KafkaTopicAdmin(settings),
         )
-        self.record_reader = RecordReader(
-            settings, self.connector_state, self.schema_state, self.log.sync
-        )
+        # Records name their schemas by id; the pull feed looks them up where they are.
+        self.schema_lookup = schema_lookup(settings, self.schema_state, self.log.sync)
+        self.record_reader = RecordReader(settings, self.connector_state, self.schema_lookup)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await service.log.stop()
             await service.schemas.close()
+            await service.schema_lookup.close()
             await kafka_health.stop()
 
     app = Litestar(

@@ -115,6 +115,11 @@ def _view(pipeline: Pipeline, reports: list[PartitionStatus]) -> PipelineView:
     )
 
 
+def _reported(service: PipelineService, pipeline: Pipeline) -> PipelineView:
+    """The pipeline's view with what its workers last reported."""
+    return _view(pipeline, service.reports(pipeline.id))
+
+
 class PipelineController(Controller):
     path = "/v1/pipelines"
 
@@ -132,14 +137,13 @@ class PipelineController(Controller):
         self, pipeline_service: NamedDependency[PipelineService]
     ) -> PipelineList:
         pipelines = await pipeline_service.all()
-        return PipelineList([_view(p, pipeline_service.reports(p.id)) for p in pipelines])
+        return PipelineList([_reported(pipeline_service, p) for p in pipelines])
 
     @get("/{pipeline_id:str}")
     async def get_pipeline(
         self, pipeline_service: NamedDependency[PipelineService], pipeline_id: FromPath[str]
     ) -> PipelineView:
-        pipeline = await pipeline_service.get(pipeline_id)
-        return _view(pipeline, pipeline_service.reports(pipeline_id))
+        return _reported(pipeline_service, await pipeline_service.get(pipeline_id))
 
     @delete("/{pipeline_id:str}", status_code=204)
     async def delete_pipeline(
@@ -154,12 +158,10 @@ class PipelineController(Controller):
     async def pause(
         self, pipeline_service: NamedDependency[PipelineService], pipeline_id: FromPath[str]
     ) -> PipelineView:
-        pipeline = await pipeline_service.set_paused(pipeline_id, True)
-        return _view(pipeline, pipeline_service.reports(pipeline_id))
+        return _reported(pipeline_service, await pipeline_service.set_paused(pipeline_id, True))
 
     @post("/{pipeline_id:str}/resume", status_code=200)
     async def resume(
         self, pipeline_service: NamedDependency[PipelineService], pipeline_id: FromPath[str]
     ) -> PipelineView:
-        pipeline = await pipeline_service.set_paused(pipeline_id, False)
-        return _view(pipeline, pipeline_service.reports(pipeline_id))
+        return _reported(pipeline_service, await pipeline_service.set_paused(pipeline_id, False))

@@ -44,28 +44,20 @@ def new_pipeline_id() -> str:
     return "pip_" + secrets.token_hex(8)
 
 
-class PostgresSink(
-    msgspec.Struct,
-    frozen=True,
-    kw_only=True,
-    forbid_unknown_fields=True,
-    tag="postgres",
-    tag_field="type",
+class _SinkConfig(
+    msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="type"
 ):
+    """What every sink's settings are: JSON objects told apart by ``type`` (each class's tag)."""
+
+
+class PostgresSink(_SinkConfig, frozen=True, tag="postgres"):
     dsn: str
     # ``name`` or ``schema.name``, used as written (quoted); None: derived from the pipeline name
     # when the pipeline is made, and stored, so a rename never moves the data.
     table: str | None = None
 
 
-class FilesSink(
-    msgspec.Struct,
-    frozen=True,
-    kw_only=True,
-    forbid_unknown_fields=True,
-    tag="files",
-    tag_field="type",
-):
+class FilesSink(_SinkConfig, frozen=True, tag="files"):
     directory: str
     format: FileFormat = "parquet"
     roll_bytes: Annotated[int, msgspec.Meta(ge=MIN_ROLL_BYTES, le=MAX_ROLL_BYTES)] = (

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -26,13 +25,12 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
-from consumers.sinks._decode import header_values
+from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder, header_values
+from consumers.schema_lookup import SchemaLookup, SchemaRef
 from inlet.kafka import ConfigValue, client_config
 from inlet.settings import Settings
 from registry.connectors import ConnectorState
 from registry.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
-from registry.schema_state import SchemaState
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -107,15 +105,12 @@ class RecordReader:
         self,
         settings: Settings,
         connectors: ConnectorState,
-        schemas: SchemaState,
-        sync: Callable[[], Awaitable[None]],
+        schemas: SchemaLookup,
     ) -> None:
         self._settings = settings
         self._connectors = connectors
-        self._sync = sync
-        self._decoder = WireDecoder(
-            lambda schema_id: s.schema if (s := schemas.schema_by_id(schema_id)) else None
-        )
+        self._schemas = schemas
+        self._decoder = WireDecoder(schemas.schema_text)
 
     async def page(self, connector_id: str, cursor: str | None, limit: int) -> RecordPage:
         connector = self._connectors.get(connector_id)
@@ -180,12 +175,11 @@ class RecordReader:
         return msgspec.structs.replace(base, schema_id=schema_id, value=value)
 
     async def _decode(self, value: bytes | None) -> tuple[int, Any]:
-        if value is None:
-            raise UndecodableRecord("the record has no value")
         try:
             return self._decoder.decode(value)
-        except UnknownSchema:
-            await self._sync()  # this instance's fold may lag the record's schema
+        except UnknownSchema as exc:
+            # Registered before the record was written, the schema may not be at hand yet.
+            await self._schemas.load([SchemaRef(exc.schema_id)])
             return self._decoder.decode(value)
 
 

@@ -11,6 +11,7 @@ Inlet needs only::
     POST   /compatibility/subjects/{s}/versions/latest?verbose=true    why it refused
     DELETE /subjects/{s}[/versions/{v}][?permanent=true]
     GET    /schemas/ids/{id}                 a schema by id, for readers (ids never change)
+    GET    /schemas/ids/{id}/versions        the subjects and versions with it (for samples)
 
 The order of a registration, outside the connector's Kafka transaction:
 
@@ -94,6 +95,11 @@ class _Registered(msgspec.Struct, frozen=True):
     id: int
 
 
+class _SubjectVersion(msgspec.Struct, frozen=True):
+    subject: str
+    version: int
+
+
 class RemoteVersion(msgspec.Struct, frozen=True):
     """A version of a subject in the external registry (its schema text is not kept)."""
 
@@ -117,6 +123,7 @@ _REGISTERED = msgspec.json.Decoder(_Registered)
 _REMOTE_VERSION = msgspec.json.Decoder(RemoteVersion)
 _COMPATIBILITY = msgspec.json.Decoder(_Compatibility)
 _SCHEMA = msgspec.json.Decoder(_SchemaBody)
+_SUBJECT_VERSIONS = msgspec.json.Decoder(list[_SubjectVersion])
 _ERROR = msgspec.json.Decoder(_ErrorBody)
 
 
@@ -162,6 +169,12 @@ class RemoteSchemaRegistry:
         )
         self._schemas_by_id: dict[int, str] = {}
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RemoteSchemaRegistry:
+        if settings.schema_registry_url is None:
+            raise SettingsError("schema_registry_url is not set")
+        return cls(settings.schema_registry_url, settings.schema_registry_basic_auth)
+
     async def close(self) -> None:
         await self._client.aclose()
 
@@ -199,6 +212,16 @@ class RemoteSchemaRegistry:
             body = await self._call("GET", f"/schemas/ids/{schema_id}")
             cached = self._schemas_by_id[schema_id] = self._decode(_SCHEMA, body).schema
         return cached
+
+    def cached_schema_text(self, schema_id: int) -> str | None:
+        """The schema with this id if ``schema_text`` fetched it before; no I/O."""
+        return self._schemas_by_id.get(schema_id)
+
+    async def versions_of_id(self, schema_id: int) -> list[tuple[str, int]]:
+        """Every ``(subject, version)`` that has this schema, soft-deleted ones included."""
+        path = f"/schemas/ids/{schema_id}/versions"
+        body = await self._call("GET", path, params={"deleted": "true"})
+        return [(found.subject, found.version) for found in self._decode(_SUBJECT_VERSIONS, body)]
 
     async def _incompatibilities(self, subject: str, schema_text: str) -> list[str]:
         """The verbose compatibility check's messages (none when it cannot say)."""
@@ -271,11 +294,7 @@ class RemoteSchemaStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemoteSchemaStore:
-        if settings.schema_registry_url is None:
-            raise SettingsError("schema_registry_url is not set")
-        return cls(
-            RemoteSchemaRegistry(settings.schema_registry_url, settings.schema_registry_basic_auth)
-        )
+        return cls(RemoteSchemaRegistry.from_settings(settings))
 
     async def prepare(self, subject: str, schema_text: str) -> Registration:
         found = await self.registry.lookup(subject, schema_text)

@@ -93,6 +93,8 @@ _Key = _SchemaKey | _ConfigKey | _DeleteSubjectKey | _NoopKey
 
 
 class _SchemaValue(msgspec.Struct, rename={"schema_id": "id", "schema_type": "schemaType"}):
+    """A ``SchemaVersion`` as a ``_schemas`` value: the same fields, under Confluent's names."""
+
     subject: str
     version: int
     schema_id: int
@@ -186,14 +188,7 @@ class SchemaState:
             raise ValueError(f"value is for {decoded.subject!r} version {decoded.version}")
         canonical = canonical_form(decoded.schema)
         self._remove_version(key.subject, key.version)  # a rewrite (a soft delete) replaces it
-        version = SchemaVersion(
-            subject=decoded.subject,
-            version=decoded.version,
-            schema_id=decoded.schema_id,
-            schema=decoded.schema,
-            deleted=decoded.deleted,
-            schema_type=decoded.schema_type,
-        )
+        version = SchemaVersion(**msgspec.structs.asdict(decoded))
         self._subjects.setdefault(version.subject, {})[version.version] = version
         self._canonical[version.subject, version.version] = canonical
         stored = StoredSchema(version.schema_id, version.schema, version.schema_type)
@@ -268,6 +263,12 @@ class SchemaState:
     def versions_for_id(self, schema_id: int, *, deleted: bool = False) -> list[tuple[str, int]]:
         users = sorted(self._users.get(schema_id, ()))
         return [(s, n) for s, n in users if deleted or not self._subjects[s][n].deleted]
+
+    def version_of_id(self, subject: str, schema_id: int) -> int | None:
+        """The version of ``subject`` with this schema: the latest if several, soft-deleted ones
+        included (they still describe the records written with them)."""
+        numbers = [n for s, n in self.versions_for_id(schema_id, deleted=True) if s == subject]
+        return max(numbers, default=None)
 
     def subjects_for_id(self, schema_id: int, *, deleted: bool = False) -> list[str]:
         return sorted({s for s, _ in self.versions_for_id(schema_id, deleted=deleted)})

@@ -13,10 +13,24 @@ Calls come from one thread (the feed's), in this order: ``start``, then any numb
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from consumers.decode import Headers
 from consumers.sinks._columns import Column
-from consumers.sinks._decode import FeedRecord, Headers
+
+
+class FeedRecord(NamedTuple):
+    """One record of a connector topic, decoded (``WireDecoder.decode_typed``), with its origin."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: Headers
+    raw: bytes | None  # the value as on Kafka, kept for the dead-letter topic
+    received_at_ms: int | None
+    request_id: str | None
+    schema_id: int
+    value: dict[str, Any]
 
 
 class DeadLetter(NamedTuple):

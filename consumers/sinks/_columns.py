@@ -11,21 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-Kind = Literal[
-    "string",
-    "integer",
-    "float",
-    "boolean",
-    "date",
-    "datetime",
-    "time",
-    "decimal",
-    "uuid",
-    "enum",
-    "array",
-    "object",
-    "other",
-]
+from registry.fields import FieldType
+
+Kind = FieldType | Literal["other"]
 
 _LOGICAL: dict[tuple[str, str], Kind] = {
     ("int", "date"): "date",

@@ -30,9 +30,8 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumers.sinks import Batch, DeadLetter, DeadLetterFn, Position
+from consumers.sinks import Batch, DeadLetter, DeadLetterFn, FeedRecord, Position
 from consumers.sinks._columns import Column, record_columns
-from consumers.sinks._decode import FeedRecord
 from consumers.sinks._file_names import (
     date_directory,
     file_name,

@@ -29,9 +29,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from consumers.sinks import Batch, DeadLetter, DeadLetterFn, Position, SinkFenced
+from consumers.sinks import Batch, DeadLetter, DeadLetterFn, FeedRecord, Position, SinkFenced
 from consumers.sinks._columns import Column, record_columns
-from consumers.sinks._decode import FeedRecord
 from consumers.sinks._pg_types import (
     METADATA_COLUMNS,
     OFFSET_COLUMN,

@@ -7,15 +7,21 @@ Both share one Kafka, hence ``_inlet_connectors``: A folds B's connector records
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
+from fastavro import parse_schema, schemaless_writer
 
 from inlet.kafka import client_config
+from inlet.records import wire_frame
 from inlet.settings import Settings
 from registry.app import create_app
 from tests.servers import serve
@@ -42,6 +48,15 @@ def _wait_until_gone(settings: Settings, topic: str, timeout_s: float = 15.0) ->
             return True
         time.sleep(0.2)
     return False
+
+
+def _produce_order(settings: Settings, topic: str, schema_id: int, schema_text: str) -> None:
+    body = io.BytesIO()
+    record = {"id": "o-1", "total": Decimal("12.30")}
+    schemaless_writer(body, parse_schema(json.loads(schema_text)), record)
+    producer = Producer(client_config(settings, client_id="test"))
+    producer.produce(topic, wire_frame(schema_id, body.getvalue()))
+    assert producer.flush(10) == 0
 
 
 def test_connectors_keep_their_schemas_in_another_registry(
@@ -88,6 +103,16 @@ def test_connectors_keep_their_schemas_in_another_registry(
                 assert elsewhere.status_code == 404, path
                 assert elsewhere.json()["error_code"] == 40460
                 assert url_a in elsewhere.json()["message"]
+
+            # B's pull feed decodes records with the schema their header names, fetched from A.
+            schema_text = a.get(f"/schemas/ids/{connector['schema_id']}").json()["schema"]
+            _produce_order(settings, connector["topic"], connector["schema_id"], schema_text)
+            page = b.get(f"/v1/connectors/{connector['id']}/records")
+            assert page.status_code == 200, page.text
+            pulled = page.json()["records"]
+            assert [(r["schema_id"], r["value"]) for r in pulled] == [
+                (connector["schema_id"], {"id": "o-1", "total": "12.30"})
+            ]
 
             # A compatible change: a new version in A.
             more = [*FIELDS, {"name": "channel", "type": "string", "nullable": True}]

@@ -14,9 +14,8 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from consumers.sinks import Batch, DeadLetter, Position, SinkFenced
+from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, SinkFenced
 from consumers.sinks._columns import record_columns
-from consumers.sinks._decode import FeedRecord
 from consumers.sinks.postgres import PostgresSink
 from registry.avro import avro_schema
 from registry.fields import FieldSpec

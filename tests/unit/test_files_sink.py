@@ -11,9 +11,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.sinks import Batch, DeadLetter
+from consumers.sinks import Batch, DeadLetter, FeedRecord
 from consumers.sinks._columns import record_columns
-from consumers.sinks._decode import FeedRecord
 from consumers.sinks.files import FilesSink
 from registry.avro import avro_schema
 from registry.fields import FieldSpec

@@ -7,6 +7,8 @@ log) reached through ``httpx.ASGITransport``; error mapping is driven by ``httpx
 from __future__ import annotations
 
 import base64
+import functools
+import io
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -16,13 +18,24 @@ from typing import Any, TypeVar, cast
 import httpx
 import msgspec
 import pytest
+from fastavro import parse_schema, schemaless_writer
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
+from consumers.decode import UnknownSchema, WireDecoder
+from consumers.sampler import Sampler, version_in_subject
+from consumers.schema_lookup import (
+    FoldedSchemas,
+    RegistrySchemas,
+    SchemaRef,
+    schema_lookup,
+    schema_topics,
+)
+from inlet.records import wire_frame
 from inlet.settings import Settings, SettingsError, load_settings
 from inlet.tokens import token_hash
-from inlet.topics import CONNECTORS_TOPIC
+from inlet.topics import CONNECTORS_TOPIC, SCHEMAS_TOPIC, connector_subject
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_service import ConnectorChanges, ConnectorService, NewConnector
@@ -40,9 +53,10 @@ from registry.fields import FieldSpec
 from registry.log import InMemoryStateLog, Record
 from registry.remote_schemas import RemoteSchemaRegistry, RemoteSchemaStore
 from registry.schema_api import SchemaRegistryController, schemas_elsewhere
-from registry.schema_state import SchemaState
+from registry.schema_state import SchemaState, SchemaVersion, schema_record
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec
+from tests.unit.test_samples import Msg  # a consumed record as the sampler reads it
 
 T = TypeVar("T")
 TOKEN = "inlet_admin_remote-test"
@@ -448,3 +462,118 @@ async def test_confluent_paths_answer_where_the_schemas_are() -> None:
             assert answer.status_code == 404, (method, path)
             assert answer.json()["error_code"] == 40460
             assert URL in answer.json()["message"]
+
+
+# --- Readers (samples, feeds, the pull feed) find schemas there: ``consumers.schema_lookup``. ---
+
+ORDER = '{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}'
+CONNECTOR = "con_00000000000000cc"
+
+
+def _order(schema_id: int, order_id: str) -> bytes:
+    body = io.BytesIO()
+    schemaless_writer(body, parse_schema(json.loads(ORDER)), {"id": order_id})
+    return wire_frame(schema_id, body.getvalue())
+
+
+async def test_samples_decode_and_version_records_with_the_external_registrys_schemas(
+    external: ExternalRegistry,
+) -> None:
+    subject = connector_subject(CONNECTOR)
+    schema_id = await external.registry.register(subject, ORDER)
+    schemas = RegistrySchemas(external.client())
+    sampler = Sampler(
+        WireDecoder(schemas.schema_text), functools.partial(version_in_subject, schemas)
+    )
+    record = Msg(0, 0, _order(schema_id, "o-1"))
+
+    # What the sample worker does with a batch: load what is missing, then sample.
+    assert sampler.missing_schema(CONNECTOR, record) == schema_id
+    await schemas.load([SchemaRef(schema_id, subject)])
+    assert sampler.missing_schema(CONNECTOR, record) is None
+    assert sampler.add_valid(CONNECTOR, record)
+    state = sampler.state(CONNECTOR)
+    assert state is not None
+    sample = state.records[0]
+    assert (sample.schema_id, sample.schema_version, sample.value) == (schema_id, 1, {"id": "o-1"})
+    assert external.requests == [
+        f"GET /schemas/ids/{schema_id}",
+        f"GET /schemas/ids/{schema_id}/versions",
+    ]
+
+    # At hand from now on: the next load asks nothing.
+    await schemas.load([SchemaRef(schema_id, subject)])
+    assert len(external.requests) == 2
+    await schemas.close()
+
+
+async def test_a_subject_that_takes_the_schema_later_gets_its_version(
+    external: ExternalRegistry,
+) -> None:
+    first, second = connector_subject(CONNECTOR), connector_subject("con_00000000000000dd")
+    schema_id = await external.registry.register(first, ORDER)
+    schemas = RegistrySchemas(external.client())
+    await schemas.load([SchemaRef(schema_id, first)])
+    # A duplicate connector: the same schema (and id) under its own subject.
+    assert await external.registry.register(second, ORDER) == schema_id
+    assert schemas.version_of_id(second, schema_id) is None
+    await schemas.load([SchemaRef(schema_id, second)])
+    assert schemas.version_of_id(second, schema_id) == 1
+    await schemas.close()
+
+
+async def test_a_schema_that_is_nowhere_stays_unknown_and_is_asked_for_once(
+    external: ExternalRegistry,
+) -> None:
+    schemas = RegistrySchemas(external.client())
+    decoder = WireDecoder(schemas.schema_text)
+    await schemas.load([SchemaRef(404)])
+    with pytest.raises(UnknownSchema):
+        decoder.decode_typed(_order(404, "o-1"))
+    await schemas.load([SchemaRef(404)])
+    assert external.requests == ["GET /schemas/ids/404"]
+    await schemas.close()
+
+
+async def test_a_registry_down_fails_the_load_retryably_and_the_next_load_asks_again(
+    external: ExternalRegistry,
+) -> None:
+    schema_id = await external.registry.register("orders-value", ORDER)
+    schemas = RegistrySchemas(external.client())
+    external.down = True
+    with pytest.raises(SchemaRegistryUnavailable) as down:
+        await schemas.load([SchemaRef(schema_id)])
+    assert down.value.retryable
+    external.down = False
+    await schemas.load([SchemaRef(schema_id)])
+    assert WireDecoder(schemas.schema_text).decode(_order(schema_id, "o-2")) == (
+        schema_id,
+        {"id": "o-2"},
+    )
+    await schemas.close()
+
+
+async def test_without_an_external_registry_readers_catch_their_fold_up(tmp_path: Path) -> None:
+    state = SchemaState()
+    syncs: list[int] = []
+
+    async def sync() -> None:  # the log reader catching up: here, the schema arrives
+        syncs.append(1)
+        record = schema_record(SchemaVersion("orders-value", 1, 11, ORDER))
+        state.apply(record.topic, record.key, record.value)
+
+    local = Settings(data_dir=str(tmp_path))
+    schemas = schema_lookup(local, state, sync)
+    assert isinstance(schemas, FoldedSchemas)
+    assert schema_topics(local) == [SCHEMAS_TOPIC]
+    await schemas.load([SchemaRef(11, "orders-value")])
+    assert (schemas.schema_text(11), schemas.version_of_id("orders-value", 11)) == (ORDER, 1)
+    await schemas.load([SchemaRef(11, "orders-value"), SchemaRef(99)])  # 99: nowhere
+    await schemas.load([SchemaRef(99)])
+    assert len(syncs) == 2
+
+    remote = Settings(data_dir=str(tmp_path), schema_registry_url=URL)
+    elsewhere = schema_lookup(remote, SchemaState(), sync)
+    assert isinstance(elsewhere, RegistrySchemas)
+    assert schema_topics(remote) == []
+    await elsewhere.close()
