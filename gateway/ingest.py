@@ -11,7 +11,6 @@ import asyncio
 import time
 
 import msgspec
-from confluent_kafka import Message
 
 from gateway.bodies import parse_body
 from gateway.codec import EncodeResult, RecordCodec
@@ -24,7 +23,7 @@ from gateway.errors import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
-from inlet.kafka import AsyncProducer, ProduceFailed
+from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
 from inlet.settings import Settings
 from inlet.tokens import token_hash
@@ -149,37 +148,37 @@ class Ingest:
         received_ms: int,
         content_type: str | None,
     ) -> None:
-        headers: list[tuple[str, str | bytes | None]] = [
-            (HEADER_REQUEST_ID, request_id),
-            (HEADER_RECEIVED_AT, str(received_ms)),
+        headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
+        topic = connector.topic
+        records: list[OutgoingRecord] = [
+            (topic, value, key, headers) for _index, key, value in result.records
         ]
-        produce = self._producer.produce
+        for rejected in result.rejected:
+            kept = RejectedRecord(
+                connector_id=connector.id,
+                request_id=request_id,
+                received_at_ms=received_ms,
+                schema_id=codec.schema_id,
+                schema_version=codec.schema_version,
+                content_type=content_type or "",
+                record=msgspec.Raw(rejected.raw),
+                errors=rejected.errors,
+            )
+            records.append((connector.rejected_topic, _rejected_encoder.encode(kept), None, None))
         started = time.perf_counter()
-        futures: list[asyncio.Future[Message]] = []
+        in_flight = self._metrics.in_flight
+        acked: asyncio.Future[int] | None = None
         try:
-            for _index, key, value in result.records:
-                futures.append(produce(connector.topic, value, key, headers))
-            for rejected in result.rejected:
-                kept = RejectedRecord(
-                    connector_id=connector.id,
-                    request_id=request_id,
-                    received_at_ms=received_ms,
-                    schema_id=codec.schema_id,
-                    schema_version=codec.schema_version,
-                    content_type=content_type or "",
-                    record=msgspec.Raw(rejected.raw),
-                    errors=rejected.errors,
-                )
-                futures.append(produce(connector.rejected_topic, _rejected_encoder.encode(kept)))
-            self._metrics.in_flight.inc(len(futures))
+            acked = self._producer.produce_batch(records)
+            in_flight.inc(len(records))
             try:
                 async with asyncio.timeout(self._settings.produce_timeout_s):
-                    await asyncio.gather(*futures)
+                    await acked
             finally:
-                self._metrics.in_flight.dec(len(futures))
+                in_flight.dec(len(records))
         except (TimeoutError, ProduceFailed) as exc:
-            for future in futures:
-                future.cancel()  # the answer is 503 whatever Kafka says later
+            if acked is not None:
+                acked.cancel()  # the answer is 503 whatever Kafka says later
             raise KafkaUnavailable(_RETRY_AFTER_S, f"Kafka did not acknowledge: {exc}") from exc
         finally:
             self._metrics.produce_seconds.observe(time.perf_counter() - started)

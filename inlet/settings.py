@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     host: str = "127.0.0.1"
     registry_port: int = 8081
     gateway_port: int = 8080
+    gateway_workers: int = 2  # gateway processes sharing the port (measured: see bench/README.md)
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None
     admin_token: str | None = None

@@ -27,13 +27,10 @@ async def test_produce_then_consume_round_trip(settings: Settings) -> None:
     create_topic(settings, topic, partitions=2)
     producer = AsyncProducer(producer_config(settings, client_id="test"))
     try:
-        messages = await asyncio.gather(
-            *(producer.produce(topic, f"v{i}".encode(), key=f"k{i}".encode()) for i in range(20))
-        )
+        batch = [(topic, f"v{i}".encode(), f"k{i}".encode(), None) for i in range(20)]
+        assert await producer.produce_batch(batch) == 20  # resolved only once Kafka acked all
     finally:
         await asyncio.to_thread(producer.close)
-    offsets = [m.offset() for m in messages]
-    assert all(o is not None and o >= 0 for o in offsets)
 
     consumer = AIOKafkaConsumer(
         topic, auto_offset_reset="earliest", **aiokafka_config(settings, client_id="test")
@@ -59,6 +56,6 @@ async def test_produce_to_missing_topic_fails_instead_of_claiming_success(
     )
     try:
         with pytest.raises(Exception, match=r"(?i)unknown|not available|timed out"):
-            await producer.produce(f"missing-{uuid.uuid4().hex[:8]}", b"x")
+            await producer.produce_batch([(f"missing-{uuid.uuid4().hex[:8]}", b"x", None, None)])
     finally:
         await asyncio.to_thread(producer.close)

@@ -1,0 +1,312 @@
+"""Feed throughput: records/s from a connector topic into PostgreSQL and into Parquet, with lag.
+
+Run: ``uv run python bench/feeds_bench.py [--records N] [--rate R] [--seconds S]``. Needs Kafka
+(``KAFKA_BOOTSTRAP_SERVERS``, else a local broker from the Maven jars) and PostgreSQL (``--dsn``,
+else a throwaway server from the installed binaries, as the tests make). Records are about 200
+bytes of Avro (string, integer, decimal, datetime, date, array, object, enum, uuid, nullable
+string) on a 3-partition topic, the registry runs in-process, and the feeds run as
+``run_pipelines`` runs them in ``inlet consumers``.
+
+For each sink, two phases:
+  backlog   N records already on the topic; records/s until the sink holds them all (the
+            feed's start-up, until the first record is delivered, is shown apart)
+  live      R records/s produced for S seconds; the lag (records produced but not yet in the
+            sink) sampled every 0.25 s: p50, p99, max, and the time to drain after the last one
+The baseline, measured in the same run on the same topic: a consumer that reads and decodes
+every record and delivers nowhere (what no sink can beat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from confluent_kafka import Consumer, Producer, TopicPartition
+from fastavro import parse_schema, schemaless_writer
+
+from consumers.pipelines import run_pipelines
+from consumers.sinks._decode import WireDecoder
+from consumers.sinks._file_names import parse_file_name
+from deploy.broker import LocalKafka, env_cache_dir
+from inlet.kafka import client_config, producer_config
+from inlet.records import HEADER_RECEIVED_AT, wire_frame
+from inlet.settings import Settings
+from registry.app import create_app
+from tests.postgres import LocalPostgres, postgres_bindir
+from tests.servers import serve
+
+TOKEN = "inlet_admin_feeds-bench"
+FIELDS: list[dict[str, Any]] = [
+    {"name": "id", "type": "string"},
+    {"name": "n", "type": "integer"},
+    {"name": "total", "type": "decimal", "precision": 12, "scale": 2},
+    {"name": "at", "type": "datetime"},
+    {"name": "day", "type": "date"},
+    {"name": "tags", "type": "array", "items": "string"},
+    {"name": "customer", "type": "object", "fields": [{"name": "email", "type": "string"}]},
+    {"name": "status", "type": "enum", "symbols": ["new", "paid", "shipped"]},
+    {"name": "ref", "type": "uuid"},
+    {"name": "note", "type": "string", "nullable": True},
+]
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _value(i: int) -> dict[str, Any]:
+    return {
+        "id": f"order-{i:09d}",
+        "n": i,
+        "total": Decimal(i % 100_000) / 100,
+        "at": START + timedelta(milliseconds=i),
+        "day": date(2026, 1, 1) + timedelta(days=i % 30),
+        "tags": ["web", "promo"][: i % 3],
+        "customer": {"email": f"customer{i % 5000}@example.com"},
+        "status": ("new", "paid", "shipped")[i % 3],
+        "ref": uuid.UUID(int=i),
+        "note": None if i % 4 else "leave at the door",
+    }
+
+
+class Topic:
+    """A connector's topic and a fast producer of its records."""
+
+    def __init__(self, settings: Settings, connector: dict[str, Any], schema_text: str) -> None:
+        self.name: str = connector["topic"]
+        self.schema_text = schema_text
+        self._schema_id: int = connector["schema_id"]
+        self._schema = parse_schema(json.loads(schema_text))
+        self._producer = Producer(producer_config(settings, client_id="bench-producer"))
+        self.produced = 0
+
+    def produce(self, start: int, count: int) -> None:
+        now = str(int(time.time() * 1000))
+        for i in range(start, start + count):
+            body = io.BytesIO()
+            schemaless_writer(body, self._schema, _value(i))
+            value = wire_frame(self._schema_id, body.getvalue())
+            while True:
+                try:
+                    self._producer.produce(
+                        self.name, value, str(i).encode(), headers=[(HEADER_RECEIVED_AT, now)]
+                    )
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+            self.produced += 1
+        self._producer.flush(60)
+
+
+@contextlib.contextmanager
+def _kafka() -> Iterator[str]:
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        yield configured
+        return
+    broker = LocalKafka(data_dir=None, cache_dir=env_cache_dir(), first_port=None, quiet=True)
+    try:
+        yield broker.start()
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def _postgres(dsn: str | None) -> Iterator[str]:
+    if dsn:
+        yield dsn
+        return
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise SystemExit("no PostgreSQL: pass --dsn or install it (scripts/ensure-postgres)")
+    server = LocalPostgres(bindir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _feeds(settings: Settings) -> Iterator[None]:
+    """``run_pipelines`` in a thread of its own, as ``inlet consumers`` runs it."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(run_pipelines(settings, stop)), daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(120)
+
+
+def _wait(progress: Callable[[], int], target: int, timeout_s: float = 600.0) -> float:
+    """Seconds until ``progress()`` reaches ``target``."""
+    started = time.monotonic()
+    while progress() < target:
+        if time.monotonic() - started > timeout_s:
+            raise SystemExit(f"stuck at {progress()} of {target}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _baseline(settings: Settings, topic: Topic, count: int) -> float:
+    """Read and decode ``count`` records, deliver nowhere: records/s."""
+    consumer = Consumer(
+        client_config(settings, client_id="bench-baseline", **{"group.id": "bench-baseline"})
+    )
+    partitions = consumer.list_topics(topic.name, timeout=10).topics[topic.name].partitions
+    consumer.assign([TopicPartition(topic.name, p, 0) for p in partitions])
+    decoder = WireDecoder(lambda _: topic.schema_text)
+    seen = 0
+    started = time.monotonic()
+    while seen < count:
+        for message in consumer.consume(5000, 1.0):
+            if message.error() is None:
+                decoder.decode(message.value())
+                seen += 1
+    elapsed = time.monotonic() - started
+    consumer.close()
+    return count / elapsed
+
+
+def _postgres_progress(dsn: str, pipeline_id: str) -> Callable[[], int]:
+    conn = psycopg.connect(dsn, autocommit=True)
+
+    def delivered() -> int:
+        try:
+            row = conn.execute(
+                "SELECT coalesce(sum(delivered), 0) FROM inlet_pipeline_offsets "
+                "WHERE pipeline_id = %s",
+                (pipeline_id,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return 0
+        return int(row[0]) if row else 0
+
+    return delivered
+
+
+def _files_progress(directory: Path) -> Callable[[], int]:
+    def delivered() -> int:
+        total = 0
+        for path in directory.glob("dt=*/*.parquet"):
+            found = parse_file_name(path.name, "parquet")
+            if found is not None:
+                total += found.last - found.first + 1  # no gaps: the bench's producer is plain
+        return total
+
+    return delivered
+
+
+def _run_phases(
+    name: str, topic: Topic, progress: Callable[[], int], backlog: int, rate: int, seconds: float
+) -> None:
+    # The feed's start (group join, table or directory set-up) is timed apart from the drain.
+    startup = _wait(progress, 1)
+    first = progress()
+    drain = _wait(progress, backlog)
+    print(
+        f"{name:<10} backlog  {(backlog - first) / drain:>10,.0f} records/s "
+        f"({backlog:,} records; first delivered {startup:.2f} s after the pipeline was made)"
+    )
+    lags: list[int] = []
+    start_at = topic.produced
+    total = int(rate * seconds)
+    step = max(1, rate // 20)
+    started = time.monotonic()
+    sent = 0
+    while sent < total:
+        due = int((time.monotonic() - started) * rate)
+        if due > sent:
+            batch = min(due - sent, step, total - sent)
+            topic.produce(start_at + sent, batch)
+            sent += batch
+        lags.append(topic.produced - progress())
+        time.sleep(0.25 if due <= sent else 0)
+    catch_up = _wait(progress, topic.produced)
+    lags.sort()
+    p50 = lags[len(lags) // 2]
+    p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+    print(
+        f"{name:<10} live     {rate:>10,} records/s for {seconds:.0f} s: lag p50 {p50:,}, "
+        f"p99 {p99:,}, max {lags[-1]:,} records; drained {catch_up:.2f} s after the last"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000, help="backlog per sink")
+    parser.add_argument("--rate", type=int, default=5_000, help="live phase records/s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="live phase length")
+    parser.add_argument("--dsn", help="a PostgreSQL database to write into (default: throwaway)")
+    args = parser.parse_args()
+
+    with (
+        _kafka() as bootstrap,
+        _postgres(args.dsn) as dsn,
+        tempfile.TemporaryDirectory(prefix="inlet-bench-") as scratch,
+    ):
+        settings = Settings(
+            kafka_bootstrap_servers=bootstrap,
+            data_dir=scratch,
+            admin_token=TOKEN,
+            topic_partitions=3,
+        )
+        with (
+            serve(create_app(settings)) as url,
+            httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            ) as api,
+        ):
+
+            def connector(kind: str) -> tuple[str, Topic]:
+                body = {"name": f"bench-{kind}-{uuid.uuid4().hex[:6]}", "fields": FIELDS}
+                made = api.post("/v1/connectors", json=body).json()
+                text = api.get(f"/schemas/ids/{made['schema_id']}").json()["schema"]
+                return made["id"], Topic(settings, made, text)
+
+            def pipeline(connector_id: str, sink: dict[str, Any]) -> str:
+                body = {"name": f"bench-{uuid.uuid4().hex[:6]}", "connector_id": connector_id}
+                made = api.post("/v1/pipelines", json={**body, "sink": sink})
+                assert made.status_code == 201, made.text
+                return str(made.json()["id"])
+
+            _, baseline_topic = connector("baseline")
+            baseline_topic.produce(0, args.records)
+            rate = _baseline(settings, baseline_topic, args.records)
+            print(f"{'baseline':<10} backlog  {rate:>10,.0f} records/s (read + decode, no sink)")
+
+            with _feeds(settings):
+                connector_id, topic = connector("postgres")
+                topic.produce(0, args.records)
+                pipeline_id = pipeline(connector_id, {"type": "postgres", "dsn": dsn})
+                progress = _postgres_progress(dsn, pipeline_id)
+                _run_phases("postgres", topic, progress, args.records, args.rate, args.seconds)
+
+                connector_id, topic = connector("parquet")
+                topic.produce(0, args.records)
+                directory = Path(scratch) / "lake"
+                # Rolled every second: only complete files count as delivered.
+                sink = {"type": "files", "directory": str(directory), "roll_seconds": 1}
+                pipeline(connector_id, sink)
+                progress = _files_progress(directory)
+                _run_phases("parquet", topic, progress, args.records, args.rate, args.seconds)
+
+
+if __name__ == "__main__":
+    main()

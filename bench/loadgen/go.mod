@@ -1,0 +1,3 @@
+module inlet/bench/loadgen
+
+go 1.26
