@@ -22,7 +22,7 @@ import socket
 from consumers._feed import Feed, FeedContext
 from consumers.decode import Headers
 from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
-from inlet.kafka import AsyncProducer, producer_config
+from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_config
 from inlet.settings import Settings
 from inlet.topics import (
     CONNECTORS_TOPIC,
@@ -145,11 +145,9 @@ class _Supervisor:
 
     async def _produce_all(self, topic: str, records: list[_Produced]) -> None:
         assert self._producer is not None
-        futures = [
-            self._producer.produce(topic, value, key, headers=list(headers))
-            for key, value, headers in records
-        ]
-        await asyncio.gather(*futures)
+        await self._producer.produce_batch(
+            OutgoingRecord(topic, value, key, list(headers)) for key, value, headers in records
+        )
 
     # --- Feeds follow the pipelines. ---
 
@@ -197,19 +195,16 @@ class _Supervisor:
         reports += self._orphans.values()
         # A pipeline deleted since is not reported on again (its reports were tombstoned).
         live = [r for r in reports if self.pipelines.get(r.pipeline_id) is not None]
-        futures = [
-            self._producer.produce(
-                PIPELINE_STATUS_TOPIC,
-                status_value(r),
-                status_key(r.pipeline_id, r.partition),
-                partition=0,
+        statuses = [
+            OutgoingRecord(
+                PIPELINE_STATUS_TOPIC, status_value(r), status_key(r.pipeline_id, r.partition)
             )
             for r in live
         ]
-        for result in await asyncio.gather(*futures, return_exceptions=True):
-            if isinstance(result, Exception):
-                log.warning("could not publish pipeline status", extra={"error": str(result)})
-                return
+        try:
+            await self._producer.produce_batch(statuses)
+        except ProduceFailed as exc:
+            log.warning("could not publish pipeline status", extra={"error": str(exc)})
 
     async def _shutdown(self) -> None:
         feeds = [*self._feeds.values(), *self._retiring]

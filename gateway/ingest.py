@@ -151,7 +151,7 @@ class Ingest:
         headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
         topic = connector.topic
         records: list[OutgoingRecord] = [
-            (topic, value, key, headers) for _index, key, value in result.records
+            OutgoingRecord(topic, value, key, headers) for _index, key, value in result.records
         ]
         for rejected in result.rejected:
             kept = RejectedRecord(
@@ -164,7 +164,7 @@ class Ingest:
                 record=msgspec.Raw(rejected.raw),
                 errors=rejected.errors,
             )
-            records.append((connector.rejected_topic, _rejected_encoder.encode(kept), None, None))
+            records.append(OutgoingRecord(connector.rejected_topic, _rejected_encoder.encode(kept)))
         started = time.perf_counter()
         in_flight = self._metrics.in_flight
         acked: asyncio.Future[int] | None = None

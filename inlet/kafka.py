@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
@@ -22,8 +22,18 @@ log = logging.getLogger("inlet.kafka")
 
 ConfigValue = str | int | float | bool
 Headers = list[tuple[str, str | bytes | None]]
-# (topic, value, key, headers): one record for ``AsyncProducer.produce_batch``.
-OutgoingRecord = tuple[str, bytes | None, bytes | None, Headers | None]
+
+
+class OutgoingRecord(NamedTuple):
+    """One record for ``AsyncProducer.produce_batch``; partition -1 lets the partitioner choose."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None = None
+    headers: Headers | None = None
+    partition: int = -1
+
+
 # librdkafka's own log lines go through Python logging, so they come out as structured lines too.
 _rdkafka_log = logging.getLogger("inlet.rdkafka")
 
@@ -111,8 +121,10 @@ class AsyncProducer:
         acks = _Acks(loop, loop.create_future())
         on_delivery, count = acks.on_delivery, 0
         try:
-            for topic, value, key, headers in records:
-                self._enqueue(topic, value, key, headers, partition=-1, on_delivery=on_delivery)
+            for topic, value, key, headers, partition in records:
+                self._enqueue(
+                    topic, value, key, headers, partition=partition, on_delivery=on_delivery
+                )
                 count += 1
         except ProduceFailed:
             acks.future.cancel()  # records already queued still get acked, and nobody waits

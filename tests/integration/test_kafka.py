@@ -10,7 +10,13 @@ from aiokafka import AIOKafkaConsumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from inlet.kafka import AsyncProducer, aiokafka_config, client_config, producer_config
+from inlet.kafka import (
+    AsyncProducer,
+    OutgoingRecord,
+    aiokafka_config,
+    client_config,
+    producer_config,
+)
 from inlet.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -27,7 +33,7 @@ async def test_produce_then_consume_round_trip(settings: Settings) -> None:
     create_topic(settings, topic, partitions=2)
     producer = AsyncProducer(producer_config(settings, client_id="test"))
     try:
-        batch = [(topic, f"v{i}".encode(), f"k{i}".encode(), None) for i in range(20)]
+        batch = [OutgoingRecord(topic, f"v{i}".encode(), f"k{i}".encode()) for i in range(20)]
         assert await producer.produce_batch(batch) == 20  # resolved only once Kafka acked all
     finally:
         await asyncio.to_thread(producer.close)
@@ -56,6 +62,6 @@ async def test_produce_to_missing_topic_fails_instead_of_claiming_success(
     )
     try:
         with pytest.raises(Exception, match=r"(?i)unknown|not available|timed out"):
-            await producer.produce_batch([(f"missing-{uuid.uuid4().hex[:8]}", b"x", None, None)])
+            await producer.produce_batch([OutgoingRecord(f"missing-{uuid.uuid4().hex[:8]}", b"x")])
     finally:
         await asyncio.to_thread(producer.close)

@@ -20,7 +20,7 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 
 from consumers.samples import SampleWorker, SampleWorkerFenced
-from inlet.kafka import AsyncProducer, producer_config
+from inlet.kafka import AsyncProducer, OutgoingRecord, producer_config
 from inlet.records import (
     HEADER_RECEIVED_AT,
     HEADER_REQUEST_ID,
@@ -115,7 +115,8 @@ class Source:
         """``count`` valid records over the topic's partitions; their request ids."""
         schema_id = schema_id or self.connector["schema_id"]
         parsed = self._schema(schema_id, fields)
-        futures, request_ids = [], []
+        records: list[OutgoingRecord] = []
+        request_ids: list[str] = []
         for _ in range(count):
             n = self.sent
             self.sent += 1
@@ -128,8 +129,8 @@ class Source:
                 (HEADER_REQUEST_ID, request_id),
                 (HEADER_RECEIVED_AT, str(int(time.time() * 1000))),
             ]
-            futures.append(
-                self._producer.produce(
+            records.append(
+                OutgoingRecord(
                     self.connector["topic"],
                     wire_frame(schema_id, body.getvalue()),
                     f"o-{n}".encode(),
@@ -137,11 +138,11 @@ class Source:
                     partition=n % self.connector["partitions"],
                 )
             )
-        await asyncio.gather(*futures)
+        await self._producer.produce_batch(records)
         return request_ids
 
     async def rejected(self, count: int) -> None:
-        futures = []
+        records: list[OutgoingRecord] = []
         for n in range(count):
             record = RejectedRecord(
                 connector_id=self.connector["id"],
@@ -157,12 +158,10 @@ class Source:
                     )
                 ],
             )
-            futures.append(
-                self._producer.produce(
-                    self.connector["rejected_topic"], msgspec.json.encode(record)
-                )
+            records.append(
+                OutgoingRecord(self.connector["rejected_topic"], msgspec.json.encode(record))
             )
-        await asyncio.gather(*futures)
+        await self._producer.produce_batch(records)
 
 
 @asynccontextmanager
