@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
 from gateway.errors import ErrorCode, GatewayError
 
@@ -75,3 +75,11 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _on_http_exception,
     Exception: _on_unexpected,
 }
+
+
+def handler_for(exc: Exception) -> ExceptionHandler[Any]:
+    """The table's handler for ``exc``, found as Litestar finds it: the nearest class in its MRO.
+
+    For code that answers errors itself, outside Litestar's exception middleware (``_asgi_ingest``).
+    """
+    return next(EXCEPTION_HANDLERS[cls] for cls in type(exc).__mro__ if cls in EXCEPTION_HANDLERS)

@@ -49,6 +49,15 @@ class GatewayMetrics:
             "Records handed to the producer and not yet acknowledged",
             registry=self.registry,
         )
+        self._requests_by_label: dict[tuple[str, int], Counter] = {}
+
+    def count_request(self, connector: str, status: int) -> None:
+        """Count one ingest request; each labelled child is looked up once, then reused."""
+        key = (connector, status)
+        child = self._requests_by_label.get(key)
+        if child is None:
+            child = self._requests_by_label[key] = self.requests.labels(connector, str(status))
+        child.inc()
 
 
 @get("/metrics", sync_to_thread=False, include_in_schema=False)

@@ -313,3 +313,24 @@ def test_metrics_count_records_and_tokens_never_reach_the_logs(
     assert any(getattr(r, "connector", None) == connector["id"] for r in caplog.records)
     for secret in (connector["token"], rotated["token"], TOKEN):
         assert secret not in logged
+
+
+def test_a_schema_edit_reaches_the_gateway_within_a_second(stack: Stack) -> None:
+    connector = stack.connector()
+    stack.wait_known(connector)
+    first = stack.client.post(connector["ingest_url"], json=[record(1)])
+    assert first.json()["schema_version"] == 1
+    evolved = stack.admin.patch(
+        f"/v1/connectors/{connector['id']}",
+        json={"fields": [*FIELDS, {"name": "channel", "type": "string", "nullable": True}]},
+    )
+    assert evolved.status_code == 200, evolved.text
+    deadline = time.monotonic() + 1.0
+    while True:
+        answer = stack.client.post(connector["ingest_url"], json=[{**record(2), "channel": "web"}])
+        assert answer.status_code == 200, answer.text
+        if answer.json()["schema_version"] == 2:
+            break
+        assert time.monotonic() < deadline, "the edit took more than 1 s to reach the gateway"
+        time.sleep(0.02)
+    assert "unknown_fields" not in answer.json()  # `channel` is a known field now
