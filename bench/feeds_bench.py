@@ -39,8 +39,8 @@ import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_writer
 
+from consumers.decode import WireDecoder
 from consumers.pipelines import run_pipelines
-from consumers.sinks._decode import WireDecoder
 from consumers.sinks._file_names import parse_file_name
 from deploy.broker import LocalKafka, env_cache_dir
 from inlet.kafka import client_config, producer_config
@@ -177,7 +177,7 @@ def _baseline(settings: Settings, topic: Topic, count: int) -> float:
     while seen < count:
         for message in consumer.consume(5000, 1.0):
             if message.error() is None:
-                decoder.decode(message.value())
+                decoder.decode_typed(message.value())
                 seen += 1
     elapsed = time.monotonic() - started
     consumer.close()
