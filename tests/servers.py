@@ -8,10 +8,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import msgspec
 import uvicorn
 from litestar import Litestar
 
 from deploy.broker import free_ports
+from inlet.settings import Settings
 
 
 @contextmanager
@@ -36,3 +38,18 @@ def serve(app: Litestar, timeout_s: float = 60.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextmanager
+def serve_inlet(settings: Settings) -> Iterator[tuple[str, str, Settings]]:
+    """The gateway and the registry on real ports, the registry handing out the gateway's URL.
+
+    Yields (registry URL, gateway URL, the settings the registry runs with).
+    """
+    from gateway.app import create_app as create_gateway
+    from registry.app import create_app as create_registry
+
+    with serve(create_gateway(settings)) as gateway:
+        settings = msgspec.structs.replace(settings, public_gateway_url=gateway)
+        with serve(create_registry(settings)) as registry:
+            yield registry, gateway, settings

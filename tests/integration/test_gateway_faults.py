@@ -14,10 +14,8 @@ import pytest
 from confluent_kafka import Consumer
 
 from deploy.broker import LocalKafka, env_cache_dir
-from gateway.app import create_app as create_gateway
 from inlet.settings import Settings
-from registry.app import create_app as create_registry
-from tests.servers import serve
+from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
 
@@ -52,57 +50,50 @@ def test_503_while_kafka_is_down_then_200_and_nothing_acknowledged_is_lost(
         produce_timeout_s=3.0,
     )
     acknowledged: list[str] = []
-    with serve(create_gateway(settings)) as gateway:
-        settings = Settings(
-            **{
-                **{f: getattr(settings, f) for f in settings.__struct_fields__},
-                "public_gateway_url": gateway,
-            }
-        )
-        with serve(create_registry(settings)) as registry:
-            admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
-            connector: dict[str, Any] = admin.post(
-                "/v1/connectors",
-                json={"name": "faults", "fields": [{"name": "id", "type": "string"}]},
-            ).json()
-            admin.close()
-            client = httpx.Client(timeout=30)
-            url = connector["ingest_url"]
-            deadline = time.monotonic() + 10
-            while (first := _post(client, url, ["before"])).status_code == 404:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            assert first.status_code == 200
-            acknowledged.append("before")
+    with serve_inlet(settings) as (registry, gateway, settings):
+        admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
+        connector: dict[str, Any] = admin.post(
+            "/v1/connectors",
+            json={"name": "faults", "fields": [{"name": "id", "type": "string"}]},
+        ).json()
+        admin.close()
+        client = httpx.Client(timeout=30)
+        url = connector["ingest_url"]
+        deadline = time.monotonic() + 10
+        while (first := _post(client, url, ["before"])).status_code == 404:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert first.status_code == 200
+        acknowledged.append("before")
 
-            own_broker.stop_node(1)
-            down = _post(client, url, ["during-1", "during-2"])
-            assert down.status_code == 503
-            assert int(down.headers["retry-after"]) >= 1
-            assert down.json()["code"] == "kafka_unavailable"
+        own_broker.stop_node(1)
+        down = _post(client, url, ["during-1", "during-2"])
+        assert down.status_code == 503
+        assert int(down.headers["retry-after"]) >= 1
+        assert down.json()["code"] == "kafka_unavailable"
+        health = client.get(f"{gateway}/health")
+        deadline = time.monotonic() + 10
+        while health.status_code != 503 and time.monotonic() < deadline:
+            time.sleep(0.2)
             health = client.get(f"{gateway}/health")
-            deadline = time.monotonic() + 10
-            while health.status_code != 503 and time.monotonic() < deadline:
-                time.sleep(0.2)
-                health = client.get(f"{gateway}/health")
-            assert health.status_code == 503
+        assert health.status_code == 503
 
-            own_broker.start_node(1)
-            deadline = time.monotonic() + 60
-            n = 0
-            while True:
-                n += 1
-                response = _post(client, url, [f"after-{n}"])
-                if response.status_code == 200:
-                    acknowledged.append(f"after-{n}")
-                    break
-                assert response.status_code == 503, response.text
-                assert time.monotonic() < deadline, "the gateway never recovered"
-                time.sleep(0.5)
-            for k in range(5):
-                assert _post(client, url, [f"more-{k}"]).status_code == 200
-                acknowledged.append(f"more-{k}")
-            client.close()
+        own_broker.start_node(1)
+        deadline = time.monotonic() + 60
+        n = 0
+        while True:
+            n += 1
+            response = _post(client, url, [f"after-{n}"])
+            if response.status_code == 200:
+                acknowledged.append(f"after-{n}")
+                break
+            assert response.status_code == 503, response.text
+            assert time.monotonic() < deadline, "the gateway never recovered"
+            time.sleep(0.5)
+        for k in range(5):
+            assert _post(client, url, [f"more-{k}"]).status_code == 200
+            acknowledged.append(f"more-{k}")
+        client.close()
 
     stored = _read_ids(own_broker.bootstrap_servers, connector["topic"], len(acknowledged))
     missing = set(acknowledged) - set(stored)

@@ -18,11 +18,9 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from gateway.app import create_app as create_gateway
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID
 from inlet.settings import Settings
-from registry.app import create_app as create_registry
-from tests.servers import serve
+from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
 
@@ -76,19 +74,12 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         admin_token=TOKEN,
         topic_partitions=2,
     )
-    with serve(create_gateway(base)) as gateway:
-        settings = Settings(
-            **{
-                **{f: getattr(base, f) for f in base.__struct_fields__},
-                "public_gateway_url": gateway,
-            }
-        )
-        with serve(create_registry(settings)) as registry:
-            admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
-            client = httpx.Client(timeout=30)
-            yield Stack(settings, registry, gateway, admin, client)
-            admin.close()
-            client.close()
+    with serve_inlet(base) as (registry, gateway, settings):
+        admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
+        client = httpx.Client(timeout=30)
+        yield Stack(settings, registry, gateway, admin, client)
+        admin.close()
+        client.close()
 
 
 def record(i: int) -> dict[str, Any]:

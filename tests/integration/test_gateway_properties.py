@@ -19,10 +19,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import create_app as create_gateway
 from inlet.settings import Settings
-from registry.app import create_app as create_registry
-from tests.servers import serve
+from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
 
@@ -110,24 +108,21 @@ def pipe(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         admin_token=TOKEN,
         topic_partitions=1,  # one partition: records come back in the order sent
     )
-    with serve(create_gateway(base)) as gateway:
-        fields = {f: getattr(base, f) for f in base.__struct_fields__}
-        settings = Settings(**{**fields, "public_gateway_url": gateway})
-        with serve(create_registry(settings)) as registry:
-            admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
-            connector = admin.post(
-                "/v1/connectors", json={"name": "properties", "fields": FIELDS}
-            ).json()
-            admin.close()
-            pipe = Pipe(connector["ingest_url"], connector["topic"], kafka_bootstrap, registry)
-            # The gateway reads connectors from the log: wait until it knows this one.
-            deadline = time.monotonic() + 10
-            with httpx.Client() as probe:
-                while probe.post(pipe.url, json=[]).status_code == 404:
-                    assert time.monotonic() < deadline, "the gateway never learned the connector"
-                    time.sleep(0.05)
-            yield pipe
-            pipe.close()
+    with serve_inlet(base) as (registry, _gateway, _settings):
+        admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
+        connector = admin.post(
+            "/v1/connectors", json={"name": "properties", "fields": FIELDS}
+        ).json()
+        admin.close()
+        pipe = Pipe(connector["ingest_url"], connector["topic"], kafka_bootstrap, registry)
+        # The gateway reads connectors from the log: wait until it knows this one.
+        deadline = time.monotonic() + 10
+        with httpx.Client() as probe:
+            while probe.post(pipe.url, json=[]).status_code == 404:
+                assert time.monotonic() < deadline, "the gateway never learned the connector"
+                time.sleep(0.05)
+        yield pipe
+        pipe.close()
 
 
 @settings(
