@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -78,7 +79,11 @@ def test_three_node_cluster_replicates_with_min_insync_two(tmp_path: Path) -> No
     try:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic("replicated", num_partitions=1)])["replicated"].result(30)
-        metadata = admin.list_topics(timeout=10)
+        # The broker that answers may learn of the new topic a moment after the create returned.
+        deadline = time.monotonic() + 30
+        while "replicated" not in (metadata := admin.list_topics(timeout=10)).topics:
+            assert time.monotonic() < deadline, "the new topic never showed in the metadata"
+            time.sleep(0.1)
         assert len(metadata.brokers) == 3
         assert len(metadata.topics["replicated"].partitions[0].replicas) == 3
         # One node down: two in-sync replicas remain, so acks=all still succeeds.
