@@ -4,6 +4,7 @@ from Kafka is exactly what was POSTed (typed: decimals exact, datetimes in UTC).
 from __future__ import annotations
 
 import datetime as dt
+import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -101,7 +102,26 @@ class Pipe:
 
 
 @pytest.fixture(scope="module")
-def pipe(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipe]:
+def private_random_for_aiokafka() -> Iterator[None]:
+    """aiokafka shuffles with the global ``random`` on every fetch, in the servers' threads, while
+    hypothesis generates examples; hypothesis rightly refuses a global random that moves under
+    it. Give aiokafka's modules a generator of their own for this module's tests."""
+    import aiokafka.client
+    import aiokafka.conn
+    import aiokafka.consumer.fetcher
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (aiokafka.client, aiokafka.conn, aiokafka.consumer.fetcher):
+            patch.setattr(module, "random", random.Random())
+        yield
+
+
+@pytest.fixture(scope="module")
+def pipe(
+    private_random_for_aiokafka: None,
+    kafka_bootstrap: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pipe]:
     base = Settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         data_dir=str(tmp_path_factory.mktemp("props")),
