@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway._avro_encoder import compile_writer
+from gateway._avro_encoder import NATIVE, record_encoder
 from gateway._record_errors import (
     CSV_READER,
     JSON_READER,
@@ -123,6 +123,7 @@ class RecordCodec:
         schema_version: int,
         key_field: str | None = None,
         reject_unknown_fields: bool = False,
+        native: bool = NATIVE,
     ) -> None:
         if not 0 <= schema_id < 2**31:
             raise ValueError(f"schema id {schema_id} is not a registry id (0 to 2**31 - 1)")
@@ -133,8 +134,9 @@ class RecordCodec:
         self.key_field = key_field
         self.reject_unknown_fields = reject_unknown_fields
         self._level: LevelPlan = plan_level(fields, avro_name(str(avro_schema["name"])))
-        self._write = compile_writer(avro_schema)
-        self._header = _MAGIC_BYTE + schema_id.to_bytes(4, "big")
+        self._encode = record_encoder(
+            avro_schema, _MAGIC_BYTE + schema_id.to_bytes(4, "big"), native=native
+        )
         self._key_of = None if key_field is None else _key_function(self._level, key_field)
         self._cell_fields = frozenset(
             spec.name for spec in fields if spec.type in {"array", "object"}
@@ -205,43 +207,40 @@ class RecordCodec:
 
     def _encode_decoded(self, work: _Batch, decoded: list[Any]) -> None:
         # The hot loop: locals only.
-        write, header, key_of = self._write, self._header, self._key_of
+        encode, key_of = self._encode, self._key_of
         encoded = work.encoded
         for index, record in enumerate(decoded):
-            out = bytearray(header)
             try:
-                write(out, record)
+                value = encode(record)
             except _FAILURES:  # a decimal that does not fit: the one check left to the writer
                 self._reject(work, index)
                 continue
-            encoded.append((index, None if key_of is None else key_of(record), bytes(out)))
+            encoded.append((index, None if key_of is None else key_of(record), value))
 
     def _encode_one_by_one(self, work: _Batch) -> None:
-        write, header, key_of = self._write, self._header, self._key_of
+        encode, key_of = self._encode, self._key_of
         strict = work.form.strict
         for index, raw in enumerate(work.records):
             try:
                 record = strict(raw)
-                out = bytearray(header)
-                write(out, record)
+                value = encode(record)
             except _FAILURES:
                 if self.reject_unknown_fields or not self._recover(work, index):
                     self._reject(work, index)
                 continue
-            work.encoded.append((index, None if key_of is None else key_of(record), bytes(out)))
+            work.encoded.append((index, None if key_of is None else key_of(record), value))
 
     def _recover(self, work: _Batch, index: int) -> bool:
         """Encode the record if only unknown keys made the strict decode refuse it."""
         raw = work.records[index]
         try:
             record = work.form.lenient(raw)
-            out = bytearray(self._header)
-            self._write(out, record)
+            value = self._encode(record)
         except _FAILURES:
             return False
         work.unknown.update(unknown_fields(self._level, raw, work.form.reader))
         key = None if self._key_of is None else self._key_of(record)
-        work.encoded.append((index, key, bytes(out)))
+        work.encoded.append((index, key, value))
         return True
 
     def _reject(self, work: _Batch, index: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -53,5 +54,11 @@ def test_compose_environment_uses_only_known_settings() -> None:
 
 def test_dockerfile_copies_every_package() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
-    for package in ("inlet", "gateway", "registry", "consumers", "deploy"):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {name.split(".")[0] for name in project["tool"]["setuptools"]["packages"]}
+    assert packages == {"inlet", "gateway", "registry", "consumers", "deploy"}
+    for package in packages:
         assert f"COPY {package} ./{package}" in dockerfile
+    # The build: setup.py declares the C extension, gcc compiles it.
+    assert "setup.py" in dockerfile.split("RUN uv sync")[0]
+    assert "gcc" in dockerfile
