@@ -24,6 +24,7 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.params import FromPath, QueryParameter
 
 from gateway._asgi_ingest import MOUNT_PATH, AsgiIngest, GatewayApp
+from gateway._avro_encoder import NATIVE
 from gateway._http_errors import EXCEPTION_HANDLERS, STATUS
 from gateway.errors import GatewayError
 from gateway.ingest import Ingest, IngestResult
@@ -37,6 +38,7 @@ from registry.auth import presented_token
 from registry.connectors import ConnectorState
 from registry.kafka_log import LogReader, ensure_state_topics
 
+log = logging.getLogger("inlet.gateway")
 _access_log = logging.getLogger("inlet.gateway.access")
 # uuid4's version and variant bits: a request id has ``uuid4().hex``'s form (32 hex digits).
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
@@ -149,6 +151,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if not NATIVE:  # works, at about half the records/s (bench/codec_bench.py)
+            log.warning("the C Avro writer is not built: encoding records in Python")
         kafka_health = KafkaHealth(settings)
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health
