@@ -23,7 +23,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     # msgspec decodes each raw record straight into the schema's Struct: parse + validate in one.
     ("decode+validate", ("_decode_all", "_decode_with_probe", "(gateway/_record_errors.py)")),
     ("encode (Avro)", ("(gateway/codec.py)", "(gateway/_avro_encoder.py)", "write_record")),
-    ("produce (enqueue)", ("produce (inlet/kafka.py)", "produce_batch (inlet/kafka.py)")),
+    ("produce (enqueue)", ("_enqueue (inlet/kafka.py)", "produce_batch (inlet/kafka.py)")),
     ("acks -> futures", ("_settle (inlet/kafka.py)", "on_delivery (inlet/kafka.py)", "_settle")),
     ("await/gather", ("(asyncio/tasks.py)", "(asyncio/timeouts.py)")),
     ("handler other", ("(gateway/", "(inlet/", "(registry/", "(uuid.py)", "(hashlib")),
