@@ -114,3 +114,12 @@ def test_program_refuses_what_the_writer_does_not_know() -> None:
             native_program(
                 {"type": "record", "name": "R", "fields": [{"name": "a", "type": avro_type}]}
             )
+
+
+def test_records_larger_than_the_writers_first_buffer() -> None:
+    fields = [f("text"), f("tags", "array", items="string"), f("n", "integer")]
+    body = [{"text": "é" * 50_000, "tags": [f"tag-{i}" for i in range(2_000)], "n": -(2**63)}]
+    native, python = codecs(fields)
+    result = encode(native, body)
+    assert len(result.records[0][2]) > 100_000
+    assert outcome(result) == outcome(encode(python, body))
