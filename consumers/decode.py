@@ -8,8 +8,9 @@ with the schema they were written with. A value reads two ways:
   take them as they are, and ``msgspec.json`` encodes them; the sinks want these, and the record
   schema itself (``schema``) to make columns from.
 * ``decode``: JSON values, what ``msgspec.to_builtins`` makes of the typed ones: decimals as
-  strings, datetimes ISO 8601 in UTC (``Z``), dates and times ISO, uuids as strings; what samples
-  and the pull feed show.
+  strings, datetimes ISO 8601 in UTC (``Z``), dates and times ISO, uuids as strings, under the
+  users' own field names (``inlet.name`` where the Avro name had to differ: ``order-id``, not
+  ``order_id``); what samples and the pull feed show, so they read like what was sent.
 
 The decoder looks schemas up without I/O: a reader brings the schemas its records name at hand
 first (``consumers/schema_lookup.py``).
@@ -29,6 +30,8 @@ from fastavro.schema import SchemaParseException
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, wire_schema_id
 
 Headers = list[tuple[str, bytes | None]]
+# A record schema's Avro names -> (the user's name, the nested record's renames, if any).
+Renames = dict[str, tuple[str, "Renames | None"]]
 # What fastavro raises on a body that does not match its schema (truncated, garbage, bad UTF-8),
 # and on a schema it cannot parse.
 _BODY_ERRORS = (EOFError, ValueError, IndexError, TypeError, KeyError, OverflowError)
@@ -57,6 +60,7 @@ class WireDecoder:
         self._lookup = lookup
         self._parsed: dict[int, Any] = {}
         self._json: dict[int, dict[str, Any]] = {}
+        self._renames: dict[int, Renames | None] = {}
 
     def knows(self, schema_id: int) -> bool:
         return schema_id in self._parsed or self._lookup(schema_id) is not None
@@ -76,7 +80,9 @@ class WireDecoder:
     def decode(self, value: bytes | None) -> tuple[int, Any]:
         """``(schema id, JSON value)``; UnknownSchema or UndecodableRecord when it cannot."""
         schema_id, decoded = self._read(value)
-        return schema_id, msgspec.to_builtins(decoded)
+        renames = self._renames[schema_id]
+        builtins = msgspec.to_builtins(decoded)
+        return schema_id, builtins if renames is None else _renamed(builtins, renames)
 
     def _read(self, value: bytes | None) -> tuple[int, Any]:
         if value is None:
@@ -105,8 +111,36 @@ class WireDecoder:
             raise UndecodableRecord(f"schema {schema_id} is not a readable Avro schema") from exc
         # Ids are global and immutable: a parse is good for as long as the process lives.
         self._json[schema_id] = schema_json
+        self._renames[schema_id] = users_names(schema_json)
         self._parsed[schema_id] = parsed
         return parsed
+
+
+def users_names(schema: Any) -> Renames | None:
+    """The renames of a record schema (or of the record of a ``["null", record]`` union); None
+    when every field at every level carries the user's own name, the usual case."""
+    if isinstance(schema, list):
+        records = [branch for branch in schema if isinstance(branch, dict)]
+        return users_names(records[0]) if len(records) == 1 else None
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return None
+    renames: Renames = {}
+    for field in schema.get("fields", []):
+        name = field["name"]
+        renames[name] = (str(field.get("inlet.name", name)), users_names(field["type"]))
+    if all(user == name and nested is None for name, (user, nested) in renames.items()):
+        return None
+    return renames
+
+
+def _renamed(value: Any, renames: Renames) -> Any:
+    if not isinstance(value, dict):  # null, for an absent optional object
+        return value
+    renamed = {}
+    for key, item in value.items():
+        name, nested = renames.get(key, (key, None))
+        renamed[name] = item if nested is None else _renamed(item, nested)
+    return renamed
 
 
 def header_values(headers: Headers | None) -> tuple[int | None, str | None]:

@@ -119,9 +119,27 @@ def test_every_avro_type_decodes_to_json_values() -> None:
         "days": ["2026-02-01"],
         "customer": {"name": "Ann", "since": "2020-01-01T00:00:00Z"},
         "note": "hi",
-        "order_id": "x-9",  # Avro names, as on the topic
+        "order-id": "x-9",  # the user's name, as sent (Avro's is order_id)
     }
     assert json.loads(json.dumps(value)) == value  # plain JSON, nothing left to convert
+
+
+def test_nested_objects_show_the_users_names_too() -> None:
+    inner = [FieldSpec(name="zip-code", type="string"), FieldSpec(name="city", type="string")]
+    fields = [
+        FieldSpec(name="ship to", type="object", nullable=True, fields=inner),
+        FieldSpec(name="plain", type="object", fields=[FieldSpec(name="a", type="integer")]),
+    ]
+    text = _text(fields)
+    decoder = WireDecoder({7: text}.get)
+    sent = {"ship_to": {"zip_code": "1000", "city": "Bern"}, "plain": {"a": 1}}
+    assert decoder.decode(_frame(7, text, sent))[1] == {
+        "ship to": {"zip-code": "1000", "city": "Bern"},
+        "plain": {"a": 1},
+    }
+    assert decoder.decode(_frame(7, text, {**sent, "ship_to": None}))[1]["ship to"] is None
+    # Records read by the sinks keep the Avro names: they are the columns.
+    assert decoder.decode_typed(_frame(7, text, sent))[1]["ship_to"] == sent["ship_to"]
 
 
 def test_null_decodes_to_none() -> None:
