@@ -23,6 +23,7 @@ from consumers._feed import Feed, FeedContext
 from consumers.decode import Headers
 from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_config
+from inlet.sealing import secret_box
 from inlet.settings import Settings
 from inlet.topics import (
     CONNECTORS_TOPIC,
@@ -78,7 +79,7 @@ class _Supervisor:
         self._settings = settings
         self.schemas = SchemaState()
         self.connectors = ConnectorState()
-        self.pipelines = PipelineState()
+        self.pipelines = PipelineState(secret_box(settings))
         self.statuses = PipelineStatusState()
         fold = StateFold(self.schemas, self.connectors, self.pipelines, self.statuses)
         self._topics = [

@@ -27,12 +27,13 @@ from litestar import Litestar
 
 from deploy.broker import BrokerError, LocalKafka, die_with_parent
 from inlet.logs import setup_logging
+from inlet.sealing import ensure_secret_key
 from inlet.settings import Settings, SettingsError, load_settings
 from inlet.tokens import ensure_admin_token
 
 log = logging.getLogger("inlet.cli")
 
-_SERVICES = ("registry", "gateway", "consumers")
+SERVICES = ("registry", "gateway", "consumers")
 
 
 def _stop_event() -> threading.Event:
@@ -124,11 +125,17 @@ Then POST records to the "ingest_url" it returns.  Ctrl-C stops everything.
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     stop = _stop_event()
     token, created = ensure_admin_token(settings.admin_token, Path(settings.data_dir))
+    secret_key = ensure_secret_key(settings.secret_key, Path(settings.data_dir))
     with _kafka(settings, ephemeral=args.ephemeral) as bootstrap:
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "INLET_ADMIN_TOKEN": token}
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "INLET_ADMIN_TOKEN": token,
+            "INLET_SECRET_KEY": secret_key,
+        }
         children: list[subprocess.Popen[bytes]] = []
         try:
-            for service in _SERVICES:
+            for service in SERVICES:
                 child = subprocess.Popen(
                     [sys.executable, "-m", "inlet.cli", service],
                     env=env,

@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None
     admin_token: str | None = None
+    # Seals secrets kept at rest (pipeline DSNs): URL-safe base64 of 32 bytes (inlet/sealing.py);
+    # by default generated once and kept in the data dir.
+    secret_key: str | None = None
     # New connector topics.
     topic_partitions: int = 3
     topic_replication_factor: int = -1  # -1: the broker's default.replication.factor
@@ -66,7 +69,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __repr__(self) -> str:
         fields = {f: getattr(self, f) for f in self.__struct_fields__}
-        for secret in ("admin_token", "schema_registry_basic_auth"):
+        for secret in ("admin_token", "secret_key", "schema_registry_basic_auth"):
             if fields[secret] is not None:
                 fields[secret] = "***"
         if fields["schema_registry_url"] is not None:

@@ -22,6 +22,7 @@ from consumers.schema_lookup import schema_lookup, schema_topics
 from inlet.health import health
 from inlet.kafka import KafkaHealth
 from inlet.logs import silence_server_access_log
+from inlet.sealing import secret_box
 from inlet.settings import Settings, load_settings
 from inlet.tokens import ensure_admin_token, token_hash
 from inlet.topics import (
@@ -60,7 +61,7 @@ class RegistryService:
         self.schema_state = SchemaState()
         self.connector_state = ConnectorState()
         self.sample_state = SampleState()
-        self.pipeline_state = PipelineState()
+        self.pipeline_state = PipelineState(secret_box(settings))
         self.pipeline_status_state = PipelineStatusState()
         # With an external schema registry, Inlet neither writes nor reads ``_schemas``.
         self.remote_schemas = (

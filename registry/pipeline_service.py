@@ -122,7 +122,7 @@ class PipelineService:
             if problems:
                 raise InvalidPipeline("invalid pipeline", problems=problems)
             self._require_free(draft.name, draft.sink)
-            return [pipeline_record(draft)], draft
+            return [pipeline_record(draft, self._pipelines.box)], draft
 
         try:
             return await self._log.transact(decide)
@@ -136,7 +136,7 @@ class PipelineService:
             if current.paused == paused:
                 return [], current
             changed = msgspec.structs.replace(current, paused=paused, updated_at=self._clock())
-            return [pipeline_record(changed)], changed
+            return [pipeline_record(changed, self._pipelines.box)], changed
 
         return await self._log.transact(decide)
 

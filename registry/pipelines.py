@@ -3,7 +3,8 @@
 Two compacted topics:
 
 * ``_inlet_pipelines``: key = pipeline id, value = the definition as JSON; a tombstone deletes.
-  Written by the registry's transactional writer, like connectors.
+  Written by the registry's transactional writer, like connectors. A sink's DSN is sealed on the
+  topic (``inlet/sealing.py``: it may hold a password) and open in memory.
 * ``_inlet_pipeline_status``: key = ``<pipeline id>/<partition>``, value = what the feed worker that
   owns the partition last reported (``PartitionStatus``). Partition ``-1`` is the pipeline-level
   report of a worker that failed before it owned any partition (a sink it cannot reach). Written
@@ -23,6 +24,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from inlet.sealing import SealBroken, SecretBox
 from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
 from registry.log import Record
 
@@ -109,8 +111,15 @@ _pipeline_decoder = msgspec.json.Decoder(Pipeline)
 _status_decoder = msgspec.json.Decoder(PartitionStatus)
 
 
-def pipeline_record(pipeline: Pipeline) -> Record:
-    return Record(PIPELINES_TOPIC, pipeline.id.encode(), _encoder.encode(pipeline))
+def pipeline_record(pipeline: Pipeline, box: SecretBox) -> Record:
+    """The pipeline as stored: its sink's DSN sealed."""
+    stored = pipeline
+    if isinstance(pipeline.sink, PostgresSink):
+        sealed = box.seal(pipeline.sink.dsn, belongs_to=pipeline.id)
+        stored = msgspec.structs.replace(
+            pipeline, sink=msgspec.structs.replace(pipeline.sink, dsn=sealed)
+        )
+    return Record(PIPELINES_TOPIC, pipeline.id.encode(), _encoder.encode(stored))
 
 
 def pipeline_tombstone(pipeline_id: str) -> Record:
@@ -130,9 +139,10 @@ def status_tombstone(pipeline_id: str, partition: int) -> Record:
 
 
 class PipelineState:
-    """The current pipelines by id and by name (case-insensitive)."""
+    """The current pipelines by id and by name (case-insensitive), DSNs opened with ``box``."""
 
-    def __init__(self) -> None:
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
         self.by_id: dict[str, Pipeline] = {}
         self._by_name: dict[str, str] = {}
 
@@ -151,6 +161,15 @@ class PipelineState:
             # Like connectors: a record this version cannot read must not stop the fold.
             log.warning("skipping unreadable pipeline record", extra={"key": pipeline_id})
             return
+        if isinstance(pipeline.sink, PostgresSink):
+            try:
+                dsn = self.box.open(pipeline.sink.dsn, belongs_to=pipeline_id)
+            except SealBroken as exc:
+                # Kept, sealed: listed (masked) by the API, refused with this reason by its sink.
+                log.warning("cannot open a pipeline's DSN: %s", exc, extra={"key": pipeline_id})
+            else:
+                sink = msgspec.structs.replace(pipeline.sink, dsn=dsn)
+                pipeline = msgspec.structs.replace(pipeline, sink=sink)
         self.by_id[pipeline_id] = pipeline
         self._by_name[pipeline.name.casefold()] = pipeline_id
 

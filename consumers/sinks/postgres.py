@@ -41,6 +41,7 @@ from consumers.sinks._pg_types import (
     jsonb,
     pg_type,
 )
+from inlet.sealing import SealBroken, is_sealed
 from registry.pipeline_sinks import table_parts
 from registry.pipelines import PostgresSink as PostgresSinkConfig
 
@@ -87,6 +88,8 @@ class PostgresSink:
     # --- Lifecycle. ---
 
     def start(self, columns: list[Column]) -> None:
+        if is_sealed(self._dsn):  # the registry sealed it with a key this worker lacks
+            raise SealBroken("the DSN is sealed with another secret key: set INLET_SECRET_KEY")
         self._conn = psycopg.connect(
             self._dsn, autocommit=True, application_name=f"inlet-{self._pipeline_id}"
         )

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from deploy.broker import POM
+from inlet.cli import SERVICES
 from inlet.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +24,17 @@ def _compose() -> dict[str, Any]:
 def test_compose_runs_kafka_and_inlets_services_from_the_dockerfile() -> None:
     services = _compose()["services"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    for name in ("registry", "gateway"):
+    for name in SERVICES:  # every service `inlet up` runs
         service = services[name]
         assert (ROOT / service["build"]["dockerfile"]).exists()
         assert service["command"] == [name]
         assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    # The registry and the consumers share one data dir: the secret key sealing pipeline DSNs.
+    data_dir = services["registry"]["environment"]["INLET_DATA_DIR"]
+    for name in ("registry", "consumers"):
+        assert services[name]["environment"]["INLET_DATA_DIR"] == data_dir
+        assert f"inlet-data:{data_dir}" in services[name]["volumes"]
 
 
 def test_compose_kafka_matches_the_pinned_broker_version() -> None:

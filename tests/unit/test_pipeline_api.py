@@ -12,6 +12,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
+from inlet.sealing import secret_box
 from inlet.settings import Settings
 from inlet.tokens import token_hash
 from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
@@ -27,6 +28,7 @@ from registry.pipelines import (
     PartitionStatus,
     PipelineState,
     PipelineStatusState,
+    PostgresSink,
     status_key,
     status_value,
 )
@@ -58,7 +60,7 @@ class Harness:
         settings = Settings(data_dir=str(tmp_path))
         self.schemas = SchemaState()
         self.connectors = ConnectorState()
-        self.pipelines = PipelineState()
+        self.pipelines = PipelineState(secret_box(settings))
         self.statuses = PipelineStatusState()
         self.log = InMemoryStateLog(
             StateFold(self.schemas, self.connectors, self.pipelines, self.statuses)
@@ -143,8 +145,15 @@ async def test_create_postgres_pipeline(
         None,
     )
     assert harness.topics.topics[pipeline["dlq_topic"]] == TopicSpec(pipeline["dlq_topic"], 1, -1)
-    assert [r.topic for r in harness.log.records][-1] == PIPELINES_TOPIC
-    # The password is on the log (workers need it) but never in an answer.
+    stored = harness.log.records[-1]
+    assert stored.topic == PIPELINES_TOPIC
+    # The password is on the log sealed (workers open it with the secret key), never in an answer.
+    assert stored.value is not None
+    assert b"s3cret" not in stored.value
+    assert b'"dsn":"sealed:v1:' in stored.value
+    assert harness.pipelines.by_id[pipeline["id"]].sink == PostgresSink(
+        dsn=DSN, table="orders_to_pg"
+    )
     for path in ("/v1/pipelines", f"/v1/pipelines/{pipeline['id']}"):
         assert "s3cret" not in (await client.get(path)).text
 
