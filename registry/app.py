@@ -92,6 +92,7 @@ class RegistryService:
             self.schemas,
             self.log,
             KafkaTopicAdmin(settings),
+            pipelines_of=self.pipeline_state.ids_of_connector,
         )
         self.sample_service = SampleService(self.connector_state, self.sample_state, self.log)
         self.pipeline_service = PipelineService(

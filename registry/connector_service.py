@@ -47,6 +47,7 @@ from registry.connectors import (
     utc_now,
 )
 from registry.errors import (
+    ConnectorInUse,
     ConnectorNotFound,
     IncompatibleSchema,
     InvalidConnector,
@@ -136,8 +137,10 @@ class ConnectorService:
         topics: TopicAdmin,
         *,
         clock: Callable[[], datetime] = utc_now,
+        pipelines_of: Callable[[str], list[str]] = lambda _connector_id: [],
     ) -> None:
         self._settings = settings
+        self._pipelines_of = pipelines_of  # the ids of the pipelines reading a connector
         self._state = connector_state
         self._schemas = schemas
         self._log = log
@@ -289,6 +292,16 @@ class ConnectorService:
 
         def decide() -> tuple[list[Record], tuple[Connector, TopicPolicy]]:
             connector = self._require(connector_id)
+            pipelines = self._pipelines_of(connector.id)
+            if pipelines:  # decided on caught-up state: no pipeline can slip in meanwhile
+                raise ConnectorInUse(
+                    f"connector {connector.id!r} feeds {len(pipelines)} pipeline(s); "
+                    "delete them first",
+                    problems=[
+                        Problem(field="pipelines", reason=f"pipeline {pipeline_id!r} reads it")
+                        for pipeline_id in pipelines
+                    ],
+                )
             policy = topics or connector.on_delete
             records = [Record(CONNECTORS_TOPIC, connector.id.encode(), None)]
             if policy == "delete":

@@ -32,6 +32,7 @@ class ErrorCode(IntEnum):
     INCOMPATIBLE_SCHEMA = 409
     NAME_TAKEN = 40950
     NOT_ENOUGH_SAMPLES = 40951
+    CONNECTOR_IN_USE = 40952
     INVALID_SCHEMA = 42201
     INVALID_VERSION = 42202
     INVALID_COMPATIBILITY_LEVEL = 42203
@@ -155,6 +156,12 @@ class InvalidCursor(RegistryError):
 
 class NotEnoughSamples(RegistryError):
     code = ErrorCode.NOT_ENOUGH_SAMPLES
+
+
+class ConnectorInUse(RegistryError):
+    """Pipelines still read the connector: they go first, so no feed is cut off unawares."""
+
+    code = ErrorCode.CONNECTOR_IN_USE
 
 
 class StoreTimeout(RegistryError):

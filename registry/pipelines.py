@@ -180,6 +180,10 @@ class PipelineState:
         pipeline_id = self._by_name.get(name.casefold())
         return None if pipeline_id is None else self.by_id.get(pipeline_id)
 
+    def ids_of_connector(self, connector_id: str) -> list[str]:
+        """The ids of the pipelines reading ``connector_id``, in creation order."""
+        return [p.id for p in self.all() if p.connector_id == connector_id]
+
     def all(self) -> list[Pipeline]:
         """Pipelines in creation order (then id, so the order is total)."""
         return sorted(self.by_id.values(), key=lambda p: (p.created_at, p.id))

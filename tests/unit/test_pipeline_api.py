@@ -74,6 +74,7 @@ class Harness:
             self.log,
             self.topics,
             clock=lambda: AT,
+            pipelines_of=self.pipelines.ids_of_connector,
         )
         self.service = PipelineService(
             self.pipelines, self.statuses, self.connectors, self.log, self.topics, clock=lambda: AT
@@ -244,6 +245,27 @@ async def test_pause_resume_delete(
     assert pipeline["dlq_topic"] not in harness.topics.topics
     assert harness.statuses.reports(pipeline["id"]) == []  # its reports were tombstoned
     assert (await client.get("/v1/pipelines")).json() == {"data": []}
+
+
+async def test_a_connector_with_pipelines_is_not_deleted(
+    client: Client, connector: dict[str, Any]
+) -> None:
+    first = (await _create(client, connector)).json()
+    lake = {"type": "files", "directory": "/data/orders"}
+    second = (await _create(client, connector, name="Orders to lake", sink=lake)).json()
+    refused = await client.delete(f"/v1/connectors/{connector['id']}")
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["type"].endswith("/connector-in-use")
+    assert body["code"] == 40952
+    assert [p["reason"] for p in body["problems"]] == [
+        f"pipeline {first['id']!r} reads it",
+        f"pipeline {second['id']!r} reads it",
+    ]
+    assert (await client.get(f"/v1/connectors/{connector['id']}")).status_code == 200
+    for pipeline in (first, second):
+        assert (await client.delete(f"/v1/pipelines/{pipeline['id']}")).status_code == 204
+    assert (await client.delete(f"/v1/connectors/{connector['id']}")).status_code == 204
 
 
 async def test_view_sums_what_workers_report(
