@@ -142,11 +142,13 @@ class Sampler:
         return True
 
     def add_rejected(self, connector_id: str, message: KafkaMessage) -> bool:
-        """Count a record of the rejected topic, and keep it among the recent ones."""
-        state = self._count(connector_id, message, rejected=True)
+        """Count a record of the rejected topic, and keep it among the recent ones. A record a
+        replay kept again was counted when it was first rejected: it is not counted twice."""
+        entry = _rejected_entry(message)
+        again = entry is not None and entry.replay_of is not None
+        state = self._count(connector_id, message, rejected=True, tally=not again)
         if state is None:
             return False
-        entry = _rejected_entry(message)
         if entry is not None:
             state.recent_rejected.append(entry)
             del state.recent_rejected[: -self._recent_rejected]
@@ -154,7 +156,7 @@ class Sampler:
         return True
 
     def _count(
-        self, connector_id: str, message: KafkaMessage, *, rejected: bool
+        self, connector_id: str, message: KafkaMessage, *, rejected: bool, tally: bool = True
     ) -> ConnectorSamples | None:
         """Count ``message`` and move its partition's position past it; None if it does not
         count (its connector is deleted, or it was counted before this re-read)."""
@@ -165,7 +167,7 @@ class Sampler:
             return None
         state = self._states.setdefault(connector_id, ConnectorSamples(connector_id=connector_id))
         if rejected:
-            state.rejected += 1
+            state.rejected += tally
             state.rejected_positions[message.partition] = message.offset + 1
         else:
             state.accepted += 1
@@ -259,6 +261,7 @@ def _rejected_entry(message: KafkaMessage) -> RejectedSample | None:
         record=None if truncated else rejected.record,
         errors=rejected.errors,
         truncated=truncated,
+        replay_of=rejected.replay_of,
     )
 
 

@@ -44,6 +44,8 @@ from gateway._record_errors import (
 from gateway._record_types import LevelPlan, plan_level, probe_struct
 from gateway.bodies import CsvRecords, JsonRecords, RecordBatch
 from inlet.records import RecordError, RecordErrorCode
+from registry.avro import avro_schema
+from registry.connectors import Connector
 from registry.fields import FieldSpec, avro_name
 
 EncodedRecord = tuple[int, bytes | None, bytes]  # (index in the body, key, Confluent-framed value)
@@ -143,6 +145,18 @@ class RecordCodec:
         )
         self._json = self._format(JSON_READER, _json_decoder, msgspec.Raw)
         self._csv = self._format(CSV_READER, _csv_decoder, object)
+
+    @classmethod
+    def of_connector(cls, connector: Connector) -> RecordCodec:
+        """The codec of a connector's current schema version and settings."""
+        return cls(
+            connector.fields,
+            avro_schema(connector.record_name, connector.fields),
+            schema_id=connector.schema_id,
+            schema_version=connector.schema_version,
+            key_field=connector.key_field,
+            reject_unknown_fields=connector.reject_unknown_fields,
+        )
 
     def encode(self, batch: RecordBatch) -> EncodeResult:
         """Validate and encode every record of ``batch``; never raises for a bad record."""

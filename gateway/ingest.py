@@ -27,7 +27,6 @@ from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
 from inlet.settings import Settings
 from inlet.tokens import token_hash
-from registry.avro import avro_schema
 from registry.connectors import Connector, ConnectorState
 
 _RETRY_AFTER_S = 2.0
@@ -79,14 +78,7 @@ class Ingest:
             # Drop this connector's older codecs: requests in flight keep their own reference.
             for old in [k for k in self._codecs if k[0] == connector.id]:
                 del self._codecs[old]
-            codec = self._codecs[key] = RecordCodec(
-                connector.fields,
-                avro_schema(connector.record_name, connector.fields),
-                schema_id=connector.schema_id,
-                schema_version=connector.schema_version,
-                key_field=connector.key_field,
-                reject_unknown_fields=connector.reject_unknown_fields,
-            )
+            codec = self._codecs[key] = RecordCodec.of_connector(connector)
         return codec
 
     async def ingest(

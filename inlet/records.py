@@ -14,6 +14,8 @@ import msgspec
 
 HEADER_REQUEST_ID = "inlet-request-id"
 HEADER_RECEIVED_AT = "inlet-received-at"  # milliseconds since the epoch, ASCII digits
+# On a record a replay wrote: the rejected record it came from, "<partition>:<offset>".
+HEADER_REPLAY_OF = "inlet-replay-of"
 
 WIRE_MAGIC = 0
 
@@ -56,8 +58,12 @@ class RecordError(msgspec.Struct, frozen=True, omit_defaults=True):
     line: int | None = None
 
 
-class RejectedRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """An invalid record kept for replay: the record as sent, and every reason it failed."""
+class RejectedRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An invalid record kept for replay: the record as sent, and every reason it failed.
+
+    ``replay_of``: set when a replay found it still invalid and kept it again, with its new
+    reasons: the ``<partition>:<offset>`` of the record it was before (not counted twice).
+    """
 
     connector_id: str
     request_id: str
@@ -67,3 +73,4 @@ class RejectedRecord(msgspec.Struct, frozen=True, kw_only=True):
     content_type: str
     record: Any  # the record as decoded from the body (CSV rows as objects of strings)
     errors: list[RecordError]
+    replay_of: str | None = None

@@ -43,6 +43,7 @@ from registry.pipeline_service import PipelineService
 from registry.pipelines import PipelineState, PipelineStatusState
 from registry.records_api import RecordReader, RecordsController
 from registry.remote_schemas import RemoteSchemaStore
+from registry.replay import RejectedReplayer
 from registry.sample_service import SampleService
 from registry.sample_state import SampleState
 from registry.samples_api import SamplesController
@@ -105,6 +106,7 @@ class RegistryService:
         # Records name their schemas by id; the pull feed looks them up where they are.
         self.schema_lookup = schema_lookup(settings, self.schema_state, self.log.sync)
         self.record_reader = RecordReader(settings, self.connector_state, self.schema_lookup)
+        self.rejected_replayer = RejectedReplayer(settings, self.connector_state)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -146,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "sample_service": Provide(lambda: service.sample_service, sync_to_thread=False),
             "pipeline_service": Provide(lambda: service.pipeline_service, sync_to_thread=False),
             "record_reader": Provide(lambda: service.record_reader, sync_to_thread=False),
+            "rejected_replayer": Provide(lambda: service.rejected_replayer, sync_to_thread=False),
             "registry_service": Provide(lambda: service, sync_to_thread=False),
         },
         guards=[admin_guard],

@@ -33,6 +33,7 @@ class ErrorCode(IntEnum):
     NAME_TAKEN = 40950
     NOT_ENOUGH_SAMPLES = 40951
     CONNECTOR_IN_USE = 40952
+    REPLAY_CONFLICT = 40953
     INVALID_SCHEMA = 42201
     INVALID_VERSION = 42202
     INVALID_COMPATIBILITY_LEVEL = 42203
@@ -156,6 +157,12 @@ class InvalidCursor(RegistryError):
 
 class NotEnoughSamples(RegistryError):
     code = ErrorCode.NOT_ENOUGH_SAMPLES
+
+
+class ReplayConflict(RegistryError):
+    """Another replay of the same connector runs (or took over): try again after it."""
+
+    code = ErrorCode.REPLAY_CONFLICT
 
 
 class ConnectorInUse(RegistryError):

@@ -53,6 +53,7 @@ class RejectedSample(msgspec.Struct, kw_only=True, omit_defaults=True):
     record: Any = None
     errors: list[RecordError] = []
     truncated: bool = False
+    replay_of: str | None = None  # kept again by a replay: where it was before
 
 
 class ConnectorSamples(msgspec.Struct, kw_only=True):

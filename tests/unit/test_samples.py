@@ -232,7 +232,7 @@ class World:
         return Msg(partition, offset, _frame(schema_id, text, record), b"k", encoded)
 
 
-def _rejected(offset: int, reason: str = "must be an integer") -> Msg:
+def _rejected(offset: int, reason: str = "must be an integer", replay_of: str | None = None) -> Msg:
     record = RejectedRecord(
         connector_id=CONNECTOR,
         request_id=f"req-{offset}",
@@ -242,6 +242,7 @@ def _rejected(offset: int, reason: str = "must be an integer") -> Msg:
         content_type="application/json",
         record={"id": "x", "n": "nope"},
         errors=[RecordError(0, "/0/n", "n", RecordErrorCode.WRONG_TYPE, reason)],
+        replay_of=replay_of,
     )
     return Msg(0, offset, msgspec.json.encode(record))
 
@@ -343,6 +344,17 @@ def test_rejected_records_keep_the_latest_with_reasons() -> None:
     assert latest.errors[0].message == "bad 4"
     assert (latest.request_id, latest.record) == ("req-4", {"id": "x", "n": "nope"})
     assert latest.received_at == datetime(2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC)
+
+
+def test_a_record_a_replay_kept_again_is_shown_but_not_counted_twice() -> None:
+    sampler = Sampler(WireDecoder(lambda _: None), lambda _c, _s: None)
+    sampler.add_rejected(CONNECTOR, _rejected(0))
+    sampler.add_rejected(CONNECTOR, _rejected(1, reason="still not an integer", replay_of="0:0"))
+    state = sampler.state(CONNECTOR)
+    assert state is not None
+    assert state.rejected == 1
+    assert state.rejected_positions == {0: 2}
+    assert [(r.offset, r.replay_of) for r in state.recent_rejected] == [(0, None), (1, "0:0")]
 
 
 def test_unreadable_records_are_counted_but_not_sampled(world: World) -> None:

@@ -1,0 +1,257 @@
+"""Replaying a connector's rejected records after a schema fix, exactly once.
+
+``POST /v1/connectors/{id}/rejected/replay`` reads the connector's rejected topic from where the
+last replay stopped (the consumer group ``inlet-replay-<connector id>``; the first replay starts at
+the oldest record kept) to its end, at most ``limit`` records, and checks each against the
+connector's current schema (``registry/replay_plan.py``). Then, in one Kafka transaction:
+
+* the records that pass go to the connector topic (Avro, the current schema id, keyed as the
+  gateway keys them, with the original request id and received-at, and ``inlet-replay-of``);
+* the ones that still fail are kept again on the rejected topic with their new reasons
+  (``replay_of`` names the record they were), so a later fix can replay them too;
+* the group's position moves past everything read.
+
+A crash or a failure before the commit leaves nothing behind (readers are ``read_committed``) and
+the same records are read again next time; a commit makes all of it visible at once. Replays of
+one connector share a ``transactional.id`` whose initialisation fences any earlier one, and read
+their starting position only after it: two concurrent replays never write a record twice (the
+fenced one answers 409). ``dry_run`` reads and checks, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+
+import msgspec
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from gateway.codec import RecordCodec
+from inlet.kafka import ConfigValue, client_config, producer_config
+from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
+from inlet.settings import Settings
+from registry.connectors import Connector, ConnectorState
+from registry.errors import ConnectorNotFound, KafkaUnavailable, ReplayConflict
+from registry.replay_plan import KeptRecord, ReplayPlan, StillRejected, plan_replay
+
+DEFAULT_LIMIT = 10_000
+MAX_LIMIT = 100_000
+MAX_LISTED = 100  # still-rejected records listed in an answer (all are counted)
+_KAFKA_TIMEOUT_S = 30.0
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+_COORDINATOR_NOT_READY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+_encoder = msgspec.json.Encoder()
+
+
+class ReplayResult(msgspec.Struct, frozen=True, kw_only=True):
+    dry_run: bool
+    read: int  # kept records read
+    accepted: int  # now valid: written to the connector topic (or would be, in a dry run)
+    rejected: int  # still invalid: kept again with their new reasons
+    unreadable: int  # not kept records at all (left where they are)
+    more: bool  # the limit stopped the read before the topic's end: replay again for the rest
+    schema_id: int
+    schema_version: int
+    still_rejected: list[StillRejected]  # the first MAX_LISTED
+    still_rejected_total: int
+
+
+def replay_group(connector_id: str) -> str:
+    return f"inlet-replay-{connector_id}"
+
+
+class RejectedReplayer:
+    """Replays for one registry instance; one replay per connector at a time here (others, on
+    other instances, are fenced by the transactional id)."""
+
+    def __init__(self, settings: Settings, connectors: ConnectorState) -> None:
+        self._settings = settings
+        self._connectors = connectors
+        self._running: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def replay(self, connector_id: str, *, dry_run: bool, limit: int) -> ReplayResult:
+        connector = self._connectors.get(connector_id)
+        if connector is None:
+            raise ConnectorNotFound(f"connector {connector_id!r} not found")
+        lock = self._running[connector.id]
+        if lock.locked():
+            raise ReplayConflict(f"a replay of connector {connector.id!r} is running")
+        async with lock:
+            try:
+                return await asyncio.to_thread(self._replay, connector, dry_run, limit)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if isinstance(error, KafkaError) and error.code() in _FENCED:
+                    raise ReplayConflict(
+                        f"another replay of connector {connector.id!r} took over"
+                    ) from exc
+                raise KafkaUnavailable(f"the replay did not complete: {exc}") from exc
+
+    def _replay(self, connector: Connector, dry_run: bool, limit: int) -> ReplayResult:
+        """Blocking (librdkafka): runs in a worker thread."""
+        codec = RecordCodec.of_connector(connector)
+        producer = None if dry_run else self._transactional_producer(connector)
+        consumer = Consumer(
+            client_config(
+                self._settings,
+                client_id="inlet-replay",
+                **_consumer_config(replay_group(connector.id)),
+            )
+        )
+        try:
+            # Only now, after the producer fenced any earlier replay, read where to start.
+            kept, positions, more = _read(consumer, connector.rejected_topic, limit)
+            plan = plan_replay(kept, codec, connector.id)
+            if producer is not None and positions:
+                _write(producer, consumer, connector, plan, positions)
+        except KafkaException:
+            if producer is not None:
+                _abort(producer)
+            raise
+        finally:
+            consumer.close()
+        still = [answer for answer, _again in plan.rejected]
+        return ReplayResult(
+            dry_run=dry_run,
+            read=len(kept),
+            accepted=len(plan.accepted),
+            rejected=len(plan.rejected),
+            unreadable=len(plan.unreadable),
+            more=more,
+            schema_id=codec.schema_id,
+            schema_version=codec.schema_version,
+            still_rejected=still[:MAX_LISTED],
+            still_rejected_total=len(still),
+        )
+
+    def _transactional_producer(self, connector: Connector) -> Producer:
+        transactional: dict[str, ConfigValue] = {
+            "transactional.id": replay_group(connector.id),
+            "transaction.timeout.ms": 60_000,
+        }
+        producer = Producer(
+            producer_config(self._settings, client_id="inlet-replay", **transactional)
+        )
+        producer.init_transactions(_KAFKA_TIMEOUT_S)
+        return producer
+
+
+def _consumer_config(group: str) -> dict[str, ConfigValue]:
+    return {
+        "group.id": group,  # its committed offsets are the replay's position; never joined
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed",
+        "auto.offset.reset": "earliest",  # a position behind retention: the oldest still kept
+    }
+
+
+def _read(
+    consumer: Consumer, topic: str, limit: int
+) -> tuple[list[KeptRecord], list[TopicPartition], bool]:
+    """Up to ``limit`` kept records from the group's position to the end; the positions after
+    them; whether records were left for another replay."""
+    found = consumer.list_topics(topic, timeout=_KAFKA_TIMEOUT_S).topics.get(topic)
+    if found is None or found.error is not None:
+        raise KafkaException(found.error if found else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+    partitions = [TopicPartition(topic, p) for p in sorted(found.partitions)]
+    starts = _committed(consumer, partitions)
+    assigned = [
+        TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
+        for tp in starts
+    ]
+    consumer.assign(assigned)
+    kept: list[KeptRecord] = []
+    unfinished = {tp.partition for tp in assigned}
+    deadline = time.monotonic() + _KAFKA_TIMEOUT_S
+    while unfinished and len(kept) < limit:
+        if time.monotonic() > deadline:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "reading the rejected topic"))
+        for message in consumer.consume(min(limit - len(kept), 1000), 0.1):
+            error = message.error()
+            partition, offset = message.partition(), message.offset()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                unfinished.discard(partition or 0)
+            elif error is not None:
+                raise KafkaException(error)
+            elif len(kept) < limit and partition is not None and offset is not None:
+                kept.append(KeptRecord(partition, offset, message.value()))
+    # Past what was consumed, transaction markers included: the consumer's own positions.
+    positions = [tp for tp in consumer.position(assigned) if tp.offset >= 0]
+    return kept, positions, bool(unfinished)
+
+
+def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """The group's positions, waiting out a coordinator that is not ready yet (a new group's
+    coordinator may answer NOT_COORDINATOR or LOAD_IN_PROGRESS for a moment)."""
+    deadline = time.monotonic() + _KAFKA_TIMEOUT_S
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=_KAFKA_TIMEOUT_S)
+        except KafkaException as exc:
+            error = exc.args[0]
+            transient = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in _COORDINATOR_NOT_READY
+            )
+            if not transient or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _write(
+    producer: Producer,
+    consumer: Consumer,
+    connector: Connector,
+    plan: ReplayPlan,
+    positions: list[TopicPartition],
+) -> None:
+    producer.begin_transaction()
+    for replayed in plan.accepted:
+        headers: list[tuple[str, str | bytes | None]] = [
+            (HEADER_REQUEST_ID, replayed.request_id),
+            (HEADER_RECEIVED_AT, str(replayed.received_at_ms)),
+            (HEADER_REPLAY_OF, replayed.source.at),
+        ]
+        _produce(producer, connector.topic, replayed.value, replayed.key, headers)
+    for _answer, again in plan.rejected:
+        headers = [(HEADER_REPLAY_OF, again.replay_of)]
+        _produce(producer, connector.rejected_topic, _encoder.encode(again), None, headers)
+    producer.send_offsets_to_transaction(
+        positions, consumer.consumer_group_metadata(), _KAFKA_TIMEOUT_S
+    )
+    producer.commit_transaction(_KAFKA_TIMEOUT_S)
+
+
+def _produce(
+    producer: Producer,
+    topic: str,
+    value: bytes,
+    key: bytes | None,
+    headers: list[tuple[str, str | bytes | None]],
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, value, key, headers=headers)
+        except BufferError:  # the local queue is full: let deliveries drain it
+            producer.poll(0.1)
+            continue
+        return
+
+
+def _abort(producer: Producer) -> None:
+    # Fenced, gone, or never begun: the broker aborts an open transaction either way.
+    with contextlib.suppress(KafkaException):
+        producer.abort_transaction(_KAFKA_TIMEOUT_S)
