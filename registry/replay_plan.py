@@ -16,7 +16,7 @@ import msgspec
 
 from gateway.bodies import BodyFormat, CsvRecords, JsonRecords, RecordBatch
 from gateway.codec import RecordCodec
-from inlet.records import RecordError, RecordErrorCode, RejectedRecord
+from inlet.records import RecordError, RejectedRecord
 
 
 class KeptRecord(NamedTuple):
@@ -85,10 +85,8 @@ def plan_replay(kept: list[KeptRecord], codec: RecordCodec, connector_id: str) -
                 Replayed(source, key, value, record.request_id, record.received_at_ms)
             )
             continue
+        # Never empty: the codec gives every rejected record a reason.
         errors = [msgspec.structs.replace(error, line=None) for error in result.errors]
-        if not errors:  # never drop a record silently
-            message = "could not be encoded"
-            errors = [RecordError(0, "/0", None, RecordErrorCode.INVALID_VALUE, message)]
         again = RejectedRecord(
             connector_id=connector_id,
             request_id=record.request_id,
