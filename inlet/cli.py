@@ -188,6 +188,9 @@ def _serve(app_factory: str, port: int, settings: Settings, workers: int = 1) ->
         workers=workers,
         log_config=None,  # our JSON logging (set up again in each worker process)
         access_log=False,
+        # No X-Forwarded-* rewriting per request: nothing Inlet logs or answers uses the client's
+        # address (measured: ~5% of a single-record request's CPU).
+        proxy_headers=False,
         lifespan="on",
     )
     return 0
