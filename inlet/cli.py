@@ -27,9 +27,8 @@ from litestar import Litestar
 
 from deploy.broker import BrokerError, LocalKafka, die_with_parent
 from inlet.logs import setup_logging
-from inlet.sealing import ensure_secret_key
 from inlet.settings import Settings, SettingsError, load_settings
-from inlet.tokens import ensure_admin_token
+from inlet.tokens import ensure_admin_token, ensure_secret_key
 
 log = logging.getLogger("inlet.cli")
 

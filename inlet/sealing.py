@@ -17,18 +17,16 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from inlet.settings import Settings
+from inlet.tokens import SECRET_KEY_BYTES, ensure_secret_key
 
 SEALED_PREFIX = "sealed:v1:"
-_KEY_BYTES = 32
 _NONCE_BYTES = 12
-_KEY_FILE = "secret-key"
 
 
 class SealBroken(ValueError):
@@ -37,8 +35,8 @@ class SealBroken(ValueError):
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
-        if len(key) != _KEY_BYTES:
-            raise ValueError(f"a secret key is {_KEY_BYTES} bytes, not {len(key)}")
+        if len(key) != SECRET_KEY_BYTES:
+            raise ValueError(f"a secret key is {SECRET_KEY_BYTES} bytes, not {len(key)}")
         self._aead = AESGCM(key)
 
     def seal(self, text: str, *, belongs_to: str) -> str:
@@ -59,34 +57,6 @@ class SecretBox:
 
 def is_sealed(text: str) -> bool:
     return text.startswith(SEALED_PREFIX)
-
-
-def new_secret_key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(_KEY_BYTES)).decode()
-
-
-def ensure_secret_key(configured: str | None, data_dir: Path) -> str:
-    """The configured key, else the one stored in ``data_dir``, else a new one stored there.
-
-    The file appears whole or not at all (written aside, then linked into place), so processes
-    starting together agree on one key.
-    """
-    if configured:
-        return configured
-    path = data_dir / _KEY_FILE
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".{_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(new_secret_key() + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process was first: its key it is
-        finally:
-            draft.unlink()
-    return path.read_text().strip()
 
 
 def secret_box(settings: Settings) -> SecretBox:

@@ -1,7 +1,9 @@
-"""Secrets: generation with a recognisable prefix, storage as a hash, constant-time checks."""
+"""Secrets: tokens made with a recognisable prefix, stored as a hash, checked in constant time;
+the secret key that seals secrets at rest (inlet/sealing.py), made once per data dir."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -9,6 +11,8 @@ import secrets
 from pathlib import Path
 
 ADMIN_PREFIX = "inlet_admin_"
+SECRET_KEY_BYTES = 32  # the key that seals secrets at rest (inlet/sealing.py)
+SECRET_KEY_FILE = "secret-key"  # noqa: S105 - a file name, not a secret
 INGEST_PREFIX = "inlet_ingest_"
 
 
@@ -43,3 +47,31 @@ def ensure_admin_token(configured: str | None, data_dir: Path) -> tuple[str, boo
     with os.fdopen(fd, "w") as out:
         out.write(token + "\n")
     return token, True
+
+
+def new_secret_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode()
+
+
+def ensure_secret_key(configured: str | None, data_dir: Path) -> str:
+    """The configured key, else the one stored in ``data_dir``, else a new one stored there.
+
+    The file appears whole or not at all (written aside, then linked into place), so processes
+    starting together agree on one key.
+    """
+    if configured:
+        return configured
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_secret_key() + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process was first: its key it is
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
