@@ -34,14 +34,19 @@ class SealBroken(ValueError):
 
 
 class SecretBox:
-    def __init__(self, key: bytes) -> None:
-        if len(key) != SECRET_KEY_BYTES:
-            raise ValueError(f"a secret key is {SECRET_KEY_BYTES} bytes, not {len(key)}")
-        self._aead = AESGCM(key)
+    """Seals with the first key; opens with any (older keys, during a rotation)."""
+
+    def __init__(self, *keys: bytes) -> None:
+        if not keys:
+            raise ValueError("a secret box needs a key")
+        for key in keys:
+            if len(key) != SECRET_KEY_BYTES:
+                raise ValueError(f"a secret key is {SECRET_KEY_BYTES} bytes, not {len(key)}")
+        self._aeads = [AESGCM(key) for key in keys]
 
     def seal(self, text: str, *, belongs_to: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, text.encode(), belongs_to.encode())
+        sealed = self._aeads[0].encrypt(nonce, text.encode(), belongs_to.encode())
         return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
     def open(self, text: str, *, belongs_to: str) -> str:
@@ -49,10 +54,15 @@ class SecretBox:
             return text
         try:
             raw = base64.urlsafe_b64decode(text[len(SEALED_PREFIX) :])
-            opened = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], belongs_to.encode())
-        except (InvalidTag, binascii.Error, ValueError) as exc:
-            raise SealBroken("sealed with another secret key (INLET_SECRET_KEY)") from exc
-        return opened.decode()
+        except (binascii.Error, ValueError) as exc:
+            raise SealBroken("not a sealed text") from exc
+        for aead in self._aeads:
+            try:
+                opened = aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], belongs_to.encode())
+            except (InvalidTag, ValueError):
+                continue
+            return opened.decode()
+        raise SealBroken("sealed with another secret key (INLET_SECRET_KEY)")
 
 
 def is_sealed(text: str) -> bool:
@@ -60,9 +70,11 @@ def is_sealed(text: str) -> bool:
 
 
 def secret_box(settings: Settings) -> SecretBox:
-    key = ensure_secret_key(settings.secret_key, Path(settings.data_dir))
+    """The box of ``INLET_SECRET_KEY``: one key, or, to rotate, ``new,old[,older…]`` (the new
+    one seals, every one opens; a pipeline is sealed anew with each write of it)."""
+    keys = ensure_secret_key(settings.secret_key, Path(settings.data_dir))
     try:
-        raw = base64.urlsafe_b64decode(key)
+        raw = [base64.urlsafe_b64decode(key.strip()) for key in keys.split(",")]
     except (binascii.Error, ValueError) as exc:
         raise ValueError("INLET_SECRET_KEY is not URL-safe base64") from exc
-    return SecretBox(raw)
+    return SecretBox(*raw)

@@ -41,6 +41,17 @@ def test_another_key_or_owner_or_an_altered_text_cannot_open() -> None:
         sealer.open(altered, belongs_to="pip_1")
 
 
+def test_keys_rotate_new_seals_and_old_still_opens() -> None:
+    old, new = new_secret_key(), new_secret_key()
+    sealed_before = box(old).seal(DSN, belongs_to="pip_1")
+    rotating = box(f"{new}, {old}")
+    assert rotating.open(sealed_before, belongs_to="pip_1") == DSN
+    sealed_after = rotating.seal(DSN, belongs_to="pip_1")
+    assert box(new).open(sealed_after, belongs_to="pip_1") == DSN  # sealed with the new key
+    with pytest.raises(SealBroken):
+        box(old).open(sealed_after, belongs_to="pip_1")
+
+
 def test_the_key_is_made_once_per_data_dir_even_by_processes_starting_together(
     tmp_path: Path,
 ) -> None:
