@@ -103,7 +103,7 @@ class _LineWriter:
 _writer: _LineWriter | None = None
 
 
-def _stop_listener() -> None:
+def _stop_writer() -> None:
     global _writer  # noqa: PLW0603 - one writer per process
     if _writer is not None:
         _writer.stop()
@@ -127,7 +127,7 @@ def setup_logging(level: str = "INFO", service: str = "inlet") -> None:
     logging.getLogger("inlet").info("logging ready", extra={"service": service})
 
 
-atexit.register(_stop_listener)
+atexit.register(_stop_writer)
 
 
 def silence_server_access_log() -> None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message
 from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
@@ -29,6 +28,7 @@ from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder, head
 from consumers.schema_lookup import SchemaLookup, SchemaRef
 from inlet.kafka import ConfigValue, client_config
 from inlet.settings import Settings
+from registry._topic_reads import read_from
 from registry.connectors import ConnectorState
 from registry.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
 
@@ -37,7 +37,6 @@ MAX_LIMIT = 1000
 # How long a page waits for records known to be there (end offsets) to arrive: a short wait,
 # never a long poll; a caught-up reader gets an empty page at once.
 FETCH_WAIT_S = 2.0
-_KAFKA_TIMEOUT_S = 10.0
 # Assigned partitions only, so the group id is never joined (librdkafka wants one all the same).
 _CONSUMER: dict[str, ConfigValue] = {
     "group.id": "inlet-registry-records",
@@ -135,22 +134,10 @@ class RecordReader:
             client_config(self._settings, client_id="inlet-registry-records", **_CONSUMER)
         )
         try:
-            found = consumer.list_topics(topic, timeout=_KAFKA_TIMEOUT_S).topics.get(topic)
-            if found is None or found.error is not None:
-                raise KafkaException(found.error if found else f"no topic {topic}")
-            positions: dict[int, int] = {}
-            pending: list[TopicPartition] = []
-            for partition in sorted(found.partitions):
-                tp = TopicPartition(topic, partition)
-                oldest, end = consumer.get_watermark_offsets(tp, _KAFKA_TIMEOUT_S)
-                # A cursor behind retention starts at the oldest record still kept.
-                positions[partition] = max(start.get(partition, 0), oldest)
-                if positions[partition] < end:
-                    pending.append(TopicPartition(topic, partition, positions[partition]))
-            messages = _fetch(consumer, pending, positions, limit) if pending else []
+            messages, positions, _finished = read_from(consumer, topic, start, limit, FETCH_WAIT_S)
         finally:
             consumer.close()
-        return sorted(messages, key=_at), positions
+        return messages, positions
 
     async def _record(self, message: Message) -> PulledRecord:
         found = message.headers() or []
@@ -181,40 +168,6 @@ class RecordReader:
             # Registered before the record was written, the schema may not be at hand yet.
             await self._schemas.load([SchemaRef(exc.schema_id)])
             return self._decoder.decode(value)
-
-
-def _fetch(
-    consumer: Consumer, pending: list[TopicPartition], positions: dict[int, int], limit: int
-) -> list[Message]:
-    """Consume until ``limit`` records, the end of every partition, or the short wait is over;
-    ``positions`` follows: past each record returned, and past what lies before a partition's
-    end (transaction markers) once the end is reached."""
-    consumer.assign(pending)
-    unfinished = {tp.partition for tp in pending}
-    messages: list[Message] = []
-    deadline = time.monotonic() + FETCH_WAIT_S
-    while unfinished and len(messages) < limit:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        for message in consumer.consume(min(limit - len(messages), 500), remaining):
-            partition, offset = message.partition(), message.offset()
-            assert partition is not None
-            assert offset is not None
-            error = message.error()
-            if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                unfinished.discard(partition)
-                positions[partition] = max(positions[partition], offset)
-            elif error is not None:
-                raise KafkaException(error)
-            elif len(messages) < limit:
-                messages.append(message)
-                positions[partition] = offset + 1
-    return messages
-
-
-def _at(message: Message) -> tuple[int, int]:
-    return message.partition() or 0, message.offset() or 0
 
 
 class RecordsController(Controller):

@@ -27,7 +27,6 @@ from collections import defaultdict
 
 import msgspec
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -39,6 +38,7 @@ from gateway.codec import RecordCodec
 from inlet.kafka import ConfigValue, client_config, producer_config
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
 from inlet.settings import Settings
+from registry._topic_reads import read_from
 from registry.connectors import Connector, ConnectorState
 from registry.errors import ConnectorNotFound, KafkaUnavailable, ReplayConflict
 from registry.replay_plan import KeptRecord, ReplayPlan, StillRejected, plan_replay
@@ -155,43 +155,23 @@ def _consumer_config(group: str) -> dict[str, ConfigValue]:
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
-        "auto.offset.reset": "earliest",  # a position behind retention: the oldest still kept
     }
 
 
 def _read(
     consumer: Consumer, topic: str, limit: int
 ) -> tuple[list[KeptRecord], list[TopicPartition], bool]:
-    """Up to ``limit`` kept records from the group's position to the end; the positions after
-    them; whether records were left for another replay."""
-    found = consumer.list_topics(topic, timeout=_KAFKA_TIMEOUT_S).topics.get(topic)
-    if found is None or found.error is not None:
-        raise KafkaException(found.error if found else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
-    partitions = [TopicPartition(topic, p) for p in sorted(found.partitions)]
-    starts = _committed(consumer, partitions)
-    assigned = [
-        TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING)
-        for tp in starts
-    ]
-    consumer.assign(assigned)
-    kept: list[KeptRecord] = []
-    unfinished = {tp.partition for tp in assigned}
-    deadline = time.monotonic() + _KAFKA_TIMEOUT_S
-    while unfinished and len(kept) < limit:
-        if time.monotonic() > deadline:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "reading the rejected topic"))
-        for message in consumer.consume(min(limit - len(kept), 1000), 0.1):
-            error = message.error()
-            partition, offset = message.partition(), message.offset()
-            if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                unfinished.discard(partition or 0)
-            elif error is not None:
-                raise KafkaException(error)
-            elif len(kept) < limit and partition is not None and offset is not None:
-                kept.append(KeptRecord(partition, offset, message.value()))
-    # Past what was consumed, transaction markers included: the consumer's own positions.
-    positions = [tp for tp in consumer.position(assigned) if tp.offset >= 0]
-    return kept, positions, bool(unfinished)
+    """Up to ``limit`` kept records from the group's position on; the positions after them;
+    whether records were left for another replay."""
+    partitions = consumer.list_topics(topic, timeout=_KAFKA_TIMEOUT_S).topics.get(topic)
+    if partitions is None or partitions.error is not None:
+        raise KafkaException(partitions.error if partitions else f"no topic {topic}")
+    committed = _committed(consumer, [TopicPartition(topic, p) for p in partitions.partitions])
+    start = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
+    messages, positions, finished = read_from(consumer, topic, start, limit, _KAFKA_TIMEOUT_S)
+    kept = [KeptRecord(m.partition() or 0, m.offset() or 0, m.value()) for m in messages]
+    moved = [TopicPartition(topic, p, offset) for p, offset in positions.items()]
+    return kept, moved, not finished
 
 
 def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
