@@ -21,35 +21,19 @@ from registry.avro import avro_schema
 from registry.fields import FieldSpec
 from registry.pipelines import PostgresSink as PostgresSinkConfig
 
-V1 = avro_schema(
-    "Rec",
-    [
-        FieldSpec(name="id", type="string"),
-        FieldSpec(name="amount", type="decimal", precision=6, scale=2),
-        FieldSpec(name="day", type="date"),
-        FieldSpec(name="at", type="datetime"),
-        FieldSpec(name="t", type="time"),
-        FieldSpec(name="ref", type="uuid"),
-        FieldSpec(name="tags", type="array", items="integer"),
-        FieldSpec(name="obj", type="object", fields=[FieldSpec(name="k", type="string")]),
-        FieldSpec(name="gone", type="string"),
-    ],
-)
+SHARED = [
+    FieldSpec(name="id", type="string"),
+    FieldSpec(name="amount", type="decimal", precision=6, scale=2),
+    FieldSpec(name="day", type="date"),
+    FieldSpec(name="at", type="datetime"),
+    FieldSpec(name="t", type="time"),
+    FieldSpec(name="ref", type="uuid"),
+    FieldSpec(name="tags", type="array", items="integer"),
+    FieldSpec(name="obj", type="object", fields=[FieldSpec(name="k", type="string")]),
+]
+V1 = avro_schema("Rec", [*SHARED, FieldSpec(name="gone", type="string")])
 # v2 adds a nullable field and drops a required one.
-V2 = avro_schema(
-    "Rec",
-    [
-        FieldSpec(name="id", type="string"),
-        FieldSpec(name="amount", type="decimal", precision=6, scale=2),
-        FieldSpec(name="day", type="date"),
-        FieldSpec(name="at", type="datetime"),
-        FieldSpec(name="t", type="time"),
-        FieldSpec(name="ref", type="uuid"),
-        FieldSpec(name="tags", type="array", items="integer"),
-        FieldSpec(name="obj", type="object", fields=[FieldSpec(name="k", type="string")]),
-        FieldSpec(name="channel", type="string", nullable=True),
-    ],
-)
+V2 = avro_schema("Rec", [*SHARED, FieldSpec(name="channel", type="string", nullable=True)])
 SCHEMAS = {1: V1, 2: V2}
 
 

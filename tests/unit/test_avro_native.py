@@ -18,7 +18,8 @@ from gateway._avro_encoder import NATIVE, native_program, record_encoder
 from gateway.codec import EncodeResult, RecordCodec
 from registry.avro import avro_schema
 from registry.fields import FieldSpec
-from tests.unit.test_codec import ALL_TYPES, as_json, encode, f, field_lists, records
+from tests.unit.test_avro import ALL_TYPES, f
+from tests.unit.test_codec import as_json, encode, field_lists, records
 
 
 def codecs(fields: list[FieldSpec]) -> tuple[RecordCodec, RecordCodec]:

@@ -28,13 +28,10 @@ from gateway.errors import (
 from inlet.records import RecordError, RecordErrorCode
 from registry.avro import avro_schema
 from registry.fields import FieldSpec, avro_name
+from tests.unit.test_avro import ALL_TYPES, f
 
 UTC = dt.UTC
 ID = "8a4c4f1e-2f5e-4f1a-9c55-5d1f0b0f3a7e"
-
-
-def f(name: str, type_: str = "string", **attributes: object) -> FieldSpec:
-    return msgspec.convert({"name": name, "type": type_, **attributes}, FieldSpec)
 
 
 def make_codec(fields: list[FieldSpec], **options: Any) -> RecordCodec:
@@ -573,26 +570,6 @@ def test_msgspec_paths_hold_the_users_names() -> None:
 
 
 # --- the Avro bytes: exactly fastavro's, for every type ------------------------------------
-
-ALL_TYPES = [
-    f("name"),
-    f("count", "integer"),
-    f("ratio", "float"),
-    f("paid", "boolean"),
-    f("day", "date"),
-    f("at", "datetime"),
-    f("time of day", "time"),
-    f("amount", "decimal", precision=10, scale=2),
-    f("id", "uuid"),
-    f("state", "enum", symbols=["NEW", "DONE"]),
-    f("tags", "array", items="string"),
-    f("days", "array", items="date"),
-    f("customer", "object", fields=[f("e-mail"), f("vip", "boolean", nullable=True)]),
-    f("note", nullable=True),
-    f("total", "decimal", precision=38, scale=0, nullable=True),
-    f("address", "object", nullable=True, fields=[f("city")]),
-]
-
 
 SCALARS: dict[str, st.SearchStrategy[Any]] = {
     "string": st.text(),

@@ -13,7 +13,7 @@ from gateway.codec import RecordCodec
 from inlet.records import RejectedRecord
 from registry.avro import avro_schema
 from registry.replay_plan import KeptRecord, plan_replay
-from tests.unit.test_codec import f
+from tests.unit.test_avro import f
 
 FIELDS = [f("id"), f("total", "decimal", precision=12, scale=2), f("qty", "integer", nullable=True)]
 
