@@ -26,10 +26,10 @@ from confluent_kafka import Producer
 from gateway.bodies import parse_body
 from gateway.codec import RecordCodec
 from inlet.kafka import producer_config
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID
 from inlet.settings import Settings
-from registry.avro import avro_schema
-from registry.fields import FieldSpec
 
 
 def _headers() -> list[tuple[str, str | bytes | None]]:

@@ -32,8 +32,8 @@ import msgspec
 
 from gateway.bodies import JsonRecords, parse_body
 from gateway.codec import RecordCodec
-from registry.avro import avro_schema
-from registry.fields import FieldSpec
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
 
 RECORDS_PER_BATCH = 500
 

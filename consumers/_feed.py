@@ -44,11 +44,11 @@ from consumers.sinks._columns import record_columns
 from consumers.sinks.files import FilesSink
 from consumers.sinks.postgres import PostgresSink
 from inlet.kafka import ConfigValue, client_config
+from inlet.model.connectors import Connector
+from inlet.model.pipelines import PIPELINE_PARTITION, PartitionStatus, Pipeline
+from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.settings import Settings
 from inlet.topics import pipeline_group
-from registry.connectors import Connector
-from registry.pipelines import PIPELINE_PARTITION, PartitionStatus, Pipeline
-from registry.pipelines import PostgresSink as PostgresSinkConfig
 
 log = logging.getLogger("inlet.consumers.feed")
 

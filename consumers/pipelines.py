@@ -23,18 +23,8 @@ from consumers._feed import Feed, FeedContext
 from consumers.decode import Headers
 from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_config
-from inlet.sealing import secret_box
-from inlet.settings import Settings
-from inlet.topics import (
-    CONNECTORS_TOPIC,
-    PIPELINE_STATUS_TOPIC,
-    PIPELINES_TOPIC,
-)
-from registry.connectors import ConnectorState, utc_now
-from registry.errors import KafkaUnavailable
-from registry.kafka_log import LogReader, ensure_state_topics
-from registry.log import StateFold
-from registry.pipelines import (
+from inlet.model.connectors import ConnectorState, utc_now
+from inlet.model.pipelines import (
     PIPELINE_PARTITION,
     PartitionStatus,
     Pipeline,
@@ -43,7 +33,17 @@ from registry.pipelines import (
     status_key,
     status_value,
 )
-from registry.schema_state import SchemaState
+from inlet.model.schemas import SchemaState
+from inlet.sealing import secret_box
+from inlet.settings import Settings
+from inlet.statelog.fold import StateFold
+from inlet.statelog.kafka import LogReader, ensure_state_topics
+from inlet.topics import (
+    CONNECTORS_TOPIC,
+    PIPELINE_STATUS_TOPIC,
+    PIPELINES_TOPIC,
+)
+from registry.errors import KafkaUnavailable
 
 log = logging.getLogger("inlet.consumers.pipelines")
 

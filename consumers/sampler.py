@@ -16,9 +16,7 @@ from typing import NamedTuple, Protocol
 import msgspec
 
 from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
-from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RejectedRecord, wire_schema_id
-from inlet.topics import connector_subject
-from registry.sample_state import (
+from inlet.model.samples import (
     RECENT_REJECTED,
     REQUIRED_SAMPLES,
     ConnectorSamples,
@@ -26,6 +24,8 @@ from registry.sample_state import (
     SampleRecord,
     encode_samples,
 )
+from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RejectedRecord, wire_schema_id
+from inlet.topics import connector_subject
 
 log = logging.getLogger("inlet.consumers.samples")
 

@@ -41,7 +41,11 @@ from consumers.decode import WireDecoder
 from consumers.sampler import Sampler, version_in_subject
 from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.kafka import ConfigValue, client_config
+from inlet.model.samples import SampleState
+from inlet.model.schemas import SchemaState
 from inlet.settings import Settings
+from inlet.statelog.fold import StateFold
+from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.topics import (
     CONNECTOR_TOPICS_PATTERN,
     CONNECTORS_TOPIC,
@@ -50,10 +54,6 @@ from inlet.topics import (
     parse_connector_topic,
 )
 from registry.errors import RegistryError
-from registry.kafka_log import LogReader, ensure_state_topics
-from registry.log import StateFold
-from registry.sample_state import SampleState
-from registry.schema_state import SchemaState
 
 log = logging.getLogger("inlet.consumers.samples")
 

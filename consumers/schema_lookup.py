@@ -20,11 +20,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
+from inlet.model.schemas import SchemaState
 from inlet.settings import Settings
 from inlet.topics import SCHEMAS_TOPIC
 from registry.errors import SchemaNotFound
 from registry.remote_schemas import RemoteSchemaRegistry
-from registry.schema_state import SchemaState
 
 
 class SchemaRef(NamedTuple):

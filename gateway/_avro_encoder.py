@@ -18,7 +18,7 @@ generated identifiers; every constant (enum tables, decimal writers) is passed i
 Each nested record gets a function of its own, which bounds the nesting of the generated code.
 The output is byte for byte what fastavro writes (the tests check it).
 
-Covers the schemas ``registry.avro.avro_schema`` generates: string, long, double, boolean; date,
+Covers the schemas ``inlet.model.avro.avro_schema`` generates: string, long, double, boolean; date,
 timestamp-micros, time-micros, uuid and bytes-decimal logical types; enums; arrays; records; and
 ``["null", T]`` unions. A record value is a msgspec Struct whose fields are in the Avro field order;
 values have the Python types msgspec decodes them to, already validated. Decimals are the one value

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from registry.fields import FieldSpec, avro_name
+from inlet.model.fields import FieldSpec, avro_name
 
 _INT64: Final[Any] = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]  # Avro long
 _SCALARS: Final[dict[str, Any]] = {

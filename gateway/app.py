@@ -32,11 +32,11 @@ from gateway.metrics import GatewayMetrics, metrics_endpoint
 from inlet.health import health
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
+from inlet.model.connectors import ConnectorState
 from inlet.settings import Settings, load_settings
+from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.topics import CONNECTORS_TOPIC
 from registry.auth import presented_token
-from registry.connectors import ConnectorState
-from registry.kafka_log import LogReader, ensure_state_topics
 
 log = logging.getLogger("inlet.gateway")
 _access_log = logging.getLogger("inlet.gateway.access")

@@ -43,10 +43,10 @@ from gateway._record_errors import (
 )
 from gateway._record_types import LevelPlan, plan_level, probe_struct
 from gateway.bodies import CsvRecords, JsonRecords, RecordBatch
+from inlet.model.avro import avro_schema
+from inlet.model.connectors import Connector
+from inlet.model.fields import FieldSpec, avro_name
 from inlet.records import RecordError, RecordErrorCode
-from registry.avro import avro_schema
-from registry.connectors import Connector
-from registry.fields import FieldSpec, avro_name
 
 EncodedRecord = tuple[int, bytes | None, bytes]  # (index in the body, key, Confluent-framed value)
 Decode = Callable[[Any], Any]

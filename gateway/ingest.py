@@ -24,10 +24,10 @@ from gateway.errors import (
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
+from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
 from inlet.settings import Settings
 from inlet.tokens import token_hash
-from registry.connectors import Connector, ConnectorState
 
 _RETRY_AFTER_S = 2.0
 _rejected_encoder = msgspec.json.Encoder()

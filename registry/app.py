@@ -22,8 +22,14 @@ from consumers.schema_lookup import schema_lookup, schema_topics
 from inlet.health import health
 from inlet.kafka import KafkaHealth
 from inlet.logs import silence_server_access_log
+from inlet.model.connectors import ConnectorState
+from inlet.model.pipelines import PipelineState, PipelineStatusState
+from inlet.model.samples import SampleState
+from inlet.model.schemas import SchemaState
 from inlet.sealing import secret_box
 from inlet.settings import Settings, load_settings
+from inlet.statelog.fold import StateFold
+from inlet.statelog.kafka import KafkaStateLog
 from inlet.tokens import ensure_admin_token, token_hash
 from inlet.topics import (
     CONNECTORS_TOPIC,
@@ -35,20 +41,14 @@ from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
-from registry.connectors import ConnectorState
-from registry.kafka_log import KafkaStateLog
-from registry.log import StateFold
 from registry.pipeline_api import PipelineController
 from registry.pipeline_service import PipelineService
-from registry.pipelines import PipelineState, PipelineStatusState
 from registry.records_api import RecordReader, RecordsController
 from registry.remote_schemas import RemoteSchemaStore
 from registry.replay import RejectedReplayer
 from registry.sample_service import SampleService
-from registry.sample_state import SampleState
 from registry.samples_api import SamplesController
 from registry.schema_api import SchemaRegistryController, schemas_elsewhere
-from registry.schema_state import SchemaState
 from registry.schema_store import LocalSchemaStore, SchemaStore
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import KafkaTopicAdmin

@@ -18,6 +18,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from inlet.model.connectors import Connector, Status, TopicPolicy
+from inlet.model.fields import FieldSpec
 from registry.connector_service import (
     MAX_GRACE_PERIOD_S,
     ConnectorChanges,
@@ -25,8 +27,6 @@ from registry.connector_service import (
     Issued,
     NewConnector,
 )
-from registry.connectors import Connector, Status, TopicPolicy
-from registry.fields import FieldSpec
 from registry.sample_service import (
     NOTHING_SEEN,
     Progress,

@@ -34,11 +34,8 @@ from typing import Annotated, NamedTuple
 
 import msgspec
 
-from inlet.settings import Settings
-from inlet.tokens import INGEST_PREFIX, new_token, token_hash
-from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
-from registry.avro import avro_schema, canonical_json
-from registry.connectors import (
+from inlet.model.avro import avro_schema, canonical_json
+from inlet.model.connectors import (
     Connector,
     ConnectorState,
     TopicPolicy,
@@ -46,6 +43,17 @@ from registry.connectors import (
     new_connector_id,
     utc_now,
 )
+from inlet.model.fields import (
+    FieldSpec,
+    avro_name,
+    field_problems,
+    name_problem,
+    validate_connector_name,
+)
+from inlet.settings import Settings
+from inlet.statelog.fold import Record, StateLog
+from inlet.tokens import INGEST_PREFIX, new_token, token_hash
+from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
 from registry.errors import (
     ConnectorInUse,
     ConnectorNotFound,
@@ -56,14 +64,6 @@ from registry.errors import (
     Problem,
     RegistryError,
 )
-from registry.fields import (
-    FieldSpec,
-    avro_name,
-    field_problems,
-    name_problem,
-    validate_connector_name,
-)
-from registry.log import Record, StateLog
 from registry.schema_store import Registration, SchemaStore
 from registry.topic_admin import TopicAdmin, TopicSpec
 

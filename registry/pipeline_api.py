@@ -15,16 +15,16 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from inlet.topics import pipeline_group
-from registry.pipeline_service import DlqPolicy, NewPipeline, PipelineService
-from registry.pipeline_sinks import mask_dsn
-from registry.pipelines import (
+from inlet.model.pipeline_sinks import mask_dsn
+from inlet.model.pipelines import (
     PIPELINE_PARTITION,
     PartitionStatus,
     Pipeline,
     PostgresSink,
     Sink,
 )
+from inlet.topics import pipeline_group
+from registry.pipeline_service import DlqPolicy, NewPipeline, PipelineService
 
 RunState = Literal["running", "paused"]
 

@@ -18,19 +18,10 @@ from typing import Literal
 
 import msgspec
 
-from inlet.topics import pipeline_dlq_topic
-from registry.connectors import ConnectorState, utc_now
-from registry.errors import (
-    InvalidPipeline,
-    NameTaken,
-    PipelineNotFound,
-    Problem,
-    RegistryError,
-)
-from registry.fields import validate_connector_name
-from registry.log import Record, StateLog
-from registry.pipeline_sinks import sink_identity, sink_problems, with_defaults
-from registry.pipelines import (
+from inlet.model.connectors import ConnectorState, utc_now
+from inlet.model.fields import validate_connector_name
+from inlet.model.pipeline_sinks import sink_identity, sink_problems, with_defaults
+from inlet.model.pipelines import (
     PartitionStatus,
     Pipeline,
     PipelineState,
@@ -40,6 +31,15 @@ from registry.pipelines import (
     pipeline_record,
     pipeline_tombstone,
     status_tombstone,
+)
+from inlet.statelog.fold import Record, StateLog
+from inlet.topics import pipeline_dlq_topic
+from registry.errors import (
+    InvalidPipeline,
+    NameTaken,
+    PipelineNotFound,
+    Problem,
+    RegistryError,
 )
 from registry.topic_admin import TopicAdmin, TopicSpec
 

@@ -27,9 +27,9 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder, header_values
 from consumers.schema_lookup import SchemaLookup, SchemaRef
 from inlet.kafka import ConfigValue, client_config
+from inlet.model.connectors import ConnectorState
 from inlet.settings import Settings
-from registry._topic_reads import read_from
-from registry.connectors import ConnectorState
+from inlet.topic_reads import read_from
 from registry.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
 
 DEFAULT_LIMIT = 100

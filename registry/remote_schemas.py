@@ -43,6 +43,7 @@ import httpx
 import msgspec
 
 from inlet.settings import Settings, SettingsError, without_userinfo
+from inlet.statelog.fold import Record
 from registry.errors import (
     IncompatibleSchema,
     InvalidSchema,
@@ -58,7 +59,6 @@ from registry.errors import (
     SubjectSoftDeleted,
     VersionNotFound,
 )
-from registry.log import Record
 from registry.schema_store import Registration
 
 T = TypeVar("T")

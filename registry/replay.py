@@ -36,10 +36,10 @@ from confluent_kafka import (
 
 from gateway.codec import RecordCodec
 from inlet.kafka import ConfigValue, client_config, producer_config
+from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
 from inlet.settings import Settings
-from registry._topic_reads import read_from
-from registry.connectors import Connector, ConnectorState
+from inlet.topic_reads import read_from
 from registry.errors import ConnectorNotFound, KafkaUnavailable, ReplayConflict
 from registry.replay_plan import KeptRecord, ReplayPlan, StillRejected, plan_replay
 

@@ -12,11 +12,11 @@ from datetime import datetime
 
 import msgspec
 
+from inlet.model.connectors import Connector, ConnectorState, connector_record_value, utc_now
+from inlet.model.samples import REQUIRED_SAMPLES, RejectedSample, SampleRecord, SampleState
+from inlet.statelog.fold import Record, StateLog
 from inlet.topics import CONNECTORS_TOPIC
-from registry.connectors import Connector, ConnectorState, connector_record_value, utc_now
 from registry.errors import ConnectorNotFound, NotEnoughSamples, Problem
-from registry.log import Record, StateLog
-from registry.sample_state import REQUIRED_SAMPLES, RejectedSample, SampleRecord, SampleState
 
 
 class SampleCount(msgspec.Struct, frozen=True):

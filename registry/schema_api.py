@@ -17,9 +17,9 @@ from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from inlet.model.schemas import AVRO, SchemaVersion
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
 from registry.errors import SchemasElsewhere
-from registry.schema_state import AVRO, SchemaVersion
 from registry.schemas import SchemaRegistry
 
 # Every answer has Confluent's media type. Bodies are read as JSON whatever type they declare:

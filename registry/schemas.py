@@ -16,6 +16,19 @@ import fastavro
 import msgspec
 from fastavro.schema import SchemaParseException, UnknownType
 
+from inlet.model.schemas import (
+    AVRO,
+    Latest,
+    SchemaState,
+    SchemaVersion,
+    StoredSchema,
+    canonical_json,
+    config_record,
+    delete_subject_record,
+    schema_record,
+    schema_tombstone,
+)
+from inlet.statelog.fold import Record, StateLog
 from registry.compat import (
     DEFAULT_LEVEL,
     CompatibilityLevel,
@@ -35,19 +48,6 @@ from registry.errors import (
     SubjectNotSoftDeleted,
     SubjectSoftDeleted,
     VersionNotFound,
-)
-from registry.log import Record, StateLog
-from registry.schema_state import (
-    AVRO,
-    Latest,
-    SchemaState,
-    SchemaVersion,
-    StoredSchema,
-    canonical_json,
-    config_record,
-    delete_subject_record,
-    schema_record,
-    schema_tombstone,
 )
 
 SCHEMA_TYPES = (AVRO,)

@@ -2,8 +2,8 @@
 
 Sinks make columns from the schema a record was *written* with (its wire-format id), so a record
 always meets columns that can hold it, and a schema edit reaches a sink with the first record that
-uses it. Kinds are Inlet's field types (``registry/fields.py``), recovered from the Avro that
-``registry/avro.py`` generates; an Avro type Inlet never generates (a schema registered by hand)
+uses it. Kinds are Inlet's field types (``inlet/model/fields.py``), recovered from the Avro that
+``inlet/model/avro.py`` generates; an Avro type Inlet never generates (a schema registered by hand)
 becomes ``other`` and is kept as JSON.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-from registry.fields import FieldType
+from inlet.model.fields import FieldType
 
 Kind = FieldType | Literal["other"]
 

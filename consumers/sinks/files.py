@@ -51,7 +51,7 @@ from consumers.sinks._file_writers import (
     fsync_directory,
     received_at,
 )
-from registry.pipelines import FilesSink as FilesSinkConfig
+from inlet.model.pipelines import FilesSink as FilesSinkConfig
 
 log = logging.getLogger("inlet.consumers.files")
 

@@ -41,9 +41,9 @@ from consumers.sinks._pg_types import (
     jsonb,
     pg_type,
 )
+from inlet.model.pipeline_sinks import table_parts
+from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.sealing import SealBroken, is_sealed
-from registry.pipeline_sinks import table_parts
-from registry.pipelines import PostgresSink as PostgresSinkConfig
 
 log = logging.getLogger("inlet.consumers.postgres")
 

@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from inlet.settings import Settings
-from registry.kafka_log import KafkaStateLog
-from registry.log import Record
+from inlet.statelog.fold import Record
+from inlet.statelog.kafka import KafkaStateLog
 
 pytestmark = pytest.mark.kafka
 

@@ -17,9 +17,9 @@ from psycopg.conninfo import make_conninfo
 from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, SinkFenced
 from consumers.sinks._columns import record_columns
 from consumers.sinks.postgres import PostgresSink
-from registry.avro import avro_schema
-from registry.fields import FieldSpec
-from registry.pipelines import PostgresSink as PostgresSinkConfig
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
+from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 
 SHARED = [
     FieldSpec(name="id", type="string"),

@@ -21,6 +21,8 @@ from fastavro import parse_schema, schemaless_writer
 
 from consumers.samples import SampleWorker, SampleWorkerFenced
 from inlet.kafka import AsyncProducer, OutgoingRecord, producer_config
+from inlet.model.avro import avro_schema, canonical_json
+from inlet.model.fields import FieldSpec
 from inlet.records import (
     HEADER_RECEIVED_AT,
     HEADER_REQUEST_ID,
@@ -31,8 +33,6 @@ from inlet.records import (
 )
 from inlet.settings import Settings
 from registry.app import create_app
-from registry.avro import avro_schema, canonical_json
-from registry.fields import FieldSpec
 from tests.servers import serve
 
 pytestmark = pytest.mark.kafka

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from gateway._avro_encoder import NATIVE, native_program, record_encoder
 from gateway.codec import EncodeResult, RecordCodec
-from registry.avro import avro_schema
-from registry.fields import FieldSpec
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
 from tests.unit.test_avro import ALL_TYPES, f
 from tests.unit.test_codec import as_json, encode, field_lists, records
 

@@ -25,9 +25,9 @@ from gateway.errors import (
     RecordsInvalid,
     UnknownToken,
 )
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec, avro_name
 from inlet.records import RecordError, RecordErrorCode
-from registry.avro import avro_schema
-from registry.fields import FieldSpec, avro_name
 from tests.unit.test_avro import ALL_TYPES, f
 
 UTC = dt.UTC

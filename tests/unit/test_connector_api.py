@@ -16,18 +16,18 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
+from inlet.model.connectors import Connector, ConnectorState, connector_record_value
+from inlet.model.schemas import SchemaState
 from inlet.settings import Settings
+from inlet.statelog.fold import InMemoryStateLog, Record, StateFold
 from inlet.tokens import INGEST_PREFIX, token_hash
 from inlet.topics import CONNECTORS_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS, PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
-from registry.connectors import Connector, ConnectorState, connector_record_value
 from registry.errors import InvalidConnector, KafkaUnavailable, Problem, RegistryError
-from registry.log import InMemoryStateLog, Record, StateFold
 from registry.schema_api import SchemaRegistryController
-from registry.schema_state import SchemaState
 from registry.schema_store import LocalSchemaStore
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec, _topic_error

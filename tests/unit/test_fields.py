@@ -3,8 +3,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from registry.errors import InvalidConnector, Problem
-from registry.fields import (
+from inlet.model.fields import (
     FieldSpec,
     avro_name,
     field_problems,
@@ -12,6 +11,7 @@ from registry.fields import (
     validate_connector_name,
     validate_fields,
 )
+from registry.errors import InvalidConnector, Problem
 
 
 def f(name: str, type_: str = "string", **attributes: object) -> FieldSpec:

@@ -14,10 +14,10 @@ import pytest
 from consumers.sinks import Batch, DeadLetter, FeedRecord
 from consumers.sinks._columns import record_columns
 from consumers.sinks.files import FilesSink
-from registry.avro import avro_schema
-from registry.fields import FieldSpec
-from registry.pipelines import FileFormat
-from registry.pipelines import FilesSink as FilesSinkConfig
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
+from inlet.model.pipelines import FileFormat
+from inlet.model.pipelines import FilesSink as FilesSinkConfig
 
 V1 = avro_schema(
     "Rec",

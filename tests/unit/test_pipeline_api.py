@@ -12,19 +12,8 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
-from inlet.sealing import secret_box
-from inlet.settings import Settings
-from inlet.tokens import token_hash
-from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
-from registry._http_errors import EXCEPTION_HANDLERS
-from registry.auth import admin_guard
-from registry.connector_api import ConnectorController
-from registry.connector_service import ConnectorService
-from registry.connectors import ConnectorState
-from registry.log import InMemoryStateLog, StateFold
-from registry.pipeline_api import PipelineController
-from registry.pipeline_service import PipelineService
-from registry.pipelines import (
+from inlet.model.connectors import ConnectorState
+from inlet.model.pipelines import (
     PartitionStatus,
     PipelineState,
     PipelineStatusState,
@@ -32,7 +21,18 @@ from registry.pipelines import (
     status_key,
     status_value,
 )
-from registry.schema_state import SchemaState
+from inlet.model.schemas import SchemaState
+from inlet.sealing import secret_box
+from inlet.settings import Settings
+from inlet.statelog.fold import InMemoryStateLog, StateFold
+from inlet.tokens import token_hash
+from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
+from registry._http_errors import EXCEPTION_HANDLERS
+from registry.auth import admin_guard
+from registry.connector_api import ConnectorController
+from registry.connector_service import ConnectorService
+from registry.pipeline_api import PipelineController
+from registry.pipeline_service import PipelineService
 from registry.schema_store import LocalSchemaStore
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec

@@ -32,14 +32,17 @@ from consumers.schema_lookup import (
     schema_lookup,
     schema_topics,
 )
+from inlet.model.connectors import Connector, ConnectorState
+from inlet.model.fields import FieldSpec
+from inlet.model.schemas import SchemaState, SchemaVersion, schema_record
 from inlet.records import wire_frame
 from inlet.settings import Settings, SettingsError, load_settings
+from inlet.statelog.fold import InMemoryStateLog, Record
 from inlet.tokens import token_hash
 from inlet.topics import CONNECTORS_TOPIC, SCHEMAS_TOPIC, connector_subject
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_service import ConnectorChanges, ConnectorService, NewConnector
-from registry.connectors import Connector, ConnectorState
 from registry.errors import (
     IncompatibleSchema,
     InvalidSchema,
@@ -49,11 +52,8 @@ from registry.errors import (
     SchemaRegistryUnavailable,
     SubjectNotFound,
 )
-from registry.fields import FieldSpec
-from registry.log import InMemoryStateLog, Record
 from registry.remote_schemas import RemoteSchemaRegistry, RemoteSchemaStore
 from registry.schema_api import SchemaRegistryController, schemas_elsewhere
-from registry.schema_state import SchemaState, SchemaVersion, schema_record
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec
 from tests.unit.test_samples import Msg  # a consumed record as the sampler reads it

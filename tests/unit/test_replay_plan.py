@@ -10,8 +10,8 @@ import msgspec
 
 from gateway.bodies import parse_body
 from gateway.codec import RecordCodec
+from inlet.model.avro import avro_schema
 from inlet.records import RejectedRecord
-from registry.avro import avro_schema
 from registry.replay_plan import KeptRecord, plan_replay
 from tests.unit.test_avro import f
 

@@ -16,6 +16,16 @@ from fastavro import parse_schema, schemaless_writer
 
 from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
 from consumers.sampler import MAX_SAMPLE_BYTES, Sampler, version_in_subject
+from inlet.model.avro import avro_schema, canonical_json
+from inlet.model.connectors import Connector, ConnectorState, connector_record_value
+from inlet.model.fields import FieldSpec
+from inlet.model.samples import (
+    ConnectorSamples,
+    SampleState,
+    decode_samples,
+    encode_samples,
+)
+from inlet.model.schemas import SchemaState, SchemaVersion, schema_record
 from inlet.records import (
     HEADER_RECEIVED_AT,
     HEADER_REQUEST_ID,
@@ -24,20 +34,10 @@ from inlet.records import (
     RejectedRecord,
     wire_frame,
 )
+from inlet.statelog.fold import InMemoryStateLog, StateFold
 from inlet.topics import CONNECTORS_TOPIC, SAMPLES_TOPIC, connector_topic, value_subject
-from registry.avro import avro_schema, canonical_json
-from registry.connectors import Connector, ConnectorState, connector_record_value
 from registry.errors import ConnectorNotFound, NotEnoughSamples
-from registry.fields import FieldSpec
-from registry.log import InMemoryStateLog, StateFold
 from registry.sample_service import SampleService
-from registry.sample_state import (
-    ConnectorSamples,
-    SampleState,
-    decode_samples,
-    encode_samples,
-)
-from registry.schema_state import SchemaState, SchemaVersion, schema_record
 
 CONNECTOR = "con_00000000000000aa"
 ALL_TYPES = [

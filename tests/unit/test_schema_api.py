@@ -14,11 +14,11 @@ from litestar.di import Provide
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
+from inlet.model.schemas import SchemaState
+from inlet.statelog.fold import InMemoryStateLog
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.errors import KafkaUnavailable, Problem, StoreTimeout, SubjectNotFound
-from registry.log import InMemoryStateLog
 from registry.schema_api import SchemaRegistryController
-from registry.schema_state import SchemaState
 from registry.schemas import SchemaRegistry
 
 MEDIA = "application/vnd.schemaregistry.v1+json"

@@ -7,9 +7,7 @@ import logging
 
 import pytest
 
-from inlet.topics import SCHEMAS_TOPIC
-from registry.log import Record
-from registry.schema_state import (
+from inlet.model.schemas import (
     SchemaState,
     SchemaVersion,
     StoredSchema,
@@ -19,6 +17,8 @@ from registry.schema_state import (
     schema_record,
     schema_tombstone,
 )
+from inlet.statelog.fold import Record
+from inlet.topics import SCHEMAS_TOPIC
 
 STRING = '"string"'
 RECORD = '{"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}'
@@ -264,7 +264,7 @@ def test_unreadable_records_are_skipped_with_a_warning(
 ) -> None:
     state = _fold([schema_record(_version("s", 1, 1, STRING))])
     before = _snapshot(state)
-    with caplog.at_level(logging.WARNING, logger="registry.schema_state"):
+    with caplog.at_level(logging.WARNING, logger="inlet.model.schemas"):
         state.apply(SCHEMAS_TOPIC, key, value)
     assert _snapshot(state) == before
     assert [r.levelno for r in caplog.records] == [logging.WARNING]

@@ -8,10 +8,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from inlet.model.pipelines import Pipeline, PipelineState, PostgresSink, pipeline_record
 from inlet.sealing import SealBroken, SecretBox, secret_box
 from inlet.settings import Settings, load_settings
 from inlet.tokens import ensure_secret_key, new_secret_key
-from registry.pipelines import Pipeline, PipelineState, PostgresSink, pipeline_record
 from tests.unit.test_pipeline_api import AT, DSN
 
 

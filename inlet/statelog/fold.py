@@ -3,7 +3,7 @@
 ``StateLog.transact`` is the only way to write. It runs a decision function against state that has
 caught up with the whole log, writes the records the function returns, and returns only after this
 instance's own reader has folded them (read-your-writes). Implementations: ``KafkaStateLog``
-(``registry/kafka_log.py``, exclusive writer through a fenced transactional producer) and
+(``inlet/statelog/kafka.py``, exclusive writer through a fenced transactional producer) and
 ``InMemoryStateLog`` below, for unit tests of pure logic.
 """
 

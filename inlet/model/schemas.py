@@ -23,8 +23,8 @@ from typing import Literal
 
 import msgspec
 
+from inlet.statelog.fold import Record
 from inlet.topics import SCHEMAS_TOPIC
-from registry.log import Record
 
 _log = logging.getLogger(__name__)
 

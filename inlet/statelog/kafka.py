@@ -26,11 +26,11 @@ from confluent_kafka.cimpl import NewTopic
 
 from inlet.kafka import aiokafka_config, client_config
 from inlet.settings import Settings
+from inlet.statelog.fold import Folder, Record
 from registry.errors import KafkaUnavailable, StoreTimeout
-from registry.log import Folder, Record
 
 T = TypeVar("T")
-log = logging.getLogger("inlet.registry.log")
+log = logging.getLogger(__name__)
 
 WRITER_TRANSACTIONAL_ID = "inlet-registry-writer"
 _STATE_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}

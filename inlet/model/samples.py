@@ -18,7 +18,7 @@ import msgspec
 from inlet.records import RecordError
 from inlet.topics import SAMPLES_TOPIC
 
-log = logging.getLogger("inlet.registry.samples")
+log = logging.getLogger(__name__)
 
 # A connector can be saved once this many valid records have arrived.
 REQUIRED_SAMPLES = 50

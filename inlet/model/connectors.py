@@ -14,10 +14,10 @@ from typing import Literal
 
 import msgspec
 
+from inlet.model.fields import FieldSpec
 from inlet.topics import CONNECTORS_TOPIC
-from registry.fields import FieldSpec
 
-log = logging.getLogger("inlet.registry.connectors")
+log = logging.getLogger(__name__)
 
 Status = Literal["awaiting_samples", "saved"]
 TopicPolicy = Literal["delete", "keep"]

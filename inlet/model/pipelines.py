@@ -25,10 +25,10 @@ from typing import Annotated, Literal
 import msgspec
 
 from inlet.sealing import SealBroken, SecretBox
+from inlet.statelog.fold import Record
 from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
-from registry.log import Record
 
-log = logging.getLogger("inlet.registry.pipelines")
+log = logging.getLogger(__name__)
 
 FileFormat = Literal["parquet", "ndjson"]
 PIPELINE_PARTITION = -1  # the status key of reports about the whole pipeline
