@@ -1,7 +1,7 @@
 """Build settings beyond pyproject.toml: the gateway's one C extension.
 
 ``optional``: where it cannot be compiled (no C compiler), the install still succeeds and the
-gateway uses the pure-Python writer it mirrors (gateway/_avro_encoder.py); ``make test`` fails
+gateway uses the pure-Python writer it mirrors (inlet/codec/_avro_encoder.py); ``make test`` fails
 under CI=true when it is missing (tests/unit/test_avro_native.py).
 """
 
@@ -10,8 +10,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "gateway._avro_native",
-            ["gateway/_avro_native.c"],
+            "inlet.codec._avro_native",
+            ["inlet/codec/_avro_native.c"],
             extra_compile_args=[
                 "-O2",
                 "-std=gnu11",

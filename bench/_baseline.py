@@ -23,8 +23,8 @@ from typing import Any
 import msgspec
 from confluent_kafka import Producer
 
-from gateway.bodies import parse_body
-from gateway.codec import RecordCodec
+from inlet.codec.bodies import parse_body
+from inlet.codec.record_codec import RecordCodec
 from inlet.kafka import producer_config
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec

@@ -19,10 +19,13 @@ from pathlib import Path
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("access log", ("(logging/", "(inlet/logs.py)")),
     ("metrics", ("(prometheus_client/",)),
-    ("parse body", ("(gateway/bodies.py)",)),
+    ("parse body", ("(inlet/codec/bodies.py)",)),
     # msgspec decodes each raw record straight into the schema's Struct: parse + validate in one.
-    ("decode+validate", ("_decode_all", "_decode_with_probe", "(gateway/_record_errors.py)")),
-    ("encode (Avro)", ("(gateway/codec.py)", "(gateway/_avro_encoder.py)", "write_record")),
+    ("decode+validate", ("_decode_all", "_decode_with_probe", "(inlet/codec/_record_errors.py)")),
+    (
+        "encode (Avro)",
+        ("(inlet/codec/record_codec.py)", "(inlet/codec/_avro_encoder.py)", "write_record"),
+    ),
     ("produce (enqueue)", ("_enqueue (inlet/kafka.py)", "produce_batch (inlet/kafka.py)")),
     ("acks -> futures", ("_settle (inlet/kafka.py)", "on_delivery (inlet/kafka.py)", "_settle")),
     ("await/gather", ("(asyncio/tasks.py)", "(asyncio/timeouts.py)")),

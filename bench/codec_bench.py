@@ -9,7 +9,7 @@ percentiles and the peak memory one batch allocates.
 Designs (all but the baseline use the codec's Structs):
   fastavro-writer   the per-record decode, then fastavro.schemaless_writer (the baseline)
   python writer     parse_body + RecordCodec.encode with the generated Python Avro writer
-  shipped           parse_body + RecordCodec.encode with the C writer (gateway/_avro_native.c)
+  shipped           parse_body + RecordCodec.encode with the C writer (inlet/codec/_avro_native.c)
 and the shipped path on harder batches: every record with an unknown key; 10% invalid records;
 records of 2.5 KB with 90 unknown keys each (a webhook sending more than the connector declares).
 """
@@ -30,8 +30,8 @@ from typing import Any
 import fastavro
 import msgspec
 
-from gateway.bodies import JsonRecords, parse_body
-from gateway.codec import RecordCodec
+from inlet.codec.bodies import JsonRecords, parse_body
+from inlet.codec.record_codec import RecordCodec
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
 

@@ -39,10 +39,10 @@ import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_writer
 
-from consumers.decode import WireDecoder
 from consumers.pipelines import run_pipelines
 from consumers.sinks._file_names import parse_file_name
 from deploy.broker import LocalKafka, env_cache_dir
+from inlet.codec.wire import WireDecoder
 from inlet.kafka import client_config, producer_config
 from inlet.records import HEADER_RECEIVED_AT, wire_frame
 from inlet.settings import Settings

@@ -32,17 +32,17 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumers.decode import (
+from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, Sink
+from consumers.sinks._columns import record_columns
+from consumers.sinks.files import FilesSink
+from consumers.sinks.postgres import PostgresSink
+from inlet.codec.wire import (
     Headers,
     UndecodableRecord,
     UnknownSchema,
     WireDecoder,
     header_values,
 )
-from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, Sink
-from consumers.sinks._columns import record_columns
-from consumers.sinks.files import FilesSink
-from consumers.sinks.postgres import PostgresSink
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import Connector
 from inlet.model.pipelines import PIPELINE_PARTITION, PartitionStatus, Pipeline
@@ -72,7 +72,7 @@ class FeedContext:
 
     settings: Settings
     worker: str
-    schema_text: Callable[[int], str | None]  # the schemas at hand (``consumers/schema_lookup.py``)
+    schema_text: Callable[[int], str | None]  # the schemas at hand (``inlet/schema_lookup.py``)
     load_schema: Callable[[int], None]  # returns once the schema is at hand, if it exists
     produce_all: ProduceAll  # returns once Kafka acknowledged every record
     last_report: Callable[[str, int], PartitionStatus | None]

@@ -1,7 +1,7 @@
 """The pipeline feeds of one process: ``run_pipelines`` follows the pipelines' log and runs them.
 
 It folds ``_inlet_connectors``, ``_inlet_pipelines``, ``_inlet_pipeline_status`` and, unless
-schemas are in an external registry (``consumers/schema_lookup.py``), ``_schemas``, like the
+schemas are in an external registry (``inlet/schema_lookup.py``), ``_schemas``, like the
 registry does; runs a ``Feed`` (``consumers/_feed.py``) for every pipeline that is not paused, and
 stops or restarts feeds as pipelines are paused, resumed, changed or deleted. Each feed is a
 member of its pipeline's consumer group, so running this in several processes spreads every
@@ -20,8 +20,7 @@ import os
 import socket
 
 from consumers._feed import Feed, FeedContext
-from consumers.decode import Headers
-from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
+from inlet.codec.wire import Headers
 from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_config
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import (
@@ -34,6 +33,7 @@ from inlet.model.pipelines import (
     status_value,
 )
 from inlet.model.schemas import SchemaState
+from inlet.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.sealing import secret_box
 from inlet.settings import Settings
 from inlet.statelog.fold import StateFold

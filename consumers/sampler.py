@@ -15,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 import msgspec
 
-from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
+from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder
 from inlet.model.samples import (
     RECENT_REJECTED,
     REQUIRED_SAMPLES,
@@ -64,7 +64,7 @@ class Snapshot(NamedTuple):
 
 
 class SchemaVersions(Protocol):
-    """Versions by subject and schema id (``SchemaState``, ``consumers.schema_lookup``)."""
+    """Versions by subject and schema id (``SchemaState``, ``inlet.schema_lookup``)."""
 
     def version_of_id(self, subject: str, schema_id: int) -> int | None: ...
 

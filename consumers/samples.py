@@ -6,7 +6,7 @@ Start-up, in this order (``consumers/README.md`` says why it is exact):
    any previous worker (its open transaction is aborted, its next commit fails);
 2. the state it left: ``_inlet_samples`` folded to its end (committed records only);
 3. a fold of ``_inlet_connectors`` (to forget deleted ones) and, unless schemas are in an external
-   registry (``consumers/schema_lookup.py``), of ``_schemas`` (to decode records);
+   registry (``inlet/schema_lookup.py``), of ``_schemas`` (to decode records);
 4. the consumer, subscribed by pattern to every connector topic and rejected topic in group
    ``inlet-samples``; on each assignment it starts every partition at the stored position.
 
@@ -37,12 +37,12 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumers.decode import WireDecoder
 from consumers.sampler import Sampler, version_in_subject
-from consumers.schema_lookup import SchemaRef, schema_lookup, schema_topics
+from inlet.codec.wire import WireDecoder
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.samples import SampleState
 from inlet.model.schemas import SchemaState
+from inlet.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.settings import Settings
 from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics

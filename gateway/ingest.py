@@ -12,8 +12,6 @@ import time
 
 import msgspec
 
-from gateway.bodies import parse_body
-from gateway.codec import EncodeResult, RecordCodec
 from gateway.errors import (
     AllRecordsInvalid,
     KafkaUnavailable,
@@ -23,6 +21,8 @@ from gateway.errors import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
+from inlet.codec.bodies import parse_body
+from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord

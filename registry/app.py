@@ -18,7 +18,6 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from consumers.schema_lookup import schema_lookup, schema_topics
 from inlet.health import health
 from inlet.kafka import KafkaHealth
 from inlet.logs import silence_server_access_log
@@ -26,6 +25,7 @@ from inlet.model.connectors import ConnectorState
 from inlet.model.pipelines import PipelineState, PipelineStatusState
 from inlet.model.samples import SampleState
 from inlet.model.schemas import SchemaState
+from inlet.schema_lookup import schema_lookup, schema_topics
 from inlet.sealing import secret_box
 from inlet.settings import Settings, load_settings
 from inlet.statelog.fold import StateFold

@@ -24,10 +24,10 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder, header_values
-from consumers.schema_lookup import SchemaLookup, SchemaRef
+from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder, header_values
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
+from inlet.schema_lookup import SchemaLookup, SchemaRef
 from inlet.settings import Settings
 from inlet.topic_reads import read_from
 from registry.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem

@@ -34,7 +34,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from gateway.codec import RecordCodec
+from inlet.codec.record_codec import RecordCodec
 from inlet.kafka import ConfigValue, client_config, producer_config
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID

@@ -1,8 +1,8 @@
 """The pure half of a replay: which kept (rejected) records a connector's current schema accepts.
 
-Each kept record is checked alone, with the gateway's own codec (``gateway.codec``) and the rules
-of its body format: a JSON record as JSON (its original bytes, so a decimal stays exact), a CSV
-row with CSV's lax conversion of cells. What passes becomes a record for the connector topic,
+Each kept record is checked alone, with the gateway's own codec (``inlet.codec.record_codec``)
+and the rules of its body format: a JSON record as JSON (its original bytes, so a decimal stays
+exact), a CSV row with CSV's lax conversion of cells. What passes becomes a record for the connector topic,
 keeping the request id and received-at of the request that sent it; what still fails is kept
 again with its new reasons, pointing back at the record it was. No I/O: ``registry/replay.py``
 reads and writes Kafka around it.
@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import msgspec
 
-from gateway.bodies import BodyFormat, CsvRecords, JsonRecords, RecordBatch
-from gateway.codec import RecordCodec
+from inlet.codec.bodies import BodyFormat, CsvRecords, JsonRecords, RecordBatch
+from inlet.codec.record_codec import RecordCodec
 from inlet.records import RecordError, RejectedRecord
 
 

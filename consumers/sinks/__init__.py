@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
-from consumers.decode import Headers
 from consumers.sinks._columns import Column
+from inlet.codec.wire import Headers
 
 
 class FeedRecord(NamedTuple):

@@ -1,4 +1,4 @@
-"""The C writer (gateway/_avro_native.c) against its reference, the generated Python writer.
+"""The C writer (inlet/codec/_avro_native.c) against its reference, the generated Python writer.
 
 test_codec.py checks the shipped codec (the C writer) against fastavro byte for byte; here both
 writers meet the same inputs, valid or not, and must agree on every byte and every refusal.
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway._avro_encoder import NATIVE, native_program, record_encoder
-from gateway.codec import EncodeResult, RecordCodec
+from inlet.codec._avro_encoder import NATIVE, native_program, record_encoder
+from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
 from tests.unit.test_avro import ALL_TYPES, f
@@ -37,7 +37,7 @@ def outcome(result: EncodeResult) -> tuple[Any, ...]:
 def test_the_c_writer_is_built() -> None:
     # setup.py builds it as optional (an install without a C compiler still works, slower); the
     # product ships with it, so its absence is a failure, not a skip.
-    assert NATIVE, "gateway._avro_native is missing: `uv sync` could not compile it"
+    assert NATIVE, "inlet.codec._avro_native is missing: `uv sync` could not compile it"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,16 +7,6 @@ import zlib
 import msgspec
 import pytest
 
-from gateway import bodies
-from gateway.bodies import (
-    BodyFormat,
-    CsvRecords,
-    JsonRecords,
-    RecordLocation,
-    body_format,
-    decode_content,
-    parse_body,
-)
 from gateway.errors import (
     BodyTooLarge,
     BodyUnparseable,
@@ -24,6 +14,16 @@ from gateway.errors import (
     RecordTooLarge,
     TooDeeplyNested,
     UnsupportedMediaType,
+)
+from inlet.codec import bodies
+from inlet.codec.bodies import (
+    BodyFormat,
+    CsvRecords,
+    JsonRecords,
+    RecordLocation,
+    body_format,
+    decode_content,
+    parse_body,
 )
 
 JSON = "application/json"

@@ -13,10 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway._avro_encoder import compile_writer, unscaled_decimal
-from gateway._record_errors import parse_validation_error
-from gateway.bodies import parse_body
-from gateway.codec import EncodeResult, RecordCodec
 from gateway.errors import (
     AllRecordsInvalid,
     ErrorCode,
@@ -25,6 +21,10 @@ from gateway.errors import (
     RecordsInvalid,
     UnknownToken,
 )
+from inlet.codec._avro_encoder import compile_writer, unscaled_decimal
+from inlet.codec._record_errors import parse_validation_error
+from inlet.codec.bodies import parse_body
+from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec, avro_name
 from inlet.records import RecordError, RecordErrorCode

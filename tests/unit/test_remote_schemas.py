@@ -23,19 +23,19 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
-from consumers.decode import UnknownSchema, WireDecoder
 from consumers.sampler import Sampler, version_in_subject
-from consumers.schema_lookup import (
+from inlet.codec.wire import UnknownSchema, WireDecoder
+from inlet.model.connectors import Connector, ConnectorState
+from inlet.model.fields import FieldSpec
+from inlet.model.schemas import SchemaState, SchemaVersion, schema_record
+from inlet.records import wire_frame
+from inlet.schema_lookup import (
     FoldedSchemas,
     RegistrySchemas,
     SchemaRef,
     schema_lookup,
     schema_topics,
 )
-from inlet.model.connectors import Connector, ConnectorState
-from inlet.model.fields import FieldSpec
-from inlet.model.schemas import SchemaState, SchemaVersion, schema_record
-from inlet.records import wire_frame
 from inlet.settings import Settings, SettingsError, load_settings
 from inlet.statelog.fold import InMemoryStateLog, Record
 from inlet.tokens import token_hash
@@ -464,7 +464,7 @@ async def test_confluent_paths_answer_where_the_schemas_are() -> None:
             assert URL in answer.json()["message"]
 
 
-# --- Readers (samples, feeds, the pull feed) find schemas there: ``consumers.schema_lookup``. ---
+# --- Readers (samples, feeds, the pull feed) find schemas there: ``inlet.schema_lookup``. ---
 
 ORDER = '{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}'
 CONNECTOR = "con_00000000000000cc"

@@ -8,8 +8,8 @@ from decimal import Decimal
 import fastavro
 import msgspec
 
-from gateway.bodies import parse_body
-from gateway.codec import RecordCodec
+from inlet.codec.bodies import parse_body
+from inlet.codec.record_codec import RecordCodec
 from inlet.model.avro import avro_schema
 from inlet.records import RejectedRecord
 from registry.replay_plan import KeptRecord, plan_replay

@@ -14,8 +14,8 @@ import msgspec
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
-from consumers.decode import UndecodableRecord, UnknownSchema, WireDecoder
 from consumers.sampler import MAX_SAMPLE_BYTES, Sampler, version_in_subject
+from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder
 from inlet.model.avro import avro_schema, canonical_json
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec

@@ -2,8 +2,8 @@
 
 ``RecordCodec`` is built once per (connector, schema version): the msgspec Struct types of the
 fields, their decoders, the Avro writer and the key function. ``encode`` then takes one body's raw
-records (from ``gateway.bodies``) and returns, in record order, the (index, key, value) triples to
-produce, each value in the Confluent wire format (``0x00``, the 4-byte schema id, the Avro body),
+records (from ``inlet.codec.bodies``) and returns, in record order, the (index, key, value) triples
+to produce, each value in the Confluent wire format (``0x00``, the 4-byte schema id, the Avro body),
 and the rejected records with every error of each.
 
 Paths, fastest first (bench/codec_bench.py measures them):
@@ -16,7 +16,7 @@ Paths, fastest first (bench/codec_bench.py measures them):
    ``Raw`` values, and which keys were present is read off the decoded records.
 3. Anything else, record by record: the strict decode, else the lenient one (valid, with unknown
    keys found by a key scan), else the field-by-field check that finds all of a record's errors
-   (``gateway._record_errors``).
+   (``inlet.codec._record_errors``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway._avro_encoder import NATIVE, record_encoder
-from gateway._record_errors import (
+from inlet.codec._avro_encoder import NATIVE, record_encoder
+from inlet.codec._record_errors import (
     CSV_READER,
     JSON_READER,
     Reader,
@@ -41,8 +41,8 @@ from gateway._record_errors import (
     top_level_unknown_keys,
     unknown_fields,
 )
-from gateway._record_types import LevelPlan, plan_level, probe_struct
-from gateway.bodies import CsvRecords, JsonRecords, RecordBatch
+from inlet.codec._record_types import LevelPlan, plan_level, probe_struct
+from inlet.codec.bodies import CsvRecords, JsonRecords, RecordBatch
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector
 from inlet.model.fields import FieldSpec, avro_name

@@ -340,7 +340,7 @@ static int decimal_unscaled(PyObject *value, int precision, int scale, __int128 
 
 refused: {
     /* The reason, in the Python writer's own words (one source of messages). */
-    PyObject *module = PyImport_ImportModule("gateway._avro_encoder");
+    PyObject *module = PyImport_ImportModule("inlet.codec._avro_encoder");
     PyObject *message = module ? PyObject_CallMethod(module, "_decimal_problem", "Oii", value,
                                                      precision, scale)
                                : NULL;
@@ -532,7 +532,7 @@ static PyMethodDef Writer_methods[] = {
 
 static PyTypeObject WriterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "gateway._avro_native.Writer",
+    .tp_name = "inlet.codec._avro_native.Writer",
     .tp_doc = "Writer(program, header, astuple): encodes records of one Avro record schema.",
     .tp_basicsize = sizeof(Writer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -543,7 +543,7 @@ static PyTypeObject WriterType = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "gateway._avro_native",
+    .m_name = "inlet.codec._avro_native",
     .m_doc = "Avro binary encoding of validated records (see _avro_encoder.py).",
     .m_size = -1,
 };

@@ -41,7 +41,7 @@ Writer = Callable[[bytearray, Any], None]
 RecordEncoder = Callable[[Any], bytes]  # record -> header + Avro body; ValueError if it won't fit
 
 try:
-    from gateway import _avro_native  # type: ignore[attr-defined]
+    from inlet.codec import _avro_native  # type: ignore[attr-defined]
 except ImportError:  # not compiled here: the Python writer does the same, slower
     _avro_native = None
 
@@ -69,7 +69,7 @@ def record_encoder(
     """``header`` then the record's Avro body, by the C writer unless ``native`` is False."""
     if native:
         if _avro_native is None:
-            raise RuntimeError("gateway._avro_native is not built (no C compiler at install?)")
+            raise RuntimeError("inlet.codec._avro_native is not built (no C compiler at install?)")
         encode: RecordEncoder = _avro_native.Writer(
             native_program(schema), header, msgspec.structs.astuple
         ).encode

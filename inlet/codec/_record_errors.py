@@ -17,8 +17,8 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from gateway._avro_encoder import unscaled_decimal
-from gateway._record_types import FieldPlan, LevelPlan
+from inlet.codec._avro_encoder import unscaled_decimal
+from inlet.codec._record_types import FieldPlan, LevelPlan
 from inlet.records import RecordError, RecordErrorCode
 
 _RAW_OBJECT: Final[msgspec.json.Decoder[dict[str, msgspec.Raw] | None]] = msgspec.json.Decoder(

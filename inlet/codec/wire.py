@@ -13,7 +13,7 @@ with the schema they were written with. A value reads two ways:
   ``order_id``); what samples and the pull feed show, so they read like what was sent.
 
 The decoder looks schemas up without I/O: a reader brings the schemas its records name at hand
-first (``consumers/schema_lookup.py``).
+first (``inlet/schema_lookup.py``).
 """
 
 from __future__ import annotations
