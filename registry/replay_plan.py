@@ -2,10 +2,10 @@
 
 Each kept record is checked alone, with the gateway's own codec (``inlet.codec.record_codec``)
 and the rules of its body format: a JSON record as JSON (its original bytes, so a decimal stays
-exact), a CSV row with CSV's lax conversion of cells. What passes becomes a record for the connector topic,
-keeping the request id and received-at of the request that sent it; what still fails is kept
-again with its new reasons, pointing back at the record it was. No I/O: ``registry/replay.py``
-reads and writes Kafka around it.
+exact), a CSV row with CSV's lax conversion of cells. What passes becomes a record for the
+connector topic, keeping the request id and received-at of the request that sent it; what still
+fails is kept again with its new reasons, pointing back at the record it was. No I/O:
+``registry/replay.py`` reads and writes Kafka around it.
 """
 
 from __future__ import annotations
