@@ -47,7 +47,8 @@ from typing import Any
 import msgspec
 from _profile import breakdown
 
-from deploy.broker import LocalKafka, env_cache_dir, free_ports
+from deploy.broker import LocalKafka, env_cache_dir
+from inlet.process import free_ports
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -9,13 +9,11 @@ process (Linux parent-death signal), so no broker outlives Inlet.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,8 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from inlet.process import die_with_parent, free_ports
+
 log = logging.getLogger("inlet.deploy")
 
 _HERE = Path(__file__).resolve().parent / "kafka"
@@ -36,20 +36,6 @@ LOG4J_CONFIG = _HERE / "log4j2.properties"
 
 class BrokerError(RuntimeError):
     pass
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the OS assigns now (bound together so they differ), released for the broker to take."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
@@ -97,12 +83,6 @@ def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(libs)  # atomic: a half-downloaded set is never mistaken for a cache
     return libs
-
-
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """In a child, before exec: the kernel sends ``signum`` when the parent dies (Linux only)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signum)  # PR_SET_PDEATHSIG
 
 
 @dataclass

@@ -24,7 +24,7 @@ from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from gateway._http_errors import handler_for
-from registry.auth import presented_token
+from inlet.tokens import presented_token
 
 if TYPE_CHECKING:
     from litestar.types import Receive, Scope, Send

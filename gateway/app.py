@@ -35,8 +35,8 @@ from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
 from inlet.settings import Settings, load_settings
 from inlet.statelog.kafka import LogReader, ensure_state_topics
+from inlet.tokens import presented_token
 from inlet.topics import CONNECTORS_TOPIC
-from registry.auth import presented_token
 
 log = logging.getLogger("inlet.gateway")
 _access_log = logging.getLogger("inlet.gateway.access")

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from litestar import Litestar
 
-from deploy.broker import BrokerError, LocalKafka, die_with_parent
+from deploy.broker import BrokerError, LocalKafka
 from inlet.logs import setup_logging
+from inlet.process import die_with_parent
 from inlet.settings import Settings, SettingsError, load_settings
 from inlet.tokens import ensure_admin_token, ensure_secret_key
 

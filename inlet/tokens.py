@@ -4,6 +4,7 @@ the secret key that seals secrets at rest (inlet/sealing.py), made once per data
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -75,3 +76,20 @@ def ensure_secret_key(configured: str | None, data_dir: Path) -> str:
         finally:
             draft.unlink()
     return path.read_text().strip()
+
+
+def presented_token(authorization: str | None) -> str | None:
+    """The token in an ``Authorization`` header: Bearer, or the password of Basic (any user)."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return credentials.strip() or None
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return None

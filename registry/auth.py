@@ -6,31 +6,13 @@ the registry API accepts the token there with any user name. Only the token's ha
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 
-from inlet.tokens import matches
+from inlet.tokens import matches, presented_token
 from registry.errors import Unauthorized
-
-
-def presented_token(authorization: str | None) -> str | None:
-    if not authorization:
-        return None
-    scheme, _, credentials = authorization.strip().partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer":
-        return credentials.strip() or None
-    if scheme == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2] or None
-    return None
 
 
 def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from deploy.broker import die_with_parent, free_ports
+from inlet.process import die_with_parent, free_ports
 
 SUPERUSER = "postgres"
 _SERVER_SETTINGS = (

@@ -12,7 +12,7 @@ import msgspec
 import uvicorn
 from litestar import Litestar
 
-from deploy.broker import free_ports
+from inlet.process import free_ports
 from inlet.settings import Settings
 
 

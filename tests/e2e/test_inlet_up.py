@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from deploy.broker import free_ports
+from inlet.process import free_ports
 from tests.conftest import IN_CI
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
