@@ -21,6 +21,7 @@ import socket
 
 from consumers._feed import Feed, FeedContext
 from inlet.codec.wire import Headers
+from inlet.errors import KafkaUnavailable
 from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_config
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import (
@@ -43,7 +44,6 @@ from inlet.topics import (
     PIPELINE_STATUS_TOPIC,
     PIPELINES_TOPIC,
 )
-from registry.errors import KafkaUnavailable
 
 log = logging.getLogger("inlet.consumers.pipelines")
 

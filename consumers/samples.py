@@ -39,6 +39,7 @@ from confluent_kafka import (
 
 from consumers.sampler import Sampler, version_in_subject
 from inlet.codec.wire import WireDecoder
+from inlet.errors import InletError
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.samples import SampleState
 from inlet.model.schemas import SchemaState
@@ -53,7 +54,6 @@ from inlet.topics import (
     connector_subject,
     parse_connector_topic,
 )
-from registry.errors import RegistryError
 
 log = logging.getLogger("inlet.consumers.samples")
 
@@ -250,7 +250,7 @@ class SampleWorker:
         while not stop.is_set():
             try:
                 await self.schemas.load(wanted)
-            except RegistryError as exc:
+            except InletError as exc:
                 if not exc.retryable:
                     raise
                 log.warning("schemas are not at hand yet; retrying", extra={"error": str(exc)})

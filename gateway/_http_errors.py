@@ -1,7 +1,8 @@
 """The one table that turns the gateway's errors into HTTP answers (``application/problem+json``).
 
-Every body names a stable ``code``; record errors list index, JSON Pointer, field and reason.
-Unexpected exceptions are logged and answered with a bare 500 problem: never a traceback.
+Every body names a stable ``code`` (``inlet/problems.py``); record errors list index, JSON
+Pointer, field and reason. Unexpected exceptions are logged and answered with a bare 500
+problem: never a traceback.
 """
 
 from __future__ import annotations
@@ -14,64 +15,65 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
-from gateway.errors import ErrorCode, GatewayError
-
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://inlet.dev/problems/"
+from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
+from inlet.codec.errors import (
+    BodyTooLarge,
+    BodyUnparseable,
+    RecordTooLarge,
+    TooDeeplyNested,
+    UnsupportedMediaType,
+)
+from inlet.errors import InletError, KafkaUnavailable
+from inlet.problems import problem_response
 
 _log = logging.getLogger("inlet.gateway")
 
-STATUS: dict[ErrorCode, int] = {
-    ErrorCode.BODY_UNPARSEABLE: 400,
-    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
-    ErrorCode.BODY_TOO_LARGE: 413,
-    ErrorCode.RECORD_TOO_LARGE: 413,
-    ErrorCode.TOO_DEEPLY_NESTED: 400,
-    ErrorCode.RECORDS_INVALID: 422,
-    ErrorCode.ALL_RECORDS_INVALID: 422,
-    ErrorCode.UNKNOWN_TOKEN: 404,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.KAFKA_UNAVAILABLE: 503,
+STATUS: dict[type[InletError], int] = {
+    BodyUnparseable: 400,
+    UnsupportedMediaType: 415,
+    BodyTooLarge: 413,
+    RecordTooLarge: 413,
+    TooDeeplyNested: 400,
+    RecordsInvalid: 422,
+    AllRecordsInvalid: 422,
+    UnknownToken: 404,
+    RateLimited: 429,
+    KafkaUnavailable: 503,
 }
 
 
-def problem(status: int, code: str, detail: str, **extra: object) -> Response[Any]:
-    body = {
-        "type": PROBLEM_TYPE_BASE + code.replace("_", "-"),
-        "title": code.replace("_", " ").capitalize(),
-        "status": status,
-        "code": code,
-        "detail": detail,
-        **extra,
-    }
-    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
+def status_of(exc: InletError) -> int:
+    """The table's status for ``exc``: its own class's, else the nearest base's, else 500."""
+    return next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
 
 
-def _on_gateway_error(_request: Request[Any, Any, Any], exc: GatewayError) -> Response[Any]:
-    status = STATUS[exc.code]
-    response = problem(status, exc.code.value, exc.message, **exc.details())
+def _on_inlet_error(_request: Request[Any, Any, Any], exc: InletError) -> Response[Any]:
+    status = status_of(exc)
+    if status >= 500 and not exc.retryable:
+        _log.error("domain error without a status", extra={"code": exc.code}, exc_info=exc)
     retry_after = getattr(exc, "retry_after_s", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return response
+    headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
+    return problem_response(
+        status, exc.code, exc.message, exc.problems, headers=headers, **exc.details()
+    )
 
 
 def _on_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     code = {
         404: "not_found",
         405: "method_not_allowed",
-        413: ErrorCode.BODY_TOO_LARGE.value,
+        413: BodyTooLarge.code,
     }.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, exc.detail)
+    return problem_response(exc.status_code, code, exc.detail)
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.error("unhandled error", extra={"method": request.method}, exc_info=exc)
-    return problem(500, "internal_error", "internal server error")
+    return problem_response(500, "internal_error", "internal server error")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    GatewayError: _on_gateway_error,
+    InletError: _on_inlet_error,
     HTTPException: _on_http_exception,
     Exception: _on_unexpected,
 }

@@ -24,11 +24,11 @@ from litestar.handlers import ASGIRouteHandler
 from litestar.params import FromPath, QueryParameter
 
 from gateway._asgi_ingest import MOUNT_PATH, AsgiIngest, GatewayApp
-from gateway._http_errors import EXCEPTION_HANDLERS, STATUS
-from gateway.errors import GatewayError
+from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from inlet.codec._avro_encoder import NATIVE
+from inlet.errors import InletError
 from inlet.health import health
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
@@ -74,8 +74,8 @@ async def _ingest(
             atomic=None if mode is None else mode == "atomic",
             request_id=request_id,
         )
-    except GatewayError as exc:
-        status = STATUS[exc.code]
+    except InletError as exc:
+        status = status_of(exc)
         raise
     else:
         status = 200

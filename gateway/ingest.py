@@ -12,17 +12,12 @@ import time
 
 import msgspec
 
-from gateway.errors import (
-    AllRecordsInvalid,
-    KafkaUnavailable,
-    RateLimited,
-    RecordsInvalid,
-    UnknownToken,
-)
+from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import EncodeResult, RecordCodec
+from inlet.errors import KafkaUnavailable
 from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
@@ -171,7 +166,9 @@ class Ingest:
         except (TimeoutError, ProduceFailed) as exc:
             if acked is not None:
                 acked.cancel()  # the answer is 503 whatever Kafka says later
-            raise KafkaUnavailable(_RETRY_AFTER_S, f"Kafka did not acknowledge: {exc}") from exc
+            raise KafkaUnavailable(
+                f"Kafka did not acknowledge: {exc}", retry_after_s=_RETRY_AFTER_S
+            ) from exc
         finally:
             self._metrics.produce_seconds.observe(time.perf_counter() - started)
 

@@ -20,10 +20,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
+from inlet.errors import SchemaNotFound
 from inlet.model.schemas import SchemaState
 from inlet.settings import Settings
 from inlet.topics import SCHEMAS_TOPIC
-from registry.errors import SchemaNotFound
 from registry.remote_schemas import RemoteSchemaRegistry
 
 

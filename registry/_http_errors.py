@@ -9,7 +9,6 @@ Handlers raise domain errors and never build error responses themselves.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import msgspec
@@ -17,43 +16,33 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
-from registry.errors import Problem, RegistryError
+from inlet.errors import InletError, Problem, snake_case
+from inlet.problems import problem_response
 
 CONFLUENT_MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 ADMIN_PATH_PREFIX = "/v1/"
-PROBLEM_TYPE_BASE = "https://inlet.dev/problems/"
 
 _log = logging.getLogger(__name__)
-_WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 class _Failure(msgspec.Struct, frozen=True):
     """What went wrong, in terms both dialects can render."""
 
     status: int
-    code: int  # Confluent's error_code
-    slug: str
+    error_code: int  # Confluent's
+    code: str  # Inlet's
     message: str
     problems: list[Problem] = msgspec.field(default_factory=list)
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    extra: dict[str, object] = msgspec.field(default_factory=dict)
 
 
-class _ProblemBody(msgspec.Struct, frozen=True):
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: int
-    problems: list[Problem]
-
-
-def _on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
-    code = int(exc.code)
-    status = code // 100 if code >= 10000 else code  # 40401 → 404; 409 stays 409
+def _on_inlet_error(request: Request[Any, Any, Any], exc: InletError) -> Response[Any]:
+    number = exc.error_code
+    status = number // 100 if number >= 10000 else number  # 40401 → 404; 409 stays 409
     headers = {"Retry-After": "1"} if exc.retryable and status == 503 else {}
-    slug = _kebab(type(exc).__name__)
-    return _render(request, _Failure(status, code, slug, exc.message, exc.problems, headers))
+    failure = _Failure(status, number, exc.code, exc.message, exc.problems, headers, exc.details())
+    return _render(request, failure)
 
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -62,43 +51,43 @@ def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> R
         problems = (
             [_problem(item) for item in exc.extra or []] if isinstance(exc.extra, list) else []
         )
-        failure = _Failure(422, 422, "validation-failed", exc.detail, problems, headers)
+        failure = _Failure(422, 422, "validation_failed", exc.detail, problems, headers)
     elif exc.status_code == 400:
         # Litestar's "JSON is malformed": Confluent answers unreadable bodies with 422.
         status = 400 if _is_admin(request) else 422
-        failure = _Failure(status, status, "malformed-request", exc.detail, [], headers)
+        failure = _Failure(status, status, "malformed_request", exc.detail, [], headers)
     else:
         if exc.status_code >= 500:
             _log.error(
                 "HTTP %s on %s %s", exc.status_code, request.method, request.url.path, exc_info=exc
             )
-        slug = _kebab(type(exc).__name__.removesuffix("Exception")) or "http-error"
-        failure = _Failure(exc.status_code, exc.status_code, slug, exc.detail, [], headers)
+        code = snake_case(type(exc).__name__.removesuffix("Exception")) or "http_error"
+        failure = _Failure(exc.status_code, exc.status_code, code, exc.detail, [], headers)
     return _render(request, failure)
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     # The client learns only that it failed; the details go to the log.
     _log.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _render(request, _Failure(500, 500, "internal-error", "Internal server error"))
+    return _render(request, _Failure(500, 500, "internal_error", "Internal server error"))
 
 
 def _render(request: Request[Any, Any, Any], failure: _Failure) -> Response[Any]:
     if _is_admin(request):
-        body: object = _ProblemBody(
-            type=PROBLEM_TYPE_BASE + failure.slug,
-            title=failure.slug.replace("-", " ").capitalize(),
-            status=failure.status,
-            detail=failure.message,
-            code=failure.code,
-            problems=failure.problems,
+        return problem_response(
+            failure.status,
+            failure.code,
+            failure.message,
+            failure.problems,
+            headers=failure.headers,
+            **failure.extra,
         )
-        media_type = PROBLEM_MEDIA_TYPE
-    else:
-        body = {"error_code": failure.code, "message": _confluent_message(failure)}
-        media_type = CONFLUENT_MEDIA_TYPE
+    body = {"error_code": failure.error_code, "message": _confluent_message(failure)}
     return Response(
-        content=body, status_code=failure.status, media_type=media_type, headers=failure.headers
+        content=body,
+        status_code=failure.status,
+        media_type=CONFLUENT_MEDIA_TYPE,
+        headers=failure.headers,
     )
 
 
@@ -118,12 +107,8 @@ def _is_admin(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith(ADMIN_PATH_PREFIX)
 
 
-def _kebab(name: str) -> str:
-    return _WORD_START.sub("-", name).lower()
-
-
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    RegistryError: _on_registry_error,
+    InletError: _on_inlet_error,
     HTTPException: _on_http_exception,
     Exception: _on_unexpected,
 }

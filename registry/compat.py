@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from registry.errors import InvalidCompatibilityLevel, InvalidSchema
+from inlet.errors import InvalidSchema
+from registry.errors import InvalidCompatibilityLevel
 
 
 class CompatibilityLevel(StrEnum):

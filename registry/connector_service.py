@@ -34,6 +34,14 @@ from typing import Annotated, NamedTuple
 
 import msgspec
 
+from inlet.errors import (
+    ConnectorNotFound,
+    IncompatibleSchema,
+    InletError,
+    InvalidConnector,
+    InvalidCursor,
+    Problem,
+)
 from inlet.model.avro import avro_schema, canonical_json
 from inlet.model.connectors import (
     Connector,
@@ -54,16 +62,7 @@ from inlet.settings import Settings
 from inlet.statelog.fold import Record, StateLog
 from inlet.tokens import INGEST_PREFIX, new_token, token_hash
 from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
-from registry.errors import (
-    ConnectorInUse,
-    ConnectorNotFound,
-    IncompatibleSchema,
-    InvalidConnector,
-    InvalidCursor,
-    NameTaken,
-    Problem,
-    RegistryError,
-)
+from registry.errors import ConnectorInUse, NameTaken
 from registry.schema_store import Registration, SchemaStore
 from registry.topic_admin import TopicAdmin, TopicSpec
 
@@ -383,7 +382,7 @@ class ConnectorService:
         """Whether the state caught up, so that it says if a failed write landed after all."""
         try:
             await self._log.sync()
-        except RegistryError:
+        except InletError:
             # A confirmation that timed out may still commit; a connector without its topics or
             # schema would be worse than unused ones, which the log line names.
             log.warning("%s failed with an unknown outcome; keeping what it made", what, extra=kept)

@@ -18,6 +18,7 @@ from typing import Literal
 
 import msgspec
 
+from inlet.errors import InletError, Problem
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.fields import validate_connector_name
 from inlet.model.pipeline_sinks import sink_identity, sink_problems, with_defaults
@@ -34,13 +35,7 @@ from inlet.model.pipelines import (
 )
 from inlet.statelog.fold import Record, StateLog
 from inlet.topics import pipeline_dlq_topic
-from registry.errors import (
-    InvalidPipeline,
-    NameTaken,
-    PipelineNotFound,
-    Problem,
-    RegistryError,
-)
+from registry.errors import InvalidPipeline, NameTaken, PipelineNotFound
 from registry.topic_admin import TopicAdmin, TopicSpec
 
 log = logging.getLogger("inlet.registry.pipelines")
@@ -183,7 +178,7 @@ class PipelineService:
     async def _undo_create(self, draft: Pipeline) -> None:
         try:
             await self._log.sync()
-        except RegistryError:
+        except InletError:
             log.warning(
                 "pipeline create failed with an unknown outcome; keeping its topic",
                 extra={"topic": draft.dlq_topic},

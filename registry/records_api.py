@@ -25,12 +25,12 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder, header_values
+from inlet.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
 from inlet.schema_lookup import SchemaLookup, SchemaRef
 from inlet.settings import Settings
 from inlet.topic_reads import read_from
-from registry.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

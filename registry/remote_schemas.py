@@ -42,13 +42,11 @@ from urllib.parse import quote
 import httpx
 import msgspec
 
-from inlet.settings import Settings, SettingsError, without_userinfo
-from inlet.statelog.fold import Record
-from registry.errors import (
+from inlet.errors import (
     IncompatibleSchema,
+    InletError,
     InvalidSchema,
     InvalidVersion,
-    RegistryError,
     SchemaNotFound,
     SchemaRegistryFailed,
     SchemaRegistryUnavailable,
@@ -59,6 +57,8 @@ from registry.errors import (
     SubjectSoftDeleted,
     VersionNotFound,
 )
+from inlet.settings import Settings, SettingsError, without_userinfo
+from inlet.statelog.fold import Record
 from registry.schema_store import Registration
 
 T = TypeVar("T")
@@ -68,8 +68,8 @@ MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 TIMEOUT_S = 10.0
 
 # Confluent's error codes that mean what they mean in Inlet's own registry.
-_ERRORS_BY_CODE: dict[int, type[RegistryError]] = {
-    error.code: error
+_ERRORS_BY_CODE: dict[int, type[InletError]] = {
+    error.error_code: error
     for error in (
         SubjectNotFound,
         VersionNotFound,
@@ -231,7 +231,7 @@ class RemoteSchemaRegistry:
                 "POST", path, _SchemaBody(schema_text), params={"verbose": "true"}
             )
             return self._decode(_COMPATIBILITY, body).messages
-        except RegistryError:
+        except InletError:
             log.warning("the verbose compatibility check failed", exc_info=True)
             return []
 
@@ -254,7 +254,7 @@ class RemoteSchemaRegistry:
             return response.content
         raise self._error(method, path, response)
 
-    def _error(self, method: str, path: str, response: httpx.Response) -> RegistryError:
+    def _error(self, method: str, path: str, response: httpx.Response) -> InletError:
         status = response.status_code
         try:
             error = _ERROR.decode(response.content)
@@ -321,7 +321,7 @@ class RemoteSchemaStore:
         try:
             await self.registry.delete_version(subject, version)
             await self.registry.delete_version(subject, version, permanent=True)
-        except RegistryError:
+        except InletError:
             log.warning(
                 "could not delete a schema version no connector uses",
                 extra={"subject": subject, "version": version},

@@ -35,12 +35,13 @@ from confluent_kafka import (
 )
 
 from inlet.codec.record_codec import RecordCodec
+from inlet.errors import ConnectorNotFound, KafkaUnavailable
 from inlet.kafka import ConfigValue, client_config, producer_config
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
 from inlet.settings import Settings
 from inlet.topic_reads import read_from
-from registry.errors import ConnectorNotFound, KafkaUnavailable, ReplayConflict
+from registry.errors import ReplayConflict
 from registry.replay_plan import KeptRecord, ReplayPlan, StillRejected, plan_replay
 
 DEFAULT_LIMIT = 10_000

@@ -12,11 +12,12 @@ from datetime import datetime
 
 import msgspec
 
+from inlet.errors import ConnectorNotFound, Problem
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value, utc_now
 from inlet.model.samples import REQUIRED_SAMPLES, RejectedSample, SampleRecord, SampleState
 from inlet.statelog.fold import Record, StateLog
 from inlet.topics import CONNECTORS_TOPIC
-from registry.errors import ConnectorNotFound, NotEnoughSamples, Problem
+from registry.errors import NotEnoughSamples
 
 
 class SampleCount(msgspec.Struct, frozen=True):

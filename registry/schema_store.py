@@ -22,8 +22,8 @@ from __future__ import annotations
 import contextlib
 from typing import NamedTuple, Protocol
 
+from inlet.errors import SubjectNotFound, SubjectSoftDeleted
 from inlet.statelog.fold import Record
-from registry.errors import SubjectNotFound, SubjectSoftDeleted
 from registry.schemas import SchemaRegistry
 
 

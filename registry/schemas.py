@@ -16,6 +16,18 @@ import fastavro
 import msgspec
 from fastavro.schema import SchemaParseException, UnknownType
 
+from inlet.errors import (
+    IncompatibleSchema,
+    InvalidSchema,
+    InvalidVersion,
+    SchemaNotFound,
+    SchemaVersionNotSoftDeleted,
+    SchemaVersionSoftDeleted,
+    SubjectNotFound,
+    SubjectNotSoftDeleted,
+    SubjectSoftDeleted,
+    VersionNotFound,
+)
 from inlet.model.schemas import (
     AVRO,
     Latest,
@@ -36,19 +48,7 @@ from registry.compat import (
     parse_level,
     reader_writer_problems,
 )
-from registry.errors import (
-    IncompatibleSchema,
-    InvalidSchema,
-    InvalidVersion,
-    SchemaNotFound,
-    SchemaVersionNotSoftDeleted,
-    SchemaVersionSoftDeleted,
-    SubjectCompatibilityNotConfigured,
-    SubjectNotFound,
-    SubjectNotSoftDeleted,
-    SubjectSoftDeleted,
-    VersionNotFound,
-)
+from registry.errors import SubjectCompatibilityNotConfigured
 
 SCHEMA_TYPES = (AVRO,)
 _MAX_VERSION = 2**31 - 1

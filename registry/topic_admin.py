@@ -16,9 +16,9 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from inlet.errors import InletError, InvalidConnector, KafkaUnavailable, Problem
 from inlet.kafka import client_config
 from inlet.settings import Settings
-from registry.errors import InvalidConnector, KafkaUnavailable, Problem, RegistryError
 
 
 class TopicSpec(NamedTuple):
@@ -94,7 +94,7 @@ class KafkaTopicAdmin:
                 raise KafkaUnavailable(f"deleting topic {name} timed out") from exc
 
 
-def _topic_error(failures: list[tuple[str, KafkaError | None]]) -> RegistryError:
+def _topic_error(failures: list[tuple[str, KafkaError | None]]) -> InletError:
     """A caller's mistake (partitions, replication) as a problem; anything else is Kafka's."""
     for _, error in failures:
         if error is None:

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from gateway.errors import (
+from inlet.codec.errors import (
     BodyTooLarge,
     BodyUnparseable,
     RecordTooLarge,

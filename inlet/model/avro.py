@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from inlet.errors import InvalidConnector, Problem
 from inlet.model.fields import FieldSpec, avro_name, field_problems, name_problem
-from registry.errors import InvalidConnector, Problem
 
 # dicts are built fresh per use (see _primitive): callers may mutate the schema they get back.
 _PRIMITIVES: Final[dict[str, str | dict[str, str]]] = {

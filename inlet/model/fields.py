@@ -23,7 +23,7 @@ from typing import Final, Literal, get_args
 
 import msgspec
 
-from registry.errors import InvalidConnector, Problem
+from inlet.errors import InvalidConnector, Problem
 
 FieldType = Literal[
     "string",

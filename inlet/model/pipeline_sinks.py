@@ -16,8 +16,8 @@ import msgspec
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from inlet.errors import Problem
 from inlet.model.pipelines import FilesSink, PostgresSink, Sink
-from registry.errors import Problem
 
 MASK = "***"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1

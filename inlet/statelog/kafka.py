@@ -24,10 +24,10 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from inlet.errors import KafkaUnavailable, StoreTimeout
 from inlet.kafka import aiokafka_config, client_config
 from inlet.settings import Settings
 from inlet.statelog.fold import Folder, Record
-from registry.errors import KafkaUnavailable, StoreTimeout
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -213,7 +213,7 @@ async def test_samples_saving_rejected_and_an_exact_restart(sample_settings: Set
                 assert refused.status_code == 409, refused.text
                 problem = refused.json()
                 assert refused.headers["content-type"].startswith("application/problem+json")
-                assert problem["code"] == 40951
+                assert problem["code"] == "not_enough_samples"
                 assert "1 more" in problem["detail"]
                 assert any("1 more" in p["reason"] for p in problem["problems"])
 

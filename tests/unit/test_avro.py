@@ -11,9 +11,9 @@ import fastavro
 import msgspec
 import pytest
 
+from inlet.errors import InvalidConnector
 from inlet.model.avro import avro_field_names, avro_schema, canonical_json
 from inlet.model.fields import FieldSpec
-from registry.errors import InvalidConnector
 
 
 def f(name: str, type_: str = "string", **attributes: object) -> FieldSpec:

@@ -13,18 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.errors import (
-    AllRecordsInvalid,
-    ErrorCode,
-    KafkaUnavailable,
-    RateLimited,
-    RecordsInvalid,
-    UnknownToken,
-)
+from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
 from inlet.codec._avro_encoder import compile_writer, unscaled_decimal
 from inlet.codec._record_errors import parse_validation_error
 from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import EncodeResult, RecordCodec
+from inlet.errors import KafkaUnavailable
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec, avro_name
 from inlet.records import RecordError, RecordErrorCode
@@ -449,7 +443,7 @@ def test_batch_errors_carry_codes_and_details() -> None:
     errors = encode(codec, [{"n": "x"}, {}]).errors
     failed = AllRecordsInvalid(errors)
     assert (failed.code, failed.retryable, failed.message) == (
-        ErrorCode.ALL_RECORDS_INVALID,
+        "all_records_invalid",
         False,
         "every record is invalid",
     )
@@ -464,11 +458,11 @@ def test_batch_errors_carry_codes_and_details() -> None:
     assert failed.details()["errors"] == msgspec.to_builtins(errors[:1])
     assert failed.details()["errors_total"] == 2
     assert RecordsInvalid(errors).message == "2 record(s) are invalid"
-    assert RecordsInvalid(errors).code is ErrorCode.RECORDS_INVALID
-    for retryable in (RateLimited(1.5), KafkaUnavailable(2.0)):
+    assert RecordsInvalid(errors).code == "records_invalid"
+    for retryable in (RateLimited(1.5), KafkaUnavailable(retry_after_s=2.0)):
         assert retryable.retryable
         assert retryable.details() == {"retry_after_s": retryable.retry_after_s}
-    assert (UnknownToken().code, UnknownToken().retryable) == (ErrorCode.UNKNOWN_TOKEN, False)
+    assert (UnknownToken().code, UnknownToken().retryable) == ("unknown_token", False)
 
 
 # --- construction --------------------------------------------------------------------------

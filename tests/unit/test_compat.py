@@ -8,6 +8,7 @@ import pytest
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from avro.schema import parse as avro_parse
 
+from inlet.errors import InvalidSchema
 from registry.compat import (
     DEFAULT_LEVEL,
     MAX_REASONS,
@@ -16,7 +17,7 @@ from registry.compat import (
     parse_level,
     reader_writer_problems,
 )
-from registry.errors import ErrorCode, InvalidCompatibilityLevel, InvalidSchema
+from registry.errors import InvalidCompatibilityLevel
 
 Schema = object
 L = CompatibilityLevel
@@ -593,7 +594,7 @@ def test_parse_level(text: str, level: L) -> None:
 def test_parse_level_rejects(text: str) -> None:
     with pytest.raises(InvalidCompatibilityLevel) as caught:
         parse_level(text)
-    assert caught.value.code is ErrorCode.INVALID_COMPATIBILITY_LEVEL
+    assert caught.value.code == "invalid_compatibility_level"
     assert caught.value.message == (
         "Invalid compatibility level. Valid values are none, backward, forward, full, "
         "backward_transitive, forward_transitive, and full_transitive"

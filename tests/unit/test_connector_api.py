@@ -16,17 +16,18 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
+from inlet.errors import InletError, InvalidConnector, KafkaUnavailable, Problem
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.schemas import SchemaState
+from inlet.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog, Record, StateFold
 from inlet.tokens import INGEST_PREFIX, token_hash
 from inlet.topics import CONNECTORS_TOPIC
-from registry._http_errors import EXCEPTION_HANDLERS, PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
-from registry.errors import InvalidConnector, KafkaUnavailable, Problem, RegistryError
 from registry.schema_api import SchemaRegistryController
 from registry.schema_store import LocalSchemaStore
 from registry.schemas import SchemaRegistry
@@ -47,7 +48,7 @@ class FakeTopics:
 
     def __init__(self) -> None:
         self.topics: dict[str, TopicSpec] = {}
-        self.fail_create: RegistryError | None = None
+        self.fail_create: InletError | None = None
 
     async def create(self, topics: Sequence[TopicSpec]) -> None:
         if self.fail_create is not None:
@@ -68,7 +69,7 @@ class ScriptedLog(InMemoryStateLog):
     def __init__(self, folder: StateFold) -> None:
         super().__init__(folder)
         self.written_first: list[Record] = []
-        self.fail_write: RegistryError | None = None
+        self.fail_write: InletError | None = None
 
     async def transact(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
         for record in self.written_first:  # committed by another instance before we caught up

@@ -19,11 +19,11 @@ from consumers.sinks._file_names import (
 )
 from consumers.sinks._file_writers import arrow_schema
 from consumers.sinks._pg_types import column_name, is_json, pg_type
+from inlet.errors import InvalidCursor
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
 from inlet.model.pipeline_sinks import default_table, mask_dsn, sink_identity
 from inlet.model.pipelines import FilesSink, PostgresSink
-from registry.errors import InvalidCursor
 from registry.records_api import decode_cursor, encode_cursor
 
 FIELDS = [

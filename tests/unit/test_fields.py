@@ -3,6 +3,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from inlet.errors import InvalidConnector, Problem
 from inlet.model.fields import (
     FieldSpec,
     avro_name,
@@ -11,7 +12,6 @@ from inlet.model.fields import (
     validate_connector_name,
     validate_fields,
 )
-from registry.errors import InvalidConnector, Problem
 
 
 def f(name: str, type_: str = "string", **attributes: object) -> FieldSpec:
@@ -206,7 +206,7 @@ def test_all_problems_are_collected_in_field_order() -> None:
 def test_invalid_connector_carries_the_code_and_message() -> None:
     with pytest.raises(InvalidConnector, match="invalid connector fields") as caught:
         validate_fields([], None)
-    assert caught.value.code == 42250
+    assert caught.value.error_code == 42250
 
 
 def test_literals_are_checked_for_specs_built_in_code() -> None:

@@ -257,7 +257,7 @@ async def test_a_connector_with_pipelines_is_not_deleted(
     assert refused.status_code == 409
     body = refused.json()
     assert body["type"].endswith("/connector-in-use")
-    assert body["code"] == 40952
+    assert body["code"] == "connector_in_use"
     assert sorted(p["reason"] for p in body["problems"]) == sorted(
         f"pipeline {pipeline['id']!r} reads it" for pipeline in (first, second)
     )

@@ -25,6 +25,15 @@ from litestar.testing import AsyncTestClient
 
 from consumers.sampler import Sampler, version_in_subject
 from inlet.codec.wire import UnknownSchema, WireDecoder
+from inlet.errors import (
+    IncompatibleSchema,
+    InletError,
+    InvalidSchema,
+    KafkaUnavailable,
+    SchemaRegistryFailed,
+    SchemaRegistryUnavailable,
+    SubjectNotFound,
+)
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.model.fields import FieldSpec
 from inlet.model.schemas import SchemaState, SchemaVersion, schema_record
@@ -43,15 +52,6 @@ from inlet.topics import CONNECTORS_TOPIC, SCHEMAS_TOPIC, connector_subject
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_service import ConnectorChanges, ConnectorService, NewConnector
-from registry.errors import (
-    IncompatibleSchema,
-    InvalidSchema,
-    KafkaUnavailable,
-    RegistryError,
-    SchemaRegistryFailed,
-    SchemaRegistryUnavailable,
-    SubjectNotFound,
-)
 from registry.remote_schemas import RemoteSchemaRegistry, RemoteSchemaStore
 from registry.schema_api import SchemaRegistryController, schemas_elsewhere
 from registry.schemas import SchemaRegistry
@@ -373,7 +373,7 @@ async def test_a_409_without_a_verbose_answer_keeps_the_registry_message() -> No
     ],
 )
 async def test_answers_become_domain_errors(
-    response: httpx.Response, error: type[RegistryError]
+    response: httpx.Response, error: type[InletError]
 ) -> None:
     with pytest.raises(error) as raised:
         await _mock(lambda _: response).register("s", "{}")

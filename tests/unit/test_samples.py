@@ -16,6 +16,7 @@ from fastavro import parse_schema, schemaless_writer
 
 from consumers.sampler import MAX_SAMPLE_BYTES, Sampler, version_in_subject
 from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder
+from inlet.errors import ConnectorNotFound
 from inlet.model.avro import avro_schema, canonical_json
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
@@ -36,7 +37,7 @@ from inlet.records import (
 )
 from inlet.statelog.fold import InMemoryStateLog, StateFold
 from inlet.topics import CONNECTORS_TOPIC, SAMPLES_TOPIC, connector_topic, value_subject
-from registry.errors import ConnectorNotFound, NotEnoughSamples
+from registry.errors import NotEnoughSamples
 from registry.sample_service import SampleService
 
 CONNECTOR = "con_00000000000000aa"

@@ -14,10 +14,10 @@ from litestar.di import Provide
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
+from inlet.errors import KafkaUnavailable, Problem, StoreTimeout, SubjectNotFound
 from inlet.model.schemas import SchemaState
 from inlet.statelog.fold import InMemoryStateLog
 from registry._http_errors import EXCEPTION_HANDLERS
-from registry.errors import KafkaUnavailable, Problem, StoreTimeout, SubjectNotFound
 from registry.schema_api import SchemaRegistryController
 from registry.schemas import SchemaRegistry
 
@@ -428,7 +428,7 @@ def test_admin_paths_answer_problem_json(client: Client) -> None:
         "title": "Subject not found",
         "status": 404,
         "detail": "no such thing",
-        "code": 40401,
+        "code": "subject_not_found",
         "problems": [{"field": "subject", "reason": "unknown"}],
     }
 
@@ -437,7 +437,7 @@ def test_retryable_kafka_errors_are_503_with_retry_after(client: Client) -> None
     response = client.get("/v1/kafka-down")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
-    assert response.json()["code"] == 50301
+    assert response.json()["code"] == "kafka_unavailable"
     slow = client.get("/v1/slow")
     assert slow.status_code == 500
     assert "retry-after" not in slow.headers

@@ -1,0 +1,86 @@
+"""Errors about a whole request body, raised while reading it (``inlet/codec/bodies.py``).
+
+They know nothing of HTTP; the gateway's table maps them to 400, 413 and 415. Errors about single
+records are not exceptions: the codec returns them as ``RecordError`` values (``inlet/records.py``).
+"""
+
+from __future__ import annotations
+
+from inlet.errors import InletError
+
+
+class BodyUnparseable(InletError):
+    """The body is not valid JSON, NDJSON, CSV or gzip. Positions are 0-based bytes, 1-based
+    lines and columns (columns count bytes), each None when unknown."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.line = line
+        self.column = column
+
+    def details(self) -> dict[str, object]:
+        position = {"offset": self.offset, "line": self.line, "column": self.column}
+        return {name: value for name, value in position.items() if value is not None}
+
+
+class UnsupportedMediaType(InletError):
+    """A Content-Type or Content-Encoding the gateway does not read."""
+
+    def __init__(
+        self, message: str, *, media_type: str | None = None, encoding: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.media_type = media_type
+        self.encoding = encoding
+
+    def details(self) -> dict[str, object]:
+        given = {"media_type": self.media_type, "encoding": self.encoding}
+        return {name: value for name, value in given.items() if value is not None}
+
+
+class BodyTooLarge(InletError):
+    """The body, after decompression, is larger than the limit."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        super().__init__(f"the body is larger than {limit_bytes} bytes (after decompression)")
+        self.limit_bytes = limit_bytes
+
+    def details(self) -> dict[str, object]:
+        return {"limit_bytes": self.limit_bytes}
+
+
+class RecordTooLarge(InletError):
+    """One record is larger than the per-record limit; the whole batch is refused."""
+
+    def __init__(self, index: int, limit_bytes: int, *, line: int | None = None) -> None:
+        where = f"record {index}" if line is None else f"record {index} (line {line})"
+        super().__init__(f"{where} is larger than {limit_bytes} bytes")
+        self.index = index
+        self.limit_bytes = limit_bytes
+        self.line = line
+
+    def details(self) -> dict[str, object]:
+        found: dict[str, object] = {"index": self.index, "limit_bytes": self.limit_bytes}
+        if self.line is not None:
+            found["line"] = self.line
+        return found
+
+
+class TooDeeplyNested(InletError):
+    """JSON nested deeper than the parser's recursion limit (about 1000 levels)."""
+
+    def __init__(self, *, line: int | None = None) -> None:
+        where = "" if line is None else f" (line {line})"
+        super().__init__(f"the JSON is nested too deeply{where}")
+        self.line = line
+
+    def details(self) -> dict[str, object]:
+        return {} if self.line is None else {"line": self.line}
