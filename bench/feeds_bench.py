@@ -39,7 +39,7 @@ import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_writer
 
-from consumers.pipelines import run_pipelines
+from consumers.pipeline_worker import run_pipelines
 from consumers.sinks._file_names import parse_file_name
 from deploy.broker import LocalKafka, env_cache_dir
 from inlet.codec.wire import WireDecoder

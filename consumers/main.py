@@ -15,8 +15,8 @@ import signal
 import sys
 from typing import Protocol
 
-from consumers.pipelines import PipelinesWorker
-from consumers.samples import SampleWorker
+from consumers.pipeline_worker import PipelinesWorker
+from consumers.sample_worker import SampleWorker
 from inlet.kafka import KafkaNotConfigured
 from inlet.logs import setup_logging
 from inlet.settings import Settings, SettingsError, load_settings

@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 from inlet.errors import SchemaNotFound
 from inlet.model.schemas import SchemaState
+from inlet.schema_registry_client import RemoteSchemaRegistry
 from inlet.settings import Settings
 from inlet.topics import SCHEMAS_TOPIC
-from registry.remote_schemas import RemoteSchemaRegistry
 
 
 class SchemaRef(NamedTuple):

@@ -4,7 +4,7 @@ Like connectors, every change is decided on caught-up state inside ``StateLog.tr
 pipeline's dead-letter topic (the one effect outside the log) is ordered around it: created before
 the record (and deleted again if the record is not written), deleted after the tombstone.
 
-The feed workers (``consumers/pipelines.py``) fold the same log and act on it: they start a
+The feed workers (``consumers/pipeline_worker.py``) fold the same log and act on it: they start a
 pipeline's feed when it appears, stop it when it is paused or deleted. The data a feed wrote
 stays where it is when the pipeline is deleted: Inlet never drops a user's table or files.
 """

@@ -1,10 +1,11 @@
 """Samples: what the sample worker saw per connector, and the fold of the ``_inlet_samples`` topic.
 
 Each record's key is the connector id, its value the connector's whole ``ConnectorSamples`` as JSON
-(a tombstone forgets it). The sample worker (``consumers/samples.py``) is the only writer and writes
-in transactions, so readers fold committed records only. Because a value holds the counts together
-with the positions they were counted up to, the latest value per key is a consistent snapshot: the
-worker restarts from it without counting anything twice (see ``consumers/README.md``).
+(a tombstone forgets it). The sample worker (``consumers/sample_worker.py``) is the only writer
+and writes in transactions, so readers fold committed records only. Because a value holds the
+counts together with the positions they were counted up to, the latest value per key is a
+consistent snapshot: the worker restarts from it without counting anything twice (see
+``consumers/README.md``).
 """
 
 from __future__ import annotations

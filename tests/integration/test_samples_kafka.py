@@ -19,7 +19,7 @@ import msgspec
 import pytest
 from fastavro import parse_schema, schemaless_writer
 
-from consumers.samples import SampleWorker, SampleWorkerFenced
+from consumers.sample_worker import SampleWorker, SampleWorkerFenced
 from inlet.kafka import AsyncProducer, OutgoingRecord, producer_config
 from inlet.model.avro import avro_schema, canonical_json
 from inlet.model.fields import FieldSpec

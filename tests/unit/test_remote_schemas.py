@@ -45,6 +45,7 @@ from inlet.schema_lookup import (
     schema_lookup,
     schema_topics,
 )
+from inlet.schema_registry_client import RemoteSchemaRegistry
 from inlet.settings import Settings, SettingsError, load_settings
 from inlet.statelog.fold import InMemoryStateLog, Record
 from inlet.tokens import token_hash
@@ -52,7 +53,7 @@ from inlet.topics import CONNECTORS_TOPIC, SCHEMAS_TOPIC, connector_subject
 from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_service import ConnectorChanges, ConnectorService, NewConnector
-from registry.remote_schemas import RemoteSchemaRegistry, RemoteSchemaStore
+from registry.remote_schemas import RemoteSchemaStore
 from registry.schema_api import SchemaRegistryController, schemas_elsewhere
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec
