@@ -309,7 +309,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 
 def _gateway_command(server: str, workers: int, port: int) -> list[str]:
     if server == "inlet":
-        return [sys.executable, "-m", "inlet.cli", "gateway"]
+        return [sys.executable, "-m", "deploy.cli", "gateway"]
     script = str(HERE / "_serve_gateway.py")
     return [sys.executable, script, server, "--port", str(port), "--workers", str(workers)]
 
@@ -339,7 +339,7 @@ def services(bootstrap: str, work: Path, server: str, workers: int) -> Iterator[
         logs = {name: work / f"{name}.log" for name in ("registry", "gateway")}
         with logs["registry"].open("wb") as out:
             registry = subprocess.Popen(
-                [sys.executable, "-m", "inlet.cli", "registry"],
+                [sys.executable, "-m", "deploy.cli", "registry"],
                 env=env,
                 cwd=ROOT,
                 stdout=out,

@@ -94,7 +94,7 @@ def inlet_up(data_dir: Path) -> Iterator[Up]:
         "INLET_GATEWAY_PORT": str(gateway_port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "inlet.cli", "up"],
+        [sys.executable, "-m", "deploy.cli", "up"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

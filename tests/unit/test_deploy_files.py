@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from deploy.broker import POM
-from inlet.cli import SERVICES
+from deploy.cli import SERVICES
 from inlet.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -137,7 +137,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         try:
             for service in SERVICES:
                 child = subprocess.Popen(
-                    [sys.executable, "-m", "inlet.cli", service],
+                    [sys.executable, "-m", "deploy.cli", service],
                     env=env,
                     # An orphaned service is killed outright: a graceful stop could wait on a Kafka
                     # that died with `up`, and every service is safe to kill (crash-safe state).
@@ -222,13 +222,13 @@ def gateway_app() -> Litestar:
 
 
 def cmd_registry(settings: Settings, _args: argparse.Namespace) -> int:
-    return _serve("inlet.cli:registry_app", settings.registry_port, settings)
+    return _serve("deploy.cli:registry_app", settings.registry_port, settings)
 
 
 def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
     # Measured (bench/README.md): two gateway processes beat one on 2 cores, even beside Kafka.
     return _serve(
-        "inlet.cli:gateway_app", settings.gateway_port, settings, settings.gateway_workers
+        "deploy.cli:gateway_app", settings.gateway_port, settings, settings.gateway_workers
     )
 
 
