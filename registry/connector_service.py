@@ -23,8 +23,6 @@ Ingest tokens are shown once, when made; only their hash is stored.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import functools
 import logging
@@ -39,7 +37,6 @@ from inlet.errors import (
     IncompatibleSchema,
     InletError,
     InvalidConnector,
-    InvalidCursor,
     Problem,
 )
 from inlet.model.avro import avro_schema, canonical_json
@@ -62,6 +59,7 @@ from inlet.settings import Settings
 from inlet.statelog.fold import Record, StateLog
 from inlet.tokens import INGEST_PREFIX, new_token, token_hash
 from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
+from registry.cursors import CursorCodec
 from registry.errors import ConnectorInUse, NameTaken
 from registry.schema_store import Registration, SchemaStore
 from registry.topic_admin import TopicAdmin, TopicSpec
@@ -126,6 +124,9 @@ class _Cursor(msgspec.Struct, array_like=True, frozen=True):
     id: str
 
 
+_CURSORS = CursorCodec(_Cursor)
+
+
 class ConnectorService:
     def __init__(
         self,
@@ -157,11 +158,14 @@ class ConnectorService:
         """A page of connectors in creation order, and the cursor of the next page (or None)."""
         connectors = self._state.all()
         if cursor is not None:
-            after = _decode_cursor(cursor)
-            connectors = [c for c in connectors if (c.created_at, c.id) > after]
+            after = _CURSORS.decode(cursor)
+            connectors = [
+                c for c in connectors if (c.created_at, c.id) > (after.created_at, after.id)
+            ]
         page = connectors[:limit]
-        more = len(connectors) > limit
-        return page, _encode_cursor(page[-1]) if more else None
+        if len(connectors) <= limit:
+            return page, None
+        return page, _CURSORS.encode(_Cursor(page[-1].created_at, page[-1].id))
 
     # --- Writes. ---
 
@@ -500,23 +504,3 @@ def _record_name(connector_name: str) -> str:
 
 def _connector_record(connector: Connector) -> Record:
     return Record(CONNECTORS_TOPIC, connector.id.encode(), connector_record_value(connector))
-
-
-def _encode_cursor(last: Connector) -> str:
-    raw = msgspec.json.encode(_Cursor(last.created_at, last.id))
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-_CURSOR_DECODER = msgspec.json.Decoder(_Cursor)
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        decoded = _CURSOR_DECODER.decode(raw)
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise InvalidCursor(
-            "invalid cursor",
-            problems=[Problem(field="cursor", reason="not a next_cursor this API returned")],
-        ) from exc
-    return decoded.created_at, decoded.id

@@ -13,8 +13,6 @@ next offset}}``. A cursor behind the topic's retention starts at the oldest reco
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,12 +23,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder, header_values
-from inlet.errors import ConnectorNotFound, InvalidCursor, KafkaUnavailable, Problem
+from inlet.errors import ConnectorNotFound, KafkaUnavailable
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
 from inlet.schema_lookup import SchemaLookup, SchemaRef
 from inlet.settings import Settings
 from inlet.topic_reads import read_from
+from registry.cursors import CursorCodec, invalid_cursor
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -51,34 +50,21 @@ class _Cursor(msgspec.Struct, frozen=True):
     p: dict[int, int]  # partition -> next offset
 
 
-_CURSOR_DECODER = msgspec.json.Decoder(_Cursor)
+_CURSORS = CursorCodec(_Cursor)
 
 
 def encode_cursor(connector_id: str, positions: dict[int, int]) -> str:
-    raw = msgspec.json.encode(_Cursor(connector_id, dict(sorted(positions.items()))))
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return _CURSORS.encode(_Cursor(connector_id, dict(sorted(positions.items()))))
 
 
 def decode_cursor(connector_id: str, cursor: str | None) -> dict[int, int]:
     """Per partition, the next offset to read; empty (from the start) when ``cursor`` is None."""
     if cursor is None:
         return {}
-    try:
-        decoded = _CURSOR_DECODER.decode(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise _bad_cursor() from exc
+    decoded = _CURSORS.decode(cursor)
     if decoded.c != connector_id or any(o < 0 or p < 0 for p, o in decoded.p.items()):
-        raise _bad_cursor()
+        raise invalid_cursor("not a next_cursor this API returned for this connector")
     return decoded.p
-
-
-def _bad_cursor() -> InvalidCursor:
-    problem = Problem(
-        field="cursor", reason="not a next_cursor this API returned for this connector"
-    )
-    return InvalidCursor("invalid cursor", problems=[problem])
 
 
 class PulledRecord(msgspec.Struct, frozen=True, kw_only=True):
