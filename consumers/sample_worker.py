@@ -33,14 +33,13 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
 from consumers.sampler import Sampler, version_in_subject
 from inlet.codec.wire import WireDecoder
 from inlet.errors import InletError
-from inlet.kafka import ConfigValue, client_config
+from inlet.kafka import ConfigValue, OutgoingRecord, client_config
 from inlet.model.samples import SampleState
 from inlet.model.schemas import SchemaState
 from inlet.schema_lookup import SchemaRef, schema_lookup, schema_topics
@@ -54,6 +53,7 @@ from inlet.topics import (
     connector_subject,
     parse_connector_topic,
 )
+from inlet.transactions import Fenced, TransactionalProducer
 
 log = logging.getLogger("inlet.consumers.samples")
 
@@ -64,8 +64,13 @@ POLL_S = 0.1
 SCHEMA_RETRY_S = 1.0
 # A consumed record's error that only means "this topic is gone" (a connector was deleted).
 _QUIET_ERRORS = {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}
-# What a transactional producer gets once a newer one initialised the same transactional.id.
-_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+_WRITER_CONFIG: dict[str, ConfigValue] = {
+    "transactional.id": SAMPLES_TRANSACTIONAL_ID,
+    "enable.idempotence": True,
+    "acks": "all",
+    "compression.type": "gzip",  # JSON compresses well
+    "transaction.timeout.ms": 30000,
+}
 
 
 class SampleWorkerFenced(Exception):
@@ -126,7 +131,9 @@ class SampleWorker:
             WireDecoder(self.schemas.schema_text),
             functools.partial(version_in_subject, self.schemas),
         )
-        self._producer: Producer | None = None
+        self._writer = TransactionalProducer(
+            client_config(settings, client_id="inlet-samples-writer", **_WRITER_CONFIG)
+        )
         self._polling: asyncio.Future[list[Message]] | None = None  # the consume() in flight
         self.ready = asyncio.Event()  # set once subscribed (for tests and health)
         self.assigned: frozenset[str] = frozenset()  # the topics this worker reads now
@@ -261,70 +268,37 @@ class SampleWorker:
 
     # --- Writing. ---
 
-    async def _open_producer(self) -> Producer:
-        if self._producer is None:
-            self._producer = await asyncio.to_thread(self._new_producer)
-        return self._producer
-
-    def _new_producer(self) -> Producer:
-        overrides: dict[str, ConfigValue] = {
-            "transactional.id": SAMPLES_TRANSACTIONAL_ID,
-            "enable.idempotence": True,
-            "acks": "all",
-            # JSON compresses well; not lz4, which aiokafka (the registry's reader) cannot read.
-            "compression.type": "gzip",
-            "transaction.timeout.ms": 30000,
-        }
-        producer = Producer(
-            client_config(self._settings, client_id="inlet-samples-writer", **overrides)
-        )
-        producer.init_transactions(30)  # bumps the epoch: every older sample worker is fenced
-        return producer
+    async def _open_producer(self) -> None:
+        if self._writer.is_open:
+            return
+        try:
+            await asyncio.to_thread(self._writer.open)
+        except Fenced as exc:
+            raise SampleWorkerFenced("another sample worker took over _inlet_samples") from exc
 
     async def _close_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            # Every write was committed, so nothing is queued; flushing off the loop anyway keeps
-            # the destruction that follows quick.
-            await asyncio.to_thread(producer.flush, 5)
+        await asyncio.to_thread(self._writer.close)
 
     async def _flush(self) -> None:
         """Write every changed state in one transaction; on failure keep them for the next try."""
         snapshot = self.sampler.snapshot()
         if not snapshot.values:
             return
+        records = [
+            OutgoingRecord(SAMPLES_TOPIC, value, connector_id.encode(), partition=0)
+            for connector_id, value in snapshot.values
+        ]
         try:
-            producer = await self._open_producer()
-            await asyncio.to_thread(_write, producer, snapshot.values)
+            await self._open_producer()
+            await asyncio.to_thread(self._writer.write, records)
+        except Fenced as exc:
+            raise SampleWorkerFenced("another sample worker took over _inlet_samples") from exc
         except KafkaException as exc:
-            await self._recover(exc.args[0])
+            # Every state is a whole, self-consistent snapshot, so writing it again later is
+            # always right.
+            log.warning("writing sample state failed; retrying", extra={"error": str(exc)})
             return
         self.sampler.written(snapshot)
-
-    async def _recover(self, error: KafkaError) -> None:
-        if error.code() in _FENCED:
-            raise SampleWorkerFenced("another sample worker took over _inlet_samples")
-        # Every state is a whole, self-consistent snapshot, so writing it again later is always
-        # right: abort if that is enough, else start over with a new producer.
-        log.warning("writing sample state failed; retrying", extra={"error": error.str()})
-        producer = self._producer
-        if producer is not None and error.txn_requires_abort():
-            try:
-                await asyncio.to_thread(producer.abort_transaction, 30)
-            except KafkaException as exc:
-                if exc.args[0].code() in _FENCED:
-                    raise SampleWorkerFenced("another sample worker took over") from exc
-            else:
-                return
-        self._producer = None
-
-
-def _write(producer: Producer, values: list[tuple[str, bytes | None]]) -> None:
-    """Produce ``values`` in one transaction (blocking; runs in a worker thread)."""
-    producer.begin_transaction()
-    for connector_id, value in values:
-        producer.produce(SAMPLES_TOPIC, value, connector_id.encode(), partition=0)
-    producer.commit_transaction(30)
 
 
 # Per message, so remembered per topic name (a few per connector).

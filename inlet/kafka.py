@@ -84,6 +84,33 @@ def producer_config(
     )
 
 
+def produce_waiting(
+    producer: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None = None,
+    *,
+    headers: Headers | None = None,
+    partition: int = -1,
+    on_delivery: Any = None,
+) -> None:
+    """``producer.produce``, waiting out a full local queue: the one place that handles it.
+
+    librdkafka refuses a record with ``BufferError`` while ``queue.buffering.max.messages`` are
+    waiting for delivery; polling serves delivery reports (in whichever thread polls), which
+    frees room. ``KafkaException`` (an unknown topic, a record too large...) is the caller's.
+    """
+    while True:
+        try:
+            producer.produce(
+                topic, value, key, partition=partition, headers=headers, on_delivery=on_delivery
+            )
+        except BufferError:
+            producer.poll(0.05)
+            continue
+        return
+
+
 class ProduceFailed(Exception):
     """Kafka did not take a record; ``retryable`` when it may succeed later."""
 
@@ -120,40 +147,24 @@ class AsyncProducer:
         loop = asyncio.get_running_loop()
         acks = _Acks(loop, loop.create_future())
         on_delivery, count = acks.on_delivery, 0
+        producer = self._producer
         try:
             for topic, value, key, headers, partition in records:
-                self._enqueue(
-                    topic, value, key, headers, partition=partition, on_delivery=on_delivery
+                produce_waiting(
+                    producer,
+                    topic,
+                    value,
+                    key,
+                    headers=headers,
+                    partition=partition,
+                    on_delivery=on_delivery,
                 )
                 count += 1
-        except ProduceFailed:
+        except KafkaException as exc:
             acks.future.cancel()  # records already queued still get acked, and nobody waits
-            raise
+            raise ProduceFailed(exc.args[0]) from exc
         acks.expect(count)
         return acks.future
-
-    def _enqueue(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None,
-        headers: Headers | None,
-        *,
-        partition: int,
-        on_delivery: Any,
-    ) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    topic, value, key, partition=partition, headers=headers, on_delivery=on_delivery
-                )
-            except BufferError:
-                # The local queue is full: let the poll thread drain it, then try again.
-                self._producer.poll(0.05)
-                continue
-            except KafkaException as exc:
-                raise ProduceFailed(exc.args[0]) from exc
-            return
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (call off the event loop) and stop the poll thread."""

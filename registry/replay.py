@@ -21,7 +21,6 @@ fenced one answers 409). ``dry_run`` reads and checks, and writes nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import defaultdict
 
@@ -30,17 +29,17 @@ from confluent_kafka import (
     Consumer,
     KafkaError,
     KafkaException,
-    Producer,
     TopicPartition,
 )
 
 from inlet.codec.record_codec import RecordCodec
 from inlet.errors import ConnectorNotFound, KafkaUnavailable
-from inlet.kafka import ConfigValue, client_config, producer_config
+from inlet.kafka import ConfigValue, OutgoingRecord, client_config, producer_config
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
 from inlet.settings import Settings
 from inlet.topic_reads import read_from
+from inlet.transactions import Fenced, TransactionalProducer
 from registry.errors import ReplayConflict
 from registry.replay_plan import KeptRecord, ReplayPlan, StillRejected, plan_replay
 
@@ -48,7 +47,6 @@ DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 100_000
 MAX_LISTED = 100  # still-rejected records listed in an answer (all are counted)
 _KAFKA_TIMEOUT_S = 30.0
-_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 _COORDINATOR_NOT_READY = {
     KafkaError.NOT_COORDINATOR,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
@@ -93,18 +91,19 @@ class RejectedReplayer:
         async with lock:
             try:
                 return await asyncio.to_thread(self._replay, connector, dry_run, limit)
+            except Fenced as exc:
+                raise ReplayConflict(
+                    f"another replay of connector {connector.id!r} took over"
+                ) from exc
             except KafkaException as exc:
-                error = exc.args[0]
-                if isinstance(error, KafkaError) and error.code() in _FENCED:
-                    raise ReplayConflict(
-                        f"another replay of connector {connector.id!r} took over"
-                    ) from exc
                 raise KafkaUnavailable(f"the replay did not complete: {exc}") from exc
 
     def _replay(self, connector: Connector, dry_run: bool, limit: int) -> ReplayResult:
         """Blocking (librdkafka): runs in a worker thread."""
         codec = RecordCodec.of_connector(connector)
         producer = None if dry_run else self._transactional_producer(connector)
+        if producer is not None:
+            producer.open()  # fences any earlier replay of this connector
         consumer = Consumer(
             client_config(
                 self._settings,
@@ -117,13 +116,12 @@ class RejectedReplayer:
             kept, positions, more = _read(consumer, connector.rejected_topic, limit)
             plan = plan_replay(kept, codec, connector.id)
             if producer is not None and positions:
-                _write(producer, consumer, connector, plan, positions)
-        except KafkaException:
-            if producer is not None:
-                _abort(producer)
-            raise
+                offsets = (positions, consumer.consumer_group_metadata())
+                producer.write(_replayed(connector, plan), offsets=offsets)
         finally:
             consumer.close()
+            if producer is not None:
+                producer.close()
         still = [answer for answer, _again in plan.rejected]
         return ReplayResult(
             dry_run=dry_run,
@@ -138,16 +136,15 @@ class RejectedReplayer:
             still_rejected_total=len(still),
         )
 
-    def _transactional_producer(self, connector: Connector) -> Producer:
+    def _transactional_producer(self, connector: Connector) -> TransactionalProducer:
         transactional: dict[str, ConfigValue] = {
             "transactional.id": replay_group(connector.id),
             "transaction.timeout.ms": 60_000,
         }
-        producer = Producer(
-            producer_config(self._settings, client_id="inlet-replay", **transactional)
+        return TransactionalProducer(
+            producer_config(self._settings, client_id="inlet-replay", **transactional),
+            timeout_s=_KAFKA_TIMEOUT_S,
         )
-        producer.init_transactions(_KAFKA_TIMEOUT_S)
-        return producer
 
 
 def _consumer_config(group: str) -> dict[str, ConfigValue]:
@@ -192,47 +189,27 @@ def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[Top
             time.sleep(0.2)
 
 
-def _write(
-    producer: Producer,
-    consumer: Consumer,
-    connector: Connector,
-    plan: ReplayPlan,
-    positions: list[TopicPartition],
-) -> None:
-    producer.begin_transaction()
-    for replayed in plan.accepted:
-        headers: list[tuple[str, str | bytes | None]] = [
-            (HEADER_REQUEST_ID, replayed.request_id),
-            (HEADER_RECEIVED_AT, str(replayed.received_at_ms)),
-            (HEADER_REPLAY_OF, replayed.source.at),
-        ]
-        _produce(producer, connector.topic, replayed.value, replayed.key, headers)
-    for _answer, again in plan.rejected:
-        headers = [(HEADER_REPLAY_OF, again.replay_of)]
-        _produce(producer, connector.rejected_topic, _encoder.encode(again), None, headers)
-    producer.send_offsets_to_transaction(
-        positions, consumer.consumer_group_metadata(), _KAFKA_TIMEOUT_S
-    )
-    producer.commit_transaction(_KAFKA_TIMEOUT_S)
-
-
-def _produce(
-    producer: Producer,
-    topic: str,
-    value: bytes,
-    key: bytes | None,
-    headers: list[tuple[str, str | bytes | None]],
-) -> None:
-    while True:
-        try:
-            producer.produce(topic, value, key, headers=headers)
-        except BufferError:  # the local queue is full: let deliveries drain it
-            producer.poll(0.1)
-            continue
-        return
-
-
-def _abort(producer: Producer) -> None:
-    # Fenced, gone, or never begun: the broker aborts an open transaction either way.
-    with contextlib.suppress(KafkaException):
-        producer.abort_transaction(_KAFKA_TIMEOUT_S)
+def _replayed(connector: Connector, plan: ReplayPlan) -> list[OutgoingRecord]:
+    """What a replay writes: records that now pass, and those kept again with new reasons."""
+    records = [
+        OutgoingRecord(
+            connector.topic,
+            replayed.value,
+            replayed.key,
+            headers=[
+                (HEADER_REQUEST_ID, replayed.request_id),
+                (HEADER_RECEIVED_AT, str(replayed.received_at_ms)),
+                (HEADER_REPLAY_OF, replayed.source.at),
+            ],
+        )
+        for replayed in plan.accepted
+    ]
+    records += [
+        OutgoingRecord(
+            connector.rejected_topic,
+            _encoder.encode(again),
+            headers=[(HEADER_REPLAY_OF, again.replay_of)],
+        )
+        for _answer, again in plan.rejected
+    ]
+    return records

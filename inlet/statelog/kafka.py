@@ -17,17 +17,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from inlet.errors import KafkaUnavailable, StoreTimeout
-from inlet.kafka import aiokafka_config, client_config
+from inlet.kafka import ConfigValue, OutgoingRecord, aiokafka_config, client_config
 from inlet.settings import Settings
 from inlet.statelog.fold import Folder, Record
+from inlet.transactions import Fenced, TransactionalProducer
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 WRITER_TRANSACTIONAL_ID = "inlet-registry-writer"
 _STATE_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 _MAX_ATTEMPTS = 5
+_WRITER_CONFIG: dict[str, ConfigValue] = {
+    "transactional.id": WRITER_TRANSACTIONAL_ID,
+    "enable.idempotence": True,
+    "acks": "all",
+    "transaction.timeout.ms": 30000,
+}
 
 
 def ensure_state_topics(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> None:
@@ -142,7 +149,13 @@ class KafkaStateLog:
         self._settings = settings
         self.reader = LogReader(settings, folder, topics, name="registry")
         self._topics = topics
-        self._producer: Producer | None = None
+        self._writer = TransactionalProducer(
+            client_config(
+                settings,
+                client_id="inlet-registry-writer",
+                **_WRITER_CONFIG,
+            )
+        )
         self._write_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -151,65 +164,38 @@ class KafkaStateLog:
 
     async def stop(self) -> None:
         await self.reader.stop()
+        await asyncio.to_thread(self._writer.close)
 
     async def sync(self) -> None:
         await self.reader.sync()
-
-    def _new_producer(self) -> Producer:
-        config = client_config(self._settings, client_id="inlet-registry-writer")
-        config.update(
-            {
-                "transactional.id": WRITER_TRANSACTIONAL_ID,
-                "enable.idempotence": True,
-                "acks": "all",
-                "transaction.timeout.ms": 30000,
-            }
-        )
-        producer = Producer(config)
-        producer.init_transactions(30)  # fences every other instance's writer
-        return producer
-
-    def _write(self, records: list[Record]) -> None:
-        """Produce ``records`` in one transaction (blocking; runs in a worker thread)."""
-        assert self._producer is not None
-        self._producer.begin_transaction()
-        for record in records:
-            self._producer.produce(record.topic, record.value, record.key, partition=0)
-        self._producer.commit_transaction(30)
 
     async def transact(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
         async with self._write_lock:
             for attempt in range(1, _MAX_ATTEMPTS + 1):
                 try:
-                    if self._producer is None:
-                        self._producer = await asyncio.to_thread(self._new_producer)
+                    if not self._writer.is_open:
+                        await asyncio.to_thread(self._writer.open)
                     await self.reader.sync()
                     records, result = decide()
                     if not records:
                         return result
-                    await asyncio.to_thread(self._write, records)
-                except KafkaException as exc:
-                    await self._recover(exc.args[0], attempt)
+                    outgoing = [
+                        OutgoingRecord(r.topic, r.value, r.key, partition=0) for r in records
+                    ]
+                    await asyncio.to_thread(self._writer.write, outgoing)
+                except (Fenced, KafkaException) as exc:
+                    # Fenced: another instance wrote; the next attempt fences it back, catches
+                    # up with what it wrote and decides again.
+                    await self._retry_after(exc, attempt)
                     continue
                 await self.reader.sync()
                 return result
         raise KafkaUnavailable("the state log write did not go through")
 
-    async def _recover(self, error: Any, attempt: int) -> None:
-        """After a failed write: abort, or start a new (fencing) producer, then retry."""
+    async def _retry_after(self, error: Exception, attempt: int) -> None:
         log.warning(
-            "state log write failed; retrying",
-            extra={"error": str(error), "attempt": attempt},
+            "state log write failed; retrying", extra={"error": str(error), "attempt": attempt}
         )
-        producer, fatal = self._producer, True
-        if isinstance(error, KafkaError) and error.txn_requires_abort() and producer is not None:
-            try:
-                await asyncio.to_thread(producer.abort_transaction, 30)
-                fatal = False
-            except KafkaException:
-                fatal = True
-        if fatal:
-            self._producer = None  # fenced or broken: the next attempt fences in turn
         if attempt == _MAX_ATTEMPTS:
             raise KafkaUnavailable(f"the state log write failed: {error}")
         await asyncio.sleep(0.05 * attempt)
