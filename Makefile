@@ -13,6 +13,8 @@ lint: sync
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy
+	$(UV) run --locked lint-imports --no-logo
+	$(UV) run --locked deptry .
 
 unit: sync
 	$(UV) run --locked pytest tests/unit

@@ -98,8 +98,7 @@ class _Supervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(ensure_state_topics, self._settings, self._topics)
-        # Uncompressed: status records are read by aiokafka (the registry's and our log readers),
-        # which cannot decompress lz4 without an optional library.
+        # Uncompressed (status records are small); the log readers (aiokafka[lz4]) read every codec.
         config = producer_config(
             self._settings, client_id="inlet-pipelines", **{"compression.type": "none"}
         )

@@ -13,10 +13,10 @@ Start-up, in this order (``consumers/README.md`` says why it is exact):
 Then: consume, advance the ``Sampler``, and write the changed states in one transaction, at most
 every ``sample_interval_s`` when samples were added, else every ``counts_interval_s``.
 
-Connector topics are read with confluent-kafka (librdkafka reads every codec the gateway may
-write, lz4 included, and fast); its blocking calls run in a worker thread, one at a time. Like the
-registry's own log, the state topics are read with ``LogReader`` (aiokafka) and written by a
-confluent-kafka transactional producer, its blocking calls in a worker thread too.
+Connector topics are read with confluent-kafka (librdkafka is the faster reader); its blocking
+calls run in a worker thread, one at a time. Like the registry's own log, the state topics are
+read with ``LogReader`` (aiokafka) and written by a confluent-kafka transactional producer, its
+blocking calls in a worker thread too.
 """
 
 from __future__ import annotations

@@ -42,12 +42,12 @@ async def test_produce_then_consume_round_trip(settings: Settings) -> None:
         topic, auto_offset_reset="earliest", **aiokafka_config(settings, client_id="test")
     )
     await consumer.start()
-    seen: dict[bytes, bytes] = {}
+    seen: dict[bytes | None, bytes | None] = {}  # None: a record without key or value
     try:
         async with asyncio.timeout(30):
             while len(seen) < 20:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
+                fetched = await consumer.getmany(timeout_ms=500)
+                for records in fetched.values():
                     seen.update({r.key: r.value for r in records})
     finally:
         await consumer.stop()

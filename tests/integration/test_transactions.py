@@ -9,7 +9,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from inlet.kafka import OutgoingRecord, client_config
+from inlet.kafka import ConfigValue, OutgoingRecord, client_config
 from inlet.settings import Settings
 from inlet.statelog.kafka import ensure_state_topics
 from inlet.transactions import Fenced, TransactionalProducer
@@ -24,27 +24,22 @@ def _new_topic(settings: Settings) -> str:
 
 
 def _producer(settings: Settings, transactional_id: str) -> TransactionalProducer:
-    config = client_config(
-        settings,
-        client_id="test-transactions",
-        **{"transactional.id": transactional_id, "transaction.timeout.ms": 10_000},
-    )
+    transactional: dict[str, ConfigValue] = {
+        "transactional.id": transactional_id,
+        "transaction.timeout.ms": 10_000,
+    }
+    config = client_config(settings, client_id="test-transactions", **transactional)
     return TransactionalProducer(config, timeout_s=20)
 
 
 def _committed_values(settings: Settings, topic: str, expected: int) -> list[bytes]:
     """Every committed value of partition 0, read until ``expected`` arrived (or 20 s passed)."""
-    consumer = Consumer(
-        client_config(
-            settings,
-            client_id="test-transactions-reader",
-            **{
-                "group.id": "unused",
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-            },
-        )
-    )
+    reading: dict[str, ConfigValue] = {
+        "group.id": "unused",
+        "isolation.level": "read_committed",
+        "enable.partition.eof": True,
+    }
+    consumer = Consumer(client_config(settings, client_id="test-transactions-reader", **reading))
     consumer.assign([TopicPartition(topic, 0, 0)])
     values: list[bytes] = []
     deadline = time.monotonic() + 20
