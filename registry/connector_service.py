@@ -33,7 +33,6 @@ from typing import Annotated, NamedTuple
 import msgspec
 
 from inlet.errors import (
-    ConnectorNotFound,
     IncompatibleSchema,
     InletError,
     InvalidConnector,
@@ -150,7 +149,7 @@ class ConnectorService:
     # --- Reads: from local state, like the schema registry's reads. ---
 
     async def get(self, connector_id: str) -> Connector:
-        return self._require(connector_id)
+        return self._state.require(connector_id)
 
     async def list_page(
         self, *, limit: int = 50, cursor: str | None = None
@@ -213,7 +212,7 @@ class ConnectorService:
 
         The record name is the source's, so the schema text is the same and keeps its global id.
         """
-        source = self._require(connector_id)
+        source = self._state.require(connector_id)
         problems = validate_connector_name(name)
         if problems:
             raise InvalidConnector("invalid connector name", problems=problems)
@@ -233,11 +232,11 @@ class ConnectorService:
             # The schema depends only on the fields and the record name, which never changes, so
             # it can be prepared before the transaction (an external registry registers it now).
             registration = await self._prepare_schema(
-                _changed(self._require(connector_id), changes)
+                _changed(self._state.require(connector_id), changes)
             )
 
         def decide() -> tuple[list[Record], Connector]:
-            current = self._require(connector_id)
+            current = self._state.require(connector_id)
             changed = _changed(current, changes)
             if changed == current:
                 return [], current  # nothing to write, and updated_at stays
@@ -273,7 +272,7 @@ class ConnectorService:
         token = new_token(INGEST_PREFIX)
 
         def decide() -> tuple[list[Record], Connector]:
-            current = self._require(connector_id)
+            current = self._state.require(connector_id)
             now = self._clock()
             previous, expires = None, None
             if grace_period_s > 0:
@@ -294,7 +293,7 @@ class ConnectorService:
         """Delete the connector; its topics and subject too unless the policy is ``keep``."""
 
         def decide() -> tuple[list[Record], tuple[Connector, TopicPolicy]]:
-            connector = self._require(connector_id)
+            connector = self._state.require(connector_id)
             pipelines = self._pipelines_of(connector.id)
             if pipelines:  # decided on caught-up state: no pipeline can slip in meanwhile
                 raise ConnectorInUse(
@@ -419,15 +418,6 @@ class ConnectorService:
     ) -> tuple[list[Record], int, int]:
         with _explained(connector.subject):
             return self._schemas.plan(registration)
-
-    def _require(self, connector_id: str) -> Connector:
-        connector = self._state.get(connector_id)
-        if connector is None:
-            raise ConnectorNotFound(
-                f"connector {connector_id!r} not found",
-                problems=[Problem(field="id", reason="no connector has this id")],
-            )
-        return connector
 
     def _require_free_name(self, name: str) -> None:
         if self._state.by_name(name) is not None:

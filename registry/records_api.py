@@ -23,7 +23,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder, header_values
-from inlet.errors import ConnectorNotFound, KafkaUnavailable
+from inlet.errors import KafkaUnavailable
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
 from inlet.schema_lookup import SchemaLookup, SchemaRef
@@ -98,9 +98,7 @@ class RecordReader:
         self._decoder = WireDecoder(schemas.schema_text)
 
     async def page(self, connector_id: str, cursor: str | None, limit: int) -> RecordPage:
-        connector = self._connectors.get(connector_id)
-        if connector is None:
-            raise ConnectorNotFound(f"connector {connector_id!r} not found")
+        connector = self._connectors.require(connector_id)
         start = decode_cursor(connector_id, cursor)
         try:
             messages, positions = await asyncio.to_thread(self._read, connector.topic, start, limit)

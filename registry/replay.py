@@ -33,7 +33,7 @@ from confluent_kafka import (
 )
 
 from inlet.codec.record_codec import RecordCodec
-from inlet.errors import ConnectorNotFound, KafkaUnavailable
+from inlet.errors import KafkaUnavailable
 from inlet.kafka import ConfigValue, OutgoingRecord, client_config, producer_config
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
@@ -82,9 +82,7 @@ class RejectedReplayer:
         self._running: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def replay(self, connector_id: str, *, dry_run: bool, limit: int) -> ReplayResult:
-        connector = self._connectors.get(connector_id)
-        if connector is None:
-            raise ConnectorNotFound(f"connector {connector_id!r} not found")
+        connector = self._connectors.require(connector_id)
         lock = self._running[connector.id]
         if lock.locked():
             raise ReplayConflict(f"a replay of connector {connector.id!r} is running")

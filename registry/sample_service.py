@@ -12,7 +12,7 @@ from datetime import datetime
 
 import msgspec
 
-from inlet.errors import ConnectorNotFound, Problem
+from inlet.errors import Problem
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value, utc_now
 from inlet.model.samples import REQUIRED_SAMPLES, RejectedSample, SampleRecord, SampleState
 from inlet.statelog.fold import Record, StateLog
@@ -78,13 +78,13 @@ class SampleService:
         )
 
     async def samples(self, connector_id: str) -> SamplePage:
-        self._require(connector_id)
+        self._connectors.require(connector_id)
         state = self._samples.get(connector_id)
         records = [] if state is None else state.records[: self._required]
         return SamplePage(self._required, len(records), records)
 
     async def rejected(self, connector_id: str) -> RejectedPage:
-        self._require(connector_id)
+        self._connectors.require(connector_id)
         state = self._samples.get(connector_id)
         if state is None:
             return RejectedPage(0, [])
@@ -97,7 +97,7 @@ class SampleService:
         """
 
         def decide() -> tuple[list[Record], Connector]:
-            connector = self._require(connector_id)
+            connector = self._connectors.require(connector_id)
             if connector.status == "saved":
                 return [], connector
             have = self._samples.sample_count(connector_id)
@@ -108,15 +108,6 @@ class SampleService:
             return [Record(CONNECTORS_TOPIC, connector_id.encode(), value)], saved
 
         return await self._log.transact(decide)
-
-    def _require(self, connector_id: str) -> Connector:
-        connector = self._connectors.get(connector_id)
-        if connector is None:
-            raise ConnectorNotFound(
-                f"connector {connector_id!r} not found",
-                problems=[Problem(field="id", reason="no connector has this id")],
-            )
-        return connector
 
 
 def _not_enough(have: int, required: int) -> NotEnoughSamples:

@@ -14,6 +14,7 @@ from typing import Literal
 
 import msgspec
 
+from inlet.errors import ConnectorNotFound, Problem
 from inlet.model.fields import FieldSpec
 from inlet.topics import CONNECTORS_TOPIC
 
@@ -105,6 +106,16 @@ class ConnectorState:
 
     def get(self, connector_id: str) -> Connector | None:
         return self.by_id.get(connector_id)
+
+    def require(self, connector_id: str) -> Connector:
+        """The connector, or ``ConnectorNotFound``: the one answer every API gives for it."""
+        connector = self.by_id.get(connector_id)
+        if connector is None:
+            raise ConnectorNotFound(
+                f"connector {connector_id!r} not found",
+                problems=[Problem(field="id", reason="no connector has this id")],
+            )
+        return connector
 
     def by_name(self, name: str) -> Connector | None:
         connector_id = self._by_name.get(name.casefold())
