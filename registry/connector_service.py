@@ -38,7 +38,7 @@ from inlet.errors import (
     InvalidConnector,
     Problem,
 )
-from inlet.model.avro import avro_schema, canonical_json
+from inlet.model.avro import avro_schema, schema_json
 from inlet.model.connectors import (
     Connector,
     ConnectorState,
@@ -409,7 +409,7 @@ class ConnectorService:
             log.exception("could not delete topics", extra={"topics": names})
 
     async def _prepare_schema(self, connector: Connector) -> Registration:
-        schema_text = canonical_json(avro_schema(connector.record_name, connector.fields))
+        schema_text = schema_json(avro_schema(connector.record_name, connector.fields))
         with _explained(connector.subject):
             return await self._schemas.prepare(connector.subject, schema_text)
 

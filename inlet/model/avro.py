@@ -1,4 +1,4 @@
-"""Avro record schemas generated from connector fields, and their canonical text.
+"""Avro record schemas generated from connector fields, and the text they are registered as.
 
 Named types (enums, nested records) are named after their path: the enum of field "status" in
 nested object "customer" of record "Order" is ``Order_customer_status``. Two paths can give the same
@@ -70,8 +70,10 @@ def avro_field_names(fields: list[FieldSpec]) -> dict[str, str]:
     return {spec.name: avro_name(spec.name) for spec in fields}
 
 
-def canonical_json(schema: object) -> str:
-    """Compact JSON with keys in a fixed order, so equal schemas have equal text.
+def schema_json(schema: object) -> str:
+    """The text a generated schema is registered as: compact JSON with keys in a fixed, readable
+    order, so equal schemas have equal text. (The registry's own identity of a schema, whatever
+    its key order, is ``inlet.model.schemas.canonical_form``.)
 
     Each object's keys go name, type, fields, symbols, items, logicalType, precision, scale,
     default, doc, then any others sorted. Non-ASCII characters are kept as they are.

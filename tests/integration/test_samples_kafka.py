@@ -21,7 +21,7 @@ from fastavro import parse_schema, schemaless_writer
 
 from consumers.sample_worker import SampleWorker, SampleWorkerFenced
 from inlet.kafka import AsyncProducer, OutgoingRecord, producer_config
-from inlet.model.avro import avro_schema, canonical_json
+from inlet.model.avro import avro_schema, schema_json
 from inlet.model.fields import FieldSpec
 from inlet.records import (
     HEADER_RECEIVED_AT,
@@ -100,7 +100,7 @@ class Source:
     def _schema(self, schema_id: int, fields: list[dict[str, Any]]) -> Any:
         if schema_id not in self._parsed:
             specs = msgspec.convert(fields, list[FieldSpec])
-            text = canonical_json(avro_schema(self.connector["record_name"], specs))
+            text = schema_json(avro_schema(self.connector["record_name"], specs))
             self._parsed[schema_id] = parse_schema(json.loads(text))
         return self._parsed[schema_id]
 

@@ -17,7 +17,7 @@ from fastavro import parse_schema, schemaless_writer
 from consumers.sampler import MAX_SAMPLE_BYTES, Sampler, version_in_subject
 from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder
 from inlet.errors import ConnectorNotFound
-from inlet.model.avro import avro_schema, canonical_json
+from inlet.model.avro import avro_schema, schema_json
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
 from inlet.model.samples import (
@@ -66,7 +66,7 @@ REF = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
 
 def _text(fields: list[FieldSpec]) -> str:
-    return canonical_json(avro_schema("Order", fields))
+    return schema_json(avro_schema("Order", fields))
 
 
 def _frame(schema_id: int, schema_text: str, record: dict[str, Any]) -> bytes:
