@@ -146,7 +146,7 @@ ALL_TYPES = [
 ]
 
 
-def test_canonical_json_is_compact_and_orders_keys() -> None:
+def test_schema_json_is_compact_and_orders_keys() -> None:
     text = schema_json(avro_schema("Order", ALL_TYPES))
     assert ", " not in text.replace("customer, ü", "")
     assert ": " not in text
@@ -165,7 +165,7 @@ def test_canonical_json_is_compact_and_orders_keys() -> None:
     assert json.loads(text) == avro_schema("Order", ALL_TYPES)
 
 
-def test_canonical_json_key_order_ignores_insertion_order() -> None:
+def test_schema_json_key_order_ignores_insertion_order() -> None:
     given = {
         "zeta": 1,
         "doc": "d",

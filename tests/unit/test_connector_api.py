@@ -13,25 +13,17 @@ import pytest
 from confluent_kafka import KafkaError
 from httpx import Response
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
 from inlet.errors import InletError, InvalidConnector, KafkaUnavailable, Problem
-from inlet.model.connectors import Connector, ConnectorState, connector_record_value
-from inlet.model.schemas import SchemaState
+from inlet.model.connectors import Connector, connector_record_value
 from inlet.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog, Record, StateFold
 from inlet.tokens import INGEST_PREFIX, token_hash
 from inlet.topics import CONNECTORS_TOPIC
-from registry._http_errors import EXCEPTION_HANDLERS
-from registry.auth import admin_guard
-from registry.connector_api import ConnectorController
-from registry.connector_service import ConnectorService
-from registry.schema_api import SchemaRegistryController
-from registry.schema_store import LocalSchemaStore
-from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec, _topic_error
+from tests.registry_app import InMemoryRegistry
 
 T = TypeVar("T")
 ADMIN_TOKEN = "inlet_admin_test-token"
@@ -97,31 +89,21 @@ class Clock:
 class Harness:
     def __init__(self, tmp_path: Path) -> None:
         self.settings = Settings(data_dir=str(tmp_path), public_gateway_url=GATEWAY)
-        self.schemas = SchemaState()
-        self.connectors = ConnectorState()
-        self.log = ScriptedLog(StateFold(self.schemas, self.connectors))
-        self.registry = SchemaRegistry(self.schemas, self.log)
         self.topics = FakeTopics()
         self.clock = Clock()
-        self.service = ConnectorService(
+        registry = InMemoryRegistry(
             self.settings,
-            self.connectors,
-            LocalSchemaStore(self.registry),
-            self.log,
-            self.topics,
+            ScriptedLog,
+            topics=self.topics,
             clock=self.clock,
+            admin_token=ADMIN_TOKEN,
         )
-        # Built like registry/app.py, minus Kafka.
-        self.app = Litestar(
-            route_handlers=[SchemaRegistryController, ConnectorController],
-            dependencies={
-                "schema_registry": Provide(lambda: self.registry, sync_to_thread=False),
-                "connector_service": Provide(lambda: self.service, sync_to_thread=False),
-            },
-            guards=[admin_guard],
-            exception_handlers=EXCEPTION_HANDLERS,
-        )
-        self.app.state.admin_token_hash = token_hash(ADMIN_TOKEN)
+        self.schemas = registry.state.schemas
+        self.connectors = registry.state.connectors
+        self.log = registry.log
+        self.registry = registry.services.schema_registry
+        self.service = registry.services.connectors
+        self.app = registry.app
 
 
 @pytest.fixture

@@ -2,93 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
-from inlet.model.connectors import ConnectorState
 from inlet.model.pipelines import (
     PartitionStatus,
-    PipelineState,
-    PipelineStatusState,
     PostgresSink,
     status_key,
     status_value,
 )
-from inlet.model.schemas import SchemaState
-from inlet.sealing import secret_box
 from inlet.settings import Settings
-from inlet.statelog.fold import InMemoryStateLog, StateFold
-from inlet.tokens import token_hash
+from inlet.statelog.fold import InMemoryStateLog
 from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
-from registry._http_errors import EXCEPTION_HANDLERS
-from registry.auth import admin_guard
-from registry.connector_api import ConnectorController
-from registry.connector_service import ConnectorService
-from registry.pipeline_api import PipelineController
-from registry.pipeline_service import PipelineService
-from registry.schema_store import LocalSchemaStore
-from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicSpec
+from tests.registry_app import InMemoryRegistry, MemoryTopics
 
 ADMIN_TOKEN = "inlet_admin_pipeline-test"
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 DSN = "postgresql://inlet:s3cret@db.example:5432/shop"
 
 
-class FakeTopics:
-    def __init__(self) -> None:
-        self.topics: dict[str, TopicSpec] = {}
-
-    async def create(self, topics: Sequence[TopicSpec]) -> None:
-        for topic in topics:
-            self.topics[topic.name] = topic
-
-    async def delete(self, names: Sequence[str]) -> None:
-        for name in names:
-            self.topics.pop(name, None)
-
-
 class Harness:
     def __init__(self, tmp_path: Path) -> None:
-        settings = Settings(data_dir=str(tmp_path))
-        self.schemas = SchemaState()
-        self.connectors = ConnectorState()
-        self.pipelines = PipelineState(secret_box(settings))
-        self.statuses = PipelineStatusState()
-        self.log = InMemoryStateLog(
-            StateFold(self.schemas, self.connectors, self.pipelines, self.statuses)
-        )
-        self.topics = FakeTopics()
-        registry = SchemaRegistry(self.schemas, self.log)
-        connectors = ConnectorService(
-            settings,
-            self.connectors,
-            LocalSchemaStore(registry),
-            self.log,
-            self.topics,
+        self.topics = MemoryTopics()
+        registry = InMemoryRegistry(
+            Settings(data_dir=str(tmp_path)),
+            InMemoryStateLog,
+            topics=self.topics,
             clock=lambda: AT,
-            pipelines_of=self.pipelines.ids_of_connector,
+            admin_token=ADMIN_TOKEN,
         )
-        self.service = PipelineService(
-            self.pipelines, self.statuses, self.connectors, self.log, self.topics, clock=lambda: AT
-        )
-        self.app = Litestar(
-            route_handlers=[ConnectorController, PipelineController],
-            dependencies={
-                "connector_service": Provide(lambda: connectors, sync_to_thread=False),
-                "pipeline_service": Provide(lambda: self.service, sync_to_thread=False),
-            },
-            guards=[admin_guard],
-            exception_handlers=EXCEPTION_HANDLERS,
-        )
-        self.app.state.admin_token_hash = token_hash(ADMIN_TOKEN)
+        self.pipelines = registry.state.pipelines
+        self.statuses = registry.state.pipeline_statuses
+        self.log = registry.log
+        self.app = registry.app
 
     def report(self, status: PartitionStatus) -> None:
         key = status_key(status.pipeline_id, status.partition)

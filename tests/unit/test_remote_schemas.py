@@ -1,6 +1,6 @@
 """Schemas in an external Confluent-compatible registry, without Kafka or sockets.
 
-The "external" registry is Inlet's own Confluent API (``SchemaRegistryController`` on an in-memory
+The "external" registry is Inlet's own registry app (``tests/registry_app.py``, on an in-memory
 log) reached through ``httpx.ASGITransport``; error mapping is driven by ``httpx.MockTransport``.
 """
 
@@ -10,7 +10,7 @@ import base64
 import functools
 import io
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -19,8 +19,6 @@ import httpx
 import msgspec
 import pytest
 from fastavro import parse_schema, schemaless_writer
-from litestar import Litestar
-from litestar.di import Provide
 from litestar.testing import AsyncTestClient
 
 from consumers.sampler import Sampler, version_in_subject
@@ -34,7 +32,7 @@ from inlet.errors import (
     SchemaRegistryUnavailable,
     SubjectNotFound,
 )
-from inlet.model.connectors import Connector, ConnectorState
+from inlet.model.connectors import Connector
 from inlet.model.fields import FieldSpec
 from inlet.model.schemas import SchemaState, SchemaVersion, schema_record
 from inlet.records import wire_frame
@@ -47,16 +45,11 @@ from inlet.schema_lookup import (
 )
 from inlet.schema_registry_client import RemoteSchemaRegistry
 from inlet.settings import Settings, SettingsError, load_settings
-from inlet.statelog.fold import InMemoryStateLog, Record
-from inlet.tokens import token_hash
+from inlet.statelog.fold import InMemoryStateLog, Record, StateFold
 from inlet.topics import CONNECTORS_TOPIC, SCHEMAS_TOPIC, connector_subject
-from registry._http_errors import EXCEPTION_HANDLERS
-from registry.auth import admin_guard
-from registry.connector_service import ConnectorChanges, ConnectorService, NewConnector
+from registry.connector_service import ConnectorChanges, NewConnector
 from registry.remote_schemas import RemoteSchemaStore
-from registry.schema_api import SchemaRegistryController, schemas_elsewhere
-from registry.schemas import SchemaRegistry
-from registry.topic_admin import TopicSpec
+from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry, MemoryTopics
 from tests.unit.test_samples import Msg  # a consumed record as the sampler reads it
 
 T = TypeVar("T")
@@ -77,16 +70,12 @@ def _fields(raw: Fields) -> list[FieldSpec]:
 
 
 class ExternalRegistry:
-    def __init__(self) -> None:
-        self.state = SchemaState()
-        self.registry = SchemaRegistry(self.state, InMemoryStateLog(self.state))
-        self.app = Litestar(
-            route_handlers=[SchemaRegistryController],
-            dependencies={"schema_registry": Provide(lambda: self.registry, sync_to_thread=False)},
-            guards=[admin_guard],
-            exception_handlers=EXCEPTION_HANDLERS,
+    def __init__(self, tmp_path: Path) -> None:
+        registry = InMemoryRegistry(
+            Settings(data_dir=str(tmp_path)), InMemoryStateLog, admin_token=TOKEN
         )
-        self.app.state.admin_token_hash = token_hash(TOKEN)
+        self.registry = registry.services.schema_registry
+        self.app = registry.app
         self.down = False
         self.requests: list[str] = []
         # Litestar types its ASGI callable more narrowly than httpx's generic one.
@@ -102,22 +91,10 @@ class ExternalRegistry:
         return RemoteSchemaRegistry(URL, basic_auth, transport=httpx.MockTransport(self.handle))
 
 
-class FakeTopics:
-    def __init__(self) -> None:
-        self.topics: dict[str, TopicSpec] = {}
-
-    async def create(self, topics: Sequence[TopicSpec]) -> None:
-        self.topics.update((t.name, t) for t in topics)
-
-    async def delete(self, names: Sequence[str]) -> None:
-        for name in names:
-            self.topics.pop(name, None)
-
-
 class FailingLog(InMemoryStateLog):
     """Inlet's own log; ``fail_next`` makes the next transaction fail after deciding."""
 
-    def __init__(self, folder: ConnectorState) -> None:
+    def __init__(self, folder: StateFold) -> None:
         super().__init__(folder)
         self.fail_next = False
 
@@ -130,22 +107,23 @@ class FailingLog(InMemoryStateLog):
 
 
 class Inlet:
-    """A ConnectorService whose schemas live in ``external``."""
+    """An Inlet registry whose schemas live in ``external``."""
 
     def __init__(self, external: ExternalRegistry, tmp_path: Path) -> None:
         self.external = external
-        self.connectors = ConnectorState()
-        self.log = FailingLog(self.connectors)
-        self.topics = FakeTopics()
+        self.topics = MemoryTopics()
         self.store = RemoteSchemaStore(external.client())
-        self.service = ConnectorService(
+        registry = InMemoryRegistry(
             Settings(data_dir=str(tmp_path)),
-            self.connectors,
-            self.store,
-            self.log,
-            self.topics,
+            FailingLog,
+            topics=self.topics,
+            remote_schemas=self.store,
             clock=lambda: AT,
         )
+        self.connectors = registry.state.connectors
+        self.log = registry.log
+        self.service = registry.services.connectors
+        self.app = registry.app
 
     async def patch(self, connector_id: str, fields: Fields) -> Connector:
         return await self.service.update(connector_id, ConnectorChanges(fields=_fields(fields)))
@@ -156,13 +134,13 @@ class Inlet:
 
 
 @pytest.fixture
-def external() -> ExternalRegistry:
-    return ExternalRegistry()
+def external(tmp_path: Path) -> ExternalRegistry:
+    return ExternalRegistry(tmp_path / "external")
 
 
 @pytest.fixture
 async def inlet(external: ExternalRegistry, tmp_path: Path) -> AsyncIterator[Inlet]:
-    made = Inlet(external, tmp_path)
+    made = Inlet(external, tmp_path / "inlet")
     yield made
     await made.store.close()
 
@@ -447,9 +425,9 @@ def test_the_registry_credentials_never_show_in_repr() -> None:
 # --- Inlet's own Confluent paths, when the schemas are elsewhere. ---
 
 
-async def test_confluent_paths_answer_where_the_schemas_are() -> None:
-    app = Litestar(route_handlers=[schemas_elsewhere(URL)], exception_handlers=EXCEPTION_HANDLERS)
-    async with AsyncTestClient(app) as client:
+async def test_confluent_paths_answer_where_the_schemas_are(inlet: Inlet) -> None:
+    async with AsyncTestClient(inlet.app) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
         for method, path in [
             ("GET", "/subjects"),
             ("POST", "/subjects/s/versions"),

@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import msgspec
@@ -18,7 +19,7 @@ from consumers.sampler import MAX_SAMPLE_BYTES, Sampler, version_in_subject
 from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder
 from inlet.errors import ConnectorNotFound
 from inlet.model.avro import avro_schema, schema_json
-from inlet.model.connectors import Connector, ConnectorState, connector_record_value
+from inlet.model.connectors import Connector, connector_record_value
 from inlet.model.fields import FieldSpec
 from inlet.model.samples import (
     ConnectorSamples,
@@ -35,10 +36,11 @@ from inlet.records import (
     RejectedRecord,
     wire_frame,
 )
-from inlet.statelog.fold import InMemoryStateLog, StateFold
+from inlet.settings import Settings
+from inlet.statelog.fold import InMemoryStateLog
 from inlet.topics import CONNECTORS_TOPIC, SAMPLES_TOPIC, connector_topic, value_subject
 from registry.errors import NotEnoughSamples
-from registry.sample_service import SampleService
+from tests.registry_app import InMemoryRegistry
 
 CONNECTOR = "con_00000000000000aa"
 ALL_TYPES = [
@@ -448,11 +450,14 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Registry:
-    def __init__(self) -> None:
-        self.connectors = ConnectorState()
-        self.samples = SampleState()
-        self.log = InMemoryStateLog(StateFold(self.connectors, self.samples))
-        self.service = SampleService(self.connectors, self.samples, self.log, clock=lambda: START)
+    def __init__(self, tmp_path: Path) -> None:
+        registry = InMemoryRegistry(
+            Settings(data_dir=str(tmp_path)), InMemoryStateLog, clock=lambda: START
+        )
+        self.connectors = registry.state.connectors
+        self.samples = registry.state.samples
+        self.log = registry.log
+        self.service = registry.services.samples
         connector = Connector(
             id=CONNECTOR,
             name="Orders",
@@ -475,8 +480,8 @@ class Registry:
             self.samples.apply(SAMPLES_TOPIC, connector_id.encode(), value)
 
 
-async def test_save_needs_50_valid_records(world: World) -> None:
-    registry = Registry()
+async def test_save_needs_50_valid_records(world: World, tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
     for offset in range(49):
         world.sampler.add_valid(CONNECTOR, world.valid(offset))
     world.sampler.add_rejected(CONNECTOR, _rejected(0))
@@ -505,8 +510,8 @@ async def test_save_needs_50_valid_records(world: World) -> None:
     assert (rejected.count, [r.offset for r in rejected.records]) == (1, [0])
 
 
-async def test_nothing_seen_yet_and_unknown_connectors() -> None:
-    registry = Registry()
+async def test_nothing_seen_yet_and_unknown_connectors(tmp_path: Path) -> None:
+    registry = Registry(tmp_path)
     with pytest.raises(NotEnoughSamples) as refused:
         await registry.service.save(CONNECTOR)
     assert "50 more valid records are needed" in refused.value.message

@@ -5,21 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from litestar import Litestar, get, post
-from litestar.di import Provide
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
 from inlet.errors import KafkaUnavailable, Problem, StoreTimeout, SubjectNotFound
-from inlet.model.schemas import SchemaState
+from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
-from registry._http_errors import EXCEPTION_HANDLERS
-from registry.schema_api import SchemaRegistryController
-from registry.schemas import SchemaRegistry
+from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
 
 MEDIA = "application/vnd.schemaregistry.v1+json"
 SUBJECT = "inlet.abc-value"
@@ -73,29 +71,30 @@ async def _confluent_boom() -> None:
 
 
 @pytest.fixture
-def log() -> InMemoryStateLog:
-    return InMemoryStateLog(SchemaState())
+def registry(tmp_path: Path) -> InMemoryRegistry[InMemoryStateLog]:
+    return InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
 
 
 @pytest.fixture
-def client(log: InMemoryStateLog) -> Iterator[Client]:
-    assert isinstance(log.folder, SchemaState)
-    registry = SchemaRegistry(log.folder, log)
-    app = Litestar(
-        route_handlers=[
-            SchemaRegistryController,
-            _admin_missing,
-            _admin_kafka_down,
-            _admin_slow,
-            _admin_post,
-            _admin_boom,
-            _confluent_boom,
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
-        dependencies={"schema_registry": Provide(lambda: registry, sync_to_thread=False)},
-    )
-    with TestClient(app) as test_client:
+def log(registry: InMemoryRegistry[InMemoryStateLog]) -> InMemoryStateLog:
+    return registry.log
+
+
+@pytest.fixture
+def client(registry: InMemoryRegistry[InMemoryStateLog]) -> Iterator[Client]:
+    # The registry app, plus admin and Confluent routes that fail the ways its handlers can.
+    for handler in (
+        _admin_missing,
+        _admin_kafka_down,
+        _admin_slow,
+        _admin_post,
+        _admin_boom,
+        _confluent_boom,
+    ):
+        registry.app.register(handler)
+    with TestClient(registry.app) as test_client:
         test_client.headers["Content-Type"] = MEDIA
+        test_client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
         yield test_client
 
 
