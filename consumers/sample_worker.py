@@ -14,9 +14,9 @@ Then: consume, advance the ``Sampler``, and write the changed states in one tran
 every ``sample_interval_s`` when samples were added, else every ``counts_interval_s``.
 
 Connector topics are read with confluent-kafka (librdkafka is the faster reader); its blocking
-calls run in a worker thread, one at a time. Like the registry's own log, the state topics are
-read with ``LogReader`` (aiokafka) and written by a confluent-kafka transactional producer, its
-blocking calls in a worker thread too.
+calls run in a worker thread, one at a time. The state topics are read with the shared
+``LogReader`` (aiokafka) and written by the shared ``TransactionalProducer``
+(``inlet/transactions.py``), its blocking calls in a worker thread too.
 """
 
 from __future__ import annotations

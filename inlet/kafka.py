@@ -61,7 +61,7 @@ def client_config(
 
 
 def aiokafka_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
-    """The same settings, spelled for aiokafka (which the registry's log readers use)."""
+    """The same settings, spelled for aiokafka (which the state log readers use)."""
     base = client_config(settings, client_id=client_id)
     return {"bootstrap_servers": base["bootstrap.servers"], "client_id": base["client.id"]}
 

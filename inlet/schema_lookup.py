@@ -10,7 +10,7 @@ I/O. A reader first ``await``s ``load`` for what it is missing (a feed thread th
 loop): the fold catches up, or the registry is asked. Ids and the versions that have them do not
 change, so each is looked for once: what is still missing after a load is nowhere (its records
 are undecodable), and is not looked for again. A load that fails (the log or the registry did
-not answer) raises a retryable ``RegistryError`` and is tried again next time.
+not answer) raises a retryable ``InletError`` and is tried again next time.
 """
 
 from __future__ import annotations
