@@ -25,7 +25,7 @@ from confluent_kafka import Producer
 
 from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import RecordCodec
-from inlet.kafka import producer_config
+from inlet.kafka import printable_config, producer_config
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID
@@ -138,7 +138,8 @@ def main() -> None:
     _firehose(producer, args.topic, records, 1.0)
     firehose = _firehose(producer, args.topic, records, args.duration)
     round_trips = _batch_round_trips(producer, args.topic, records, min(3.0, args.duration))
-    shown = {k: v for k, v in config.items() if k not in {"logger", "bootstrap.servers"}}
+    shown = printable_config(config)
+    del shown["bootstrap.servers"]
     print(json.dumps({**firehose, "batch_round_trip": round_trips, "producer_config": shown}))
 
 

@@ -5,6 +5,10 @@
 shows every node. One node is the default; three give a cluster with replication factor 3 and
 ``min.insync.replicas=2``. Every JVM is stopped on ``stop()``, and also dies with its parent
 process (Linux parent-death signal), so no broker outlives Inlet.
+
+Clients speak PLAINTEXT to it. For the tests, ``sasl_users`` adds a second, SASL_PLAINTEXT
+listener that knows those users by PLAIN and by SCRAM-SHA-256 (``sasl_bootstrap_servers``), so
+that Inlet's clients can be seen authenticating against a real broker.
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from inlet.kafka import client_config
 from inlet.process import die_with_parent, free_ports
+from inlet.settings import Settings
 
 log = logging.getLogger("inlet.deploy")
 
@@ -91,6 +98,7 @@ class _Node:
     port: int
     controller_port: int
     directory: Path
+    sasl_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -106,6 +114,7 @@ class LocalKafka:
         first_port: int | None = 9092,
         heap: str = "512m",
         quiet: bool = False,
+        sasl_users: Mapping[str, str] | None = None,
     ) -> None:
         if nodes not in (1, 3):
             raise BrokerError("a local cluster has 1 or 3 nodes")
@@ -125,26 +134,45 @@ class LocalKafka:
             _Node(i + 1, ports[2 * i], ports[2 * i + 1], self.data_dir / f"node-{i + 1}")
             for i in range(nodes)
         ]
+        self.sasl_users = dict(sasl_users or {})
+        if self.sasl_users:
+            for node, port in zip(self.nodes, free_ports(nodes), strict=True):
+                node.sasl_port = port
         self._libs: Path | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
+    @property
+    def sasl_bootstrap_servers(self) -> str | None:
+        """The SASL_PLAINTEXT listeners (PLAIN, SCRAM-SHA-256), when ``sasl_users`` were given."""
+        if not self.sasl_users:
+            return None
+        return ",".join(f"127.0.0.1:{n.sasl_port}" for n in self.nodes)
+
     def _properties(self, node: _Node) -> str:
         count = len(self.nodes)
         replication = min(3, count)
         min_isr = 2 if count >= 3 else 1
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
-        settings = {
+        listeners = {
+            "PLAINTEXT": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "CONTROLLER": f"CONTROLLER://127.0.0.1:{node.controller_port}",
+        }
+        protocols = {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT"}
+        if node.sasl_port is not None:
+            listeners["SASL"] = f"SASL://127.0.0.1:{node.sasl_port}"
+            protocols["SASL"] = "SASL_PLAINTEXT"
+        settings: dict[str, object] = {
             "process.roles": "broker,controller",
             "node.id": node.node_id,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "listeners": ",".join(listeners.values()),
+            "advertised.listeners": ",".join(v for k, v in listeners.items() if k != "CONTROLLER"),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(f"{k}:{v}" for k, v in protocols.items()),
             "log.dirs": node.directory / "data",
             "num.partitions": 1,
             "default.replication.factor": replication,
@@ -159,6 +187,20 @@ class LocalKafka:
             "auto.create.topics.enable": "false",
             "controlled.shutdown.enable": "true",
         }
+        if node.sasl_port is not None:
+            # PLAIN users are listed in the JAAS line; SCRAM ones are in the metadata log,
+            # written by the storage format (--add-scram, in _prepare).
+            plain_users = " ".join(f'user_{u}="{p}"' for u, p in self.sasl_users.items())
+            settings |= {
+                "listener.name.sasl.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
+                "listener.name.sasl.plain.sasl.jaas.config": (
+                    f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    f"{plain_users};"
+                ),
+                "listener.name.sasl.scram-sha-256.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                ),
+            }
         return "".join(f"{k}={v}\n" for k, v in settings.items())
 
     def _cluster_id(self) -> str:
@@ -207,6 +249,11 @@ class LocalKafka:
                 f"--cluster-id={self._cluster_id()}",
                 "-c",
                 str(config),
+                *(
+                    arg
+                    for user, password in self.sasl_users.items()
+                    for arg in ("--add-scram", f"SCRAM-SHA-256=[name={user},password={password}]")
+                ),
             )
             result = subprocess.run(cmd, check=False, capture_output=True, text=True)
             if result.returncode != 0:
@@ -256,11 +303,14 @@ class LocalKafka:
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         """Until a metadata request lists every running node (ready means really answering)."""
+        # The local broker's own PLAINTEXT listener: no user settings but where it listens.
+        settings = Settings(kafka_bootstrap_servers=self.bootstrap_servers)
         admin = AdminClient(
-            {
-                "bootstrap.servers": self.bootstrap_servers,
-                "socket.connection.setup.timeout.ms": 2000,
-            }
+            client_config(
+                settings,
+                client_id="inlet-broker-ready",
+                **{"socket.connection.setup.timeout.ms": 2000},
+            )
         )
         expected = {n.node_id for n in self.nodes if n.process is not None}
         deadline = time.monotonic() + timeout_s

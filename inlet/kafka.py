@@ -1,7 +1,8 @@
 """Kafka clients: the one function that builds client settings, and an asyncio-friendly producer.
 
 Every Kafka client in Inlet gets its settings from ``client_config`` so that security, timeouts and
-identity are decided in one place. Delivery reports are handed to asyncio futures from librdkafka's
+identity are decided in one place; aiokafka's clients get the same settings translated by
+``aiokafka_config``. Delivery reports are handed to asyncio futures from librdkafka's
 poll thread: nothing blocks the event loop, and nothing calls ``flush()`` on it.
 """
 
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from aiokafka.helpers import create_ssl_context
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
@@ -42,15 +44,45 @@ class KafkaNotConfigured(RuntimeError):
     pass
 
 
+def _security_config(settings: Settings) -> dict[str, ConfigValue]:
+    """How a client reaches the cluster (TLS, SASL), in librdkafka's names; part of every config.
+
+    ``Settings`` has checked the combination; only what is set is passed on.
+    """
+    config: dict[str, ConfigValue] = {"security.protocol": settings.kafka_security_protocol}
+    given = {
+        "sasl.mechanism": settings.kafka_sasl_mechanism,
+        "sasl.username": settings.kafka_sasl_username,
+        "sasl.password": settings.kafka_sasl_password,
+        "ssl.ca.location": settings.kafka_ssl_ca_location,
+        "ssl.certificate.location": settings.kafka_ssl_certificate_location,
+        "ssl.key.location": settings.kafka_ssl_key_location,
+        "ssl.key.password": settings.kafka_ssl_key_password,
+    }
+    config.update({key: value for key, value in given.items() if value is not None})
+    return config
+
+
+# Keys that only _security_config decides: an override of one is refused.
+_SECURITY_PREFIXES = ("security.", "sasl.", "ssl.")
+# What a secret's key says (sasl.password, ssl.key.password, sasl.oauthbearer.client.secret).
+_SECRET_WORDS = ("password", "secret")
+
+
 def client_config(
     settings: Settings, *, client_id: str, **overrides: ConfigValue
 ) -> dict[str, Any]:
     """librdkafka settings for any Inlet client (producer, consumer, admin)."""
     if not settings.kafka_bootstrap_servers:
         raise KafkaNotConfigured("KAFKA_BOOTSTRAP_SERVERS is not set and no local broker runs")
+    overridden = [key for key in overrides if key.startswith(_SECURITY_PREFIXES)]
+    if overridden:
+        # Security comes from Settings alone, so no client can quietly connect differently.
+        raise ValueError(f"client settings may not override {overridden}")
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "client.id": client_id,
+        **_security_config(settings),
         # Loopback clusters answer fast; fail a dead connection quickly instead of hanging.
         "socket.connection.setup.timeout.ms": 5000,
         "reconnect.backoff.max.ms": 1000,
@@ -60,10 +92,61 @@ def client_config(
     return config
 
 
+def printable_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` as logs and reports may show it: passwords masked, the logger object left out."""
+    return {
+        key: "***" if any(word in key for word in _SECRET_WORDS) else value
+        for key, value in config.items()
+        if key != "logger"
+    }
+
+
+# client_config's keys in aiokafka's spelling. aiokafka calls the SASL credentials
+# sasl_plain_* whatever the mechanism (its SCRAM authenticator reads them too).
+_AIOKAFKA_NAMES = {
+    "bootstrap.servers": "bootstrap_servers",
+    "client.id": "client_id",
+    "security.protocol": "security_protocol",
+    "sasl.mechanism": "sasl_mechanism",
+    "sasl.username": "sasl_plain_username",
+    "sasl.password": "sasl_plain_password",
+}
+# aiokafka takes TLS as one SSLContext, built from these (aiokafka.helpers.create_ssl_context).
+_SSL_CONTEXT_ARGS = {
+    "ssl.ca.location": "cafile",
+    "ssl.certificate.location": "certfile",
+    "ssl.key.location": "keyfile",
+    "ssl.key.password": "password",
+}
+# librdkafka's connection tuning and logging; aiokafka keeps its own defaults for these.
+_LIBRDKAFKA_ONLY = frozenset(
+    {"socket.connection.setup.timeout.ms", "reconnect.backoff.max.ms", "logger"}
+)
+
+
 def aiokafka_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
-    """The same settings, spelled for aiokafka (which the state log readers use)."""
-    base = client_config(settings, client_id=client_id)
-    return {"bootstrap_servers": base["bootstrap.servers"], "client_id": base["client.id"]}
+    """The same settings, spelled for aiokafka (which the state log readers use).
+
+    Translated from ``client_config``'s output, key by key: a key that has no translation is an
+    error here rather than a setting aiokafka's clients silently go without.
+    """
+    kwargs: dict[str, Any] = {}
+    ssl_args: dict[str, Any] = {}
+    for key, value in client_config(settings, client_id=client_id).items():
+        if key in _AIOKAFKA_NAMES:
+            kwargs[_AIOKAFKA_NAMES[key]] = value
+        elif key in _SSL_CONTEXT_ARGS:
+            ssl_args[_SSL_CONTEXT_ARGS[key]] = value
+        elif key not in _LIBRDKAFKA_ONLY:
+            raise RuntimeError(f"client_config sets {key!r}, which aiokafka_config cannot spell")
+    if kwargs["security_protocol"] in ("SSL", "SASL_SSL"):
+        try:
+            kwargs["ssl_context"] = create_ssl_context(**ssl_args)
+        except OSError as exc:  # ssl.SSLError is one: a bad PEM, a wrong key password
+            raise KafkaNotConfigured(
+                f"the INLET_KAFKA_SSL_* files could not be loaded: {exc}"
+            ) from exc
+    return kwargs
 
 
 def producer_config(

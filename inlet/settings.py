@@ -1,22 +1,41 @@
 """Inlet's settings: one typed object, read from ``INLET_*`` environment variables.
 
 ``KAFKA_BOOTSTRAP_SERVERS`` (no prefix, as Kafka tooling spells it) points Inlet at an existing
-cluster; when it is unset, ``inlet up`` starts a local broker. Secrets (the admin token, an
-external schema registry's credentials, given apart or in its URL) are never part of ``repr`` or
-logs.
+cluster; when it is unset, ``inlet up`` starts a local broker. How every client reaches that
+cluster (TLS, SASL) is ``INLET_KAFKA_*``: the librdkafka property names, dots spelled as
+underscores, under Inlet's prefix so that a typo in one is an error like any other unknown
+``INLET_*`` variable (the bare ``KAFKA_*`` names are shared with Kafka's own scripts and images,
+so unknown ones cannot be refused). Secrets (the admin token, the Kafka passwords, an external
+schema registry's credentials, given apart or in its URL) are never part of ``repr`` or logs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
 _PREFIX = "INLET_"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+_SECRETS = (
+    "admin_token",
+    "secret_key",
+    "schema_registry_basic_auth",
+    "kafka_sasl_password",
+    "kafka_ssl_key_password",
+)
+
+
+class SettingsError(Exception):
+    pass
 
 
 def _default_data_dir() -> str:
@@ -38,6 +57,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     cache_dir: str = msgspec.field(default_factory=_default_cache_dir)
     # An existing cluster; None means "start a local broker" (inlet up / inlet kafka).
     kafka_bootstrap_servers: str | None = None
+    # How every client (librdkafka's and aiokafka's) authenticates to that cluster; applied in
+    # one place, inlet/kafka.py:client_config. Checked together in __post_init__.
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_ca_location: str | None = None  # PEM; unset: the system's CAs
+    kafka_ssl_certificate_location: str | None = None  # client certificate (PEM), for mutual TLS
+    kafka_ssl_key_location: str | None = None
+    kafka_ssl_key_password: str | None = None
     # Local broker: how many nodes (1, or 3 for the fault tests) and the first client port.
     kafka_nodes: int = 1
     kafka_port: int = 9092
@@ -67,14 +96,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_errors_listed: int = 100
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    def __repr__(self) -> str:
+    def __post_init__(self) -> None:
+        problems = _kafka_security_problems(self)
+        if problems:
+            raise SettingsError("; ".join(problems))
+
+    def _shown(self) -> dict[str, Any]:
+        """The fields as ``repr`` (and rich's pretty printer) may show them: secrets masked."""
         fields = {f: getattr(self, f) for f in self.__struct_fields__}
-        for secret in ("admin_token", "secret_key", "schema_registry_basic_auth"):
+        for secret in _SECRETS:
             if fields[secret] is not None:
                 fields[secret] = "***"
         if fields["schema_registry_url"] is not None:
             fields["schema_registry_url"] = without_userinfo(fields["schema_registry_url"])
-        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
+        return fields
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self._shown().items()) + ")"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        # msgspec's own __rich_repr__ lists the raw fields (rich tracebacks with locals use it).
+        return list(self._shown().items())
 
     @property
     def gateway_url(self) -> str:
@@ -83,6 +125,72 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def registry_url(self) -> str:
         return f"http://{self.host}:{self.registry_port}"
+
+
+def _variable(field: str) -> str:
+    return _PREFIX + field.upper()
+
+
+def _kafka_security_problems(settings: Settings) -> list[str]:
+    """What is wrong with the Kafka security settings taken together (empty: nothing)."""
+    protocol = settings.kafka_security_protocol
+    sasl = {
+        "kafka_sasl_mechanism": settings.kafka_sasl_mechanism,
+        "kafka_sasl_username": settings.kafka_sasl_username,
+        "kafka_sasl_password": settings.kafka_sasl_password,
+    }
+    ssl = {
+        "kafka_ssl_ca_location": settings.kafka_ssl_ca_location,
+        "kafka_ssl_certificate_location": settings.kafka_ssl_certificate_location,
+        "kafka_ssl_key_location": settings.kafka_ssl_key_location,
+        "kafka_ssl_key_password": settings.kafka_ssl_key_password,
+    }
+    problems = []
+    if protocol.startswith("SASL_"):
+        missing = [_variable(f) for f, value in sasl.items() if value is None]
+        if missing:
+            problems.append(f"INLET_KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+    else:
+        # Set but unused would look like authentication that is not happening.
+        given = [_variable(f) for f, value in sasl.items() if value is not None]
+        if given:
+            problems.append(
+                f"{', '.join(given)}: only for INLET_KAFKA_SECURITY_PROTOCOL="
+                f"SASL_PLAINTEXT or SASL_SSL (it is {protocol})"
+            )
+    if protocol in ("SSL", "SASL_SSL"):
+        cert, key = settings.kafka_ssl_certificate_location, settings.kafka_ssl_key_location
+        if (cert is None) != (key is None):
+            problems.append(
+                "INLET_KAFKA_SSL_CERTIFICATE_LOCATION and INLET_KAFKA_SSL_KEY_LOCATION go "
+                "together (a client certificate and its private key)"
+            )
+        if settings.kafka_ssl_key_password is not None and key is None:
+            problems.append("INLET_KAFKA_SSL_KEY_PASSWORD needs INLET_KAFKA_SSL_KEY_LOCATION")
+    else:
+        given = [_variable(f) for f, value in ssl.items() if value is not None]
+        if given:
+            problems.append(
+                f"{', '.join(given)}: only for INLET_KAFKA_SECURITY_PROTOCOL="
+                f"SSL or SASL_SSL (it is {protocol})"
+            )
+    if protocol != "PLAINTEXT" and not settings.kafka_bootstrap_servers:
+        problems.append(
+            f"INLET_KAFKA_SECURITY_PROTOCOL={protocol} is for an existing cluster "
+            "(KAFKA_BOOTSTRAP_SERVERS); the local broker Inlet starts speaks PLAINTEXT"
+        )
+    return problems
+
+
+def _choices(exc: msgspec.ValidationError) -> str:
+    """`` (one of: ...)`` when ``exc`` is about a field that takes a fixed set of values."""
+    where = re.search(r"at `\$\.(\w+)`", str(exc))
+    if where is None:
+        return ""
+    hint = get_type_hints(Settings).get(where.group(1))
+    literals = [hint] if get_origin(hint) is Literal else list(get_args(hint))
+    choices = [v for lit in literals if get_origin(lit) is Literal for v in get_args(lit)]
+    return f" (one of: {', '.join(choices)})" if choices else ""
 
 
 def without_userinfo(url: str) -> str:
@@ -109,8 +217,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"bad setting: {exc} (variables are INLET_<NAME>)") from exc
-
-
-class SettingsError(Exception):
-    pass
+        raise SettingsError(
+            f"bad setting: {exc}{_choices(exc)} (variables are INLET_<NAME>)"
+        ) from exc

@@ -3,6 +3,8 @@
 Where it comes from, in order: ``KAFKA_BOOTSTRAP_SERVERS`` if set; else a local broker from the
 Maven Central jars (Java + Maven), on ports the OS assigns; else testcontainers' Kafka where a
 Docker engine answers. Under ``CI=true`` a test that needs Kafka fails when none can be had.
+The local broker also has a SASL_PLAINTEXT listener for ``SASL_USERS`` (PLAIN and SCRAM-SHA-256),
+for the tests of Inlet's clients authenticating.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from deploy.broker import LocalKafka, env_cache_dir
 from inlet.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SASL_USERS = {"inlet": "inlet-sasl-test-password"}
 
 
 def kafka_unavailable(reason: str) -> None:
@@ -44,16 +48,28 @@ def _testcontainers_kafka() -> Iterator[str] | None:
     return _run()
 
 
+@dataclass(frozen=True)
+class SessionKafka:
+    bootstrap: str
+    sasl_bootstrap: str | None = None  # only the local broker has the SASL listener
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_cluster() -> Iterator[SessionKafka]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
-        yield configured
+        yield SessionKafka(configured)
         return
     if shutil.which("java") and (shutil.which("mvn") or any(env_cache_dir().glob("kafka-*/libs"))):
-        broker = LocalKafka(data_dir=None, cache_dir=env_cache_dir(), first_port=None, quiet=True)
+        broker = LocalKafka(
+            data_dir=None,
+            cache_dir=env_cache_dir(),
+            first_port=None,
+            quiet=True,
+            sasl_users=SASL_USERS,
+        )
         try:
-            yield broker.start()
+            yield SessionKafka(broker.start(), broker.sasl_bootstrap_servers)
         finally:
             broker.stop()
         return
@@ -61,7 +77,13 @@ def kafka_bootstrap() -> Iterator[str]:
     if container is None:
         kafka_unavailable("set KAFKA_BOOTSTRAP_SERVERS, install Java 17+ and Maven, or run Docker")
         return
-    yield from container
+    for bootstrap in container:
+        yield SessionKafka(bootstrap)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_cluster: SessionKafka) -> str:
+    return kafka_cluster.bootstrap
 
 
 @pytest.fixture

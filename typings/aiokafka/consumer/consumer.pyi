@@ -1,4 +1,5 @@
-from typing import Literal
+import ssl
+from typing import Any, Literal
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
@@ -13,7 +14,13 @@ class AIOKafkaConsumer:
         auto_offset_reset: Literal["earliest", "latest", "none"] = ...,
         enable_auto_commit: bool = ...,
         isolation_level: Literal["read_uncommitted", "read_committed"] = ...,
+        security_protocol: str = ...,
+        sasl_mechanism: str = ...,
+        sasl_plain_username: str | None = ...,
+        sasl_plain_password: str | None = ...,
+        ssl_context: ssl.SSLContext | None = ...,
     ) -> None: ...
+    _client: Any  # the connection manager (tests look at its security settings)
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     def assign(self, partitions: list[TopicPartition]) -> None: ...
