@@ -25,11 +25,15 @@ CLIENTS = frozenset(
         "AIOKafkaProducer",
         "AIOKafkaClient",
         "AsyncProducer",  # inlet.kafka's wrapper: its callers hand it the config
+        "TransactionalProducer",  # inlet.transactions' wrapper: likewise
     }
 )
 BUILDERS = frozenset({"client_config", "producer_config", "aiokafka_config"})
 # (file, enclosing function): where a client is built from a config its callers made.
-WRAPPERS = {("inlet/kafka.py", "AsyncProducer.__init__")}
+WRAPPERS = {
+    ("inlet/kafka.py", "AsyncProducer.__init__"),
+    ("inlet/transactions.py", "TransactionalProducer.open"),
+}
 
 Scope = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -191,7 +195,8 @@ def test_every_kafka_client_gets_its_config_from_inlet_kafka() -> None:
     seen = {(s.path, s.client) for s in sites}
     assert {
         ("inlet/statelog/kafka.py", "AIOKafkaConsumer"),
-        ("inlet/statelog/kafka.py", "Producer"),
+        ("inlet/statelog/kafka.py", "TransactionalProducer"),
+        ("inlet/transactions.py", "Producer"),
         ("inlet/statelog/kafka.py", "AdminClient"),
         ("inlet/kafka.py", "AdminClient"),
         ("gateway/app.py", "AsyncProducer"),
