@@ -196,7 +196,6 @@ def test_every_kafka_client_gets_its_config_from_inlet_kafka() -> None:
     assert {
         ("inlet/statelog/kafka.py", "AIOKafkaConsumer"),
         ("inlet/statelog/kafka.py", "TransactionalProducer"),
-        ("inlet/transactions.py", "Producer"),
         ("inlet/statelog/kafka.py", "AdminClient"),
         ("inlet/kafka.py", "AdminClient"),
         ("gateway/app.py", "AsyncProducer"),
