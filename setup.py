@@ -1,8 +1,8 @@
 """Build settings beyond pyproject.toml: the gateway's one C extension.
 
 ``optional``: where it cannot be compiled (no C compiler), the install still succeeds and the
-gateway uses the pure-Python writer it mirrors (inlet/codec/_avro_encoder.py); ``make test`` fails
-under CI=true when it is missing (tests/unit/test_avro_native.py).
+gateway writes Avro with fastavro instead, slower (inlet/codec/_avro_writer.py); ``make test``
+fails when it is missing (tests/unit/test_avro_native.py).
 """
 
 from setuptools import Extension, setup

@@ -24,7 +24,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("decode+validate", ("_decode_all", "_decode_with_probe", "(inlet/codec/_record_errors.py)")),
     (
         "encode (Avro)",
-        ("(inlet/codec/record_codec.py)", "(inlet/codec/_avro_encoder.py)", "write_record"),
+        ("(inlet/codec/record_codec.py)", "(inlet/codec/_avro_writer.py)", "(fastavro/"),
     ),
     ("produce (enqueue)", ("_enqueue (inlet/kafka.py)", "produce_batch (inlet/kafka.py)")),
     ("acks -> futures", ("_settle (inlet/kafka.py)", "on_delivery (inlet/kafka.py)", "_settle")),

@@ -27,7 +27,7 @@ from gateway._asgi_ingest import MOUNT_PATH, AsgiIngest, GatewayApp
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
-from inlet.codec._avro_encoder import NATIVE
+from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import health
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
@@ -151,8 +151,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        if not NATIVE:  # works, at about half the records/s (bench/codec_bench.py)
-            log.warning("the C Avro writer is not built: encoding records in Python")
+        if not NATIVE:  # works, slower: the cost is in inlet/codec/_avro_writer.py
+            log.warning("the C Avro writer is not built: encoding records with fastavro")
         kafka_health = KafkaHealth(settings)
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health

@@ -1,16 +1,16 @@
 /* Avro binary encoding of validated records, in C: the gateway's hot loop.
  *
- * The same contract as the generated Python writer in _avro_encoder.py, which stays the reference
- * (and the fallback where this module could not be built): the same schemas, the same values (a
- * msgspec Struct per record, fields in Avro order, values as msgspec decoded them), byte for byte
- * the same output (tests compare both with fastavro). Why C: the Python writer spent about 3 us of
- * a record's 11 us of gateway CPU; this one spends a tenth of that.
+ * Inlet's own Avro writer. Where this module could not be built, _avro_writer.py falls back to
+ * fastavro, with the same contract: the same schemas, the same values (a msgspec Struct per record,
+ * fields in Avro order, values as msgspec decoded them), byte for byte the same output (the tests
+ * compare both, and this one with fastavro's own bytes). Why C: a generated Python writer spent
+ * 3 us of a record's 11 us of gateway CPU, fastavro more; this one a tenth of that (the numbers of
+ * both writers are in _avro_writer.py).
  *
- * _avro_encoder.py turns a schema into a *program*: nested tuples (opcode, arguments...), parsed
+ * _avro_writer.py turns a schema into a *program*: nested tuples (opcode, arguments...), parsed
  * once here into a tree of nodes. Writer(program, header, astuple) then encodes records:
  * encode(record) -> bytes (header + Avro body), ValueError when a value does not fit (a decimal's
- * precision or scale: the one check left to the writer).
- */
+ * precision or scale: the one check left to the writer). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
@@ -270,7 +270,7 @@ static int put_uuid(Buffer *buf, PyObject *value) {
 
 /* A decimal's unscaled value (value * 10**scale) when it fits decimal(precision, scale) exactly;
  * else ValueError. Read off the Decimal's text ("-12.5", "1.2E+5"): never through a float, never
- * rounded, as _avro_encoder.unscaled_decimal. */
+ * rounded, as _decimals.unscaled_decimal. */
 static int decimal_unscaled(PyObject *value, int precision, int scale, __int128 *result) {
     PyObject *text_object = PyObject_Str(value);
     if (text_object == NULL) return -1;
@@ -339,9 +339,9 @@ static int decimal_unscaled(PyObject *value, int precision, int scale, __int128 
     return 0;
 
 refused: {
-    /* The reason, in the Python writer's own words (one source of messages). */
-    PyObject *module = PyImport_ImportModule("inlet.codec._avro_encoder");
-    PyObject *message = module ? PyObject_CallMethod(module, "_decimal_problem", "Oii", value,
+    /* The reason, in _decimals.py's words (one source of messages for every check). */
+    PyObject *module = PyImport_ImportModule("inlet.codec._decimals");
+    PyObject *message = module ? PyObject_CallMethod(module, "decimal_problem", "Oii", value,
                                                      precision, scale)
                                : NULL;
     Py_XDECREF(module);
@@ -544,7 +544,7 @@ static PyTypeObject WriterType = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "inlet.codec._avro_native",
-    .m_doc = "Avro binary encoding of validated records (see _avro_encoder.py).",
+    .m_doc = "Avro binary encoding of validated records (see _avro_writer.py).",
     .m_size = -1,
 };
 

@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from inlet.codec._avro_encoder import unscaled_decimal
+from inlet.codec._decimals import unscaled_decimal
 from inlet.codec._record_types import FieldPlan, LevelPlan
 from inlet.records import RecordError, RecordErrorCode
 

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import msgspec
 
-from inlet.codec._avro_encoder import NATIVE, record_encoder
+from inlet.codec._avro_writer import NATIVE, record_encoder
 from inlet.codec._record_errors import (
     CSV_READER,
     JSON_READER,

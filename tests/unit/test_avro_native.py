@@ -1,11 +1,14 @@
-"""The C writer (inlet/codec/_avro_native.c) against its reference, the generated Python writer.
+"""The C writer (inlet/codec/_avro_native.c) against the fallback where it is not built, fastavro.
 
-test_codec.py checks the shipped codec (the C writer) against fastavro byte for byte; here both
-writers meet the same inputs, valid or not, and must agree on every byte and every refusal.
+test_codec.py checks the shipped codec (the C writer) against fastavro's own bytes for the values a
+consumer reads back; here both writers of the codec meet the same inputs, valid or not, and must
+agree on every byte and every refusal (a refused decimal reads the same from either).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inlet.codec._avro_encoder import NATIVE, native_program, record_encoder
+from inlet.codec._avro_writer import NATIVE, native_program, record_encoder
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
@@ -23,6 +26,7 @@ from tests.unit.test_codec import as_json, encode, field_lists, records
 
 
 def codecs(fields: list[FieldSpec]) -> tuple[RecordCodec, RecordCodec]:
+    """The codec with the C writer, and with the fallback forced."""
     schema = avro_schema("Order", fields)
     return tuple(  # type: ignore[return-value]
         RecordCodec(fields, schema, schema_id=3, schema_version=1, native=native)
@@ -35,9 +39,61 @@ def outcome(result: EncodeResult) -> tuple[Any, ...]:
 
 
 def test_the_c_writer_is_built() -> None:
-    # setup.py builds it as optional (an install without a C compiler still works, slower); the
+    # setup.py builds it as optional (an install without a C compiler still works, on fastavro); the
     # product ships with it, so its absence is a failure, not a skip.
     assert NATIVE, "inlet.codec._avro_native is missing: `uv sync` could not compile it"
+
+
+# What an install without a C compiler runs: the extension's import fails, and the codec's default
+# writer is fastavro. In a process of its own, so that this one keeps its C writer.
+_WITHOUT_THE_C_WRITER = """
+import sys
+sys.modules["inlet.codec._avro_native"] = None  # an import of it raises ImportError
+import msgspec
+from inlet.codec._avro_writer import NATIVE
+from inlet.codec.bodies import parse_body
+from inlet.codec.record_codec import RecordCodec
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
+fields = msgspec.json.decode(sys.argv[1], type=list[FieldSpec])
+codec = RecordCodec(fields, avro_schema("Order", fields), schema_id=3, schema_version=1)
+result = codec.encode(parse_body(sys.argv[2].encode(), "application/json"))
+print(msgspec.json.encode([NATIVE, result.records, len(result.rejected)]).decode())
+"""
+
+
+def test_without_the_c_writer_the_codec_writes_with_fastavro() -> None:
+    record = {
+        "name": "Zoë",
+        "count": -3,
+        "ratio": 0.5,
+        "paid": True,
+        "day": "2024-02-29",
+        "at": "2024-05-01T00:30:00.123456+02:00",
+        "time of day": "13:14:15",
+        "amount": "12.50",
+        "id": "8a4c4f1e-2f5e-4f1a-9c55-5d1f0b0f3a7e",
+        "state": "DONE",
+        "tags": ["a", "b"],
+        "days": [],
+        "customer": {"e-mail": "a@b.c"},
+        "total": 10**37,
+        "address": {"city": "Lyon"},
+    }
+    body = msgspec.json.encode([record, {**record, "amount": "0.125"}]).decode()
+    fields = msgspec.json.encode(ALL_TYPES).decode()
+    ran = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_THE_C_WRITER, fields, body],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    built, records, rejected = msgspec.json.decode(ran.stdout)
+    native, _ = codecs(ALL_TYPES)
+    expected = encode(native, msgspec.json.decode(body))
+    assert built is False
+    assert records == msgspec.json.decode(msgspec.json.encode(expected.records))  # as JSON, both
+    assert rejected == len(expected.rejected) == 1  # 0.125 has three decimal places
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -48,8 +104,8 @@ def test_both_writers_write_the_same_bytes(data: st.DataObject) -> None:
     body = [
         as_json(fields, record, decimals_as_numbers=data.draw(st.booleans())) for record in batch
     ]
-    native, python = codecs(fields)
-    assert outcome(encode(native, body)) == outcome(encode(python, body))
+    native, fallback = codecs(fields)
+    assert outcome(encode(native, body)) == outcome(encode(fallback, body))
     assert encode(native, body).rejected == []
 
 
@@ -69,13 +125,13 @@ def decimal_texts(draw: st.DrawFn) -> str:
 def test_decimals_fit_or_are_refused_alike(text: str, precision: int, data: st.DataObject) -> None:
     scale = data.draw(st.integers(0, precision))
     fields = [f("amount", "decimal", precision=precision, scale=scale)]
-    native, python = codecs(fields)
+    native, fallback = codecs(fields)
     for body in ([{"amount": text}], [{"amount": msgspec.Raw(text.lstrip("+").encode())}]):
         try:
             msgspec.json.decode(msgspec.json.encode(body))
         except msgspec.DecodeError:
             continue  # not a JSON number ("+1", "1.", "01"): only the string form applies
-        assert outcome(encode(native, body)) == outcome(encode(python, body))
+        assert outcome(encode(native, body)) == outcome(encode(fallback, body))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +176,7 @@ def test_program_refuses_what_the_writer_does_not_know() -> None:
 def test_records_larger_than_the_writers_first_buffer() -> None:
     fields = [f("text"), f("tags", "array", items="string"), f("n", "integer")]
     body = [{"text": "é" * 50_000, "tags": [f"tag-{i}" for i in range(2_000)], "n": -(2**63)}]
-    native, python = codecs(fields)
+    native, fallback = codecs(fields)
     result = encode(native, body)
     assert len(result.records[0][2]) > 100_000
-    assert outcome(result) == outcome(encode(python, body))
+    assert outcome(result) == outcome(encode(fallback, body))

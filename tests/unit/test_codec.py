@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
-from inlet.codec._avro_encoder import compile_writer, unscaled_decimal
+from inlet.codec._avro_writer import record_encoder
+from inlet.codec._decimals import unscaled_decimal
 from inlet.codec._record_errors import parse_validation_error
 from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import EncodeResult, RecordCodec
@@ -488,13 +489,16 @@ def test_codec_checks_its_inputs() -> None:
         )
 
 
-def test_writer_refuses_what_it_does_not_know() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["C", "fastavro"])
+def test_writer_refuses_what_it_does_not_know(native: bool) -> None:
     with pytest.raises(ValueError, match="record schema is required"):
-        compile_writer({"type": "string"})
+        record_encoder({"type": "string"}, b"", native=native)
     for avro_type in ["float", ["string", "null"], {"type": "fixed", "size": 2, "name": "F"}]:
         with pytest.raises(ValueError, match=r"unsupported|only"):
-            compile_writer(
-                {"type": "record", "name": "R", "fields": [{"name": "a", "type": avro_type}]}
+            record_encoder(
+                {"type": "record", "name": "R", "fields": [{"name": "a", "type": avro_type}]},
+                b"",
+                native=native,
             )
 
 
