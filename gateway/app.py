@@ -27,6 +27,7 @@ from gateway._asgi_ingest import MOUNT_PATH, AsgiIngest, GatewayApp
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
+from gateway.ratelimit import RateLimiter, table_path
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import health
@@ -160,13 +161,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         reader = LogReader(settings, connectors, [CONNECTORS_TOPIC], name="gateway")
         await reader.start()
         producer = AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
-        app.state.ingest = Ingest(settings, connectors, producer, metrics)
+        limiter = RateLimiter(table_path(settings))
+        app.state.ingest = Ingest(settings, connectors, producer, metrics, limiter)
         try:
             yield
         finally:
             await asyncio.to_thread(producer.close)
             await reader.stop()
             await kafka_health.stop()
+            limiter.close()
 
     app = GatewayApp(
         route_handlers=[health, metrics_endpoint],

@@ -1,51 +1,68 @@
-"""Per-connector rate limits: token buckets, refilled continuously."""
+"""Per-connector rate limits: token buckets, refilled continuously, shared by a gateway's workers.
+
+``rate_limit_per_s`` is a limit per gateway, not per worker process: the buckets live in a table
+every worker process maps (``_bucket_table.py``, a file in the data dir), so two workers behind one
+port allow the rate once, however the connections are spread over them. Several gateway instances
+each enforce it on their own (the README says so). The arithmetic is ``_buckets.py``.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+from gateway._bucket_table import BucketTable
+from gateway._buckets import burst_of
+from inlet.settings import Settings
+
+log = logging.getLogger("inlet.gateway")
 
 
-class TokenBucket:
-    """``rate`` records per second on average, bursts up to ``burst`` records."""
-
-    __slots__ = ("_clock", "_level", "_stamp", "burst", "rate")
-
-    def __init__(
-        self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._level = burst
-        self._stamp = clock()
-
-    def take(self, amount: float) -> float:
-        """Take ``amount`` tokens; returns 0 if granted, else seconds until it would be."""
-        now = self._clock()
-        self._level = min(self.burst, self._level + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if amount <= self._level:
-            self._level -= amount
-            return 0.0
-        # A request larger than the burst can never pass whole: say when a full bucket is back.
-        needed = min(amount, self.burst) - self._level
-        return needed / self.rate
+def table_path(settings: Settings) -> Path:
+    """The buckets of the gateway serving ``gateway_port``: its workers share them, another
+    gateway on the same machine (another port) has its own."""
+    return Path(settings.data_dir) / "gateway" / f"rate-limits-{settings.gateway_port}"
 
 
 class RateLimiter:
-    """One bucket per connector, rebuilt when the connector's limit changes."""
+    """One bucket per connector, in a table every worker process of the gateway shares.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    ``path`` is the table's file (created on the first limited request, so a gateway whose
+    connectors have no limit writes nothing); ``None`` keeps the table in this process only.
+    """
+
+    def __init__(
+        self, path: Path | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._path = path
         self._clock = clock
-        self._buckets: dict[str, TokenBucket] = {}
+        self._table: BucketTable | None = None
 
     def check(self, connector_id: str, rate: float | None, records: int) -> float:
         """0 when ``records`` may pass now, else the seconds to wait (for ``Retry-After``)."""
         if rate is None or rate <= 0:
             return 0.0
-        bucket = self._buckets.get(connector_id)
-        if bucket is None or bucket.rate != rate:
-            # One second's worth of records may arrive at once.
-            bucket = self._buckets[connector_id] = TokenBucket(rate, max(rate, 1.0), self._clock)
-        return bucket.take(records)
+        table = self._table or self._open()
+        return table.take(connector_id, rate, burst_of(rate), records, self._clock())
+
+    def _open(self) -> BucketTable:
+        if self._path is None:
+            self._table = BucketTable.in_memory()
+            return self._table
+        try:
+            self._table = BucketTable.at(self._path)
+        except OSError as exc:
+            # Still a limit, but each worker process's own: say so once.
+            log.warning(
+                "rate limits are per worker process: the shared table cannot be opened",
+                extra={"path": str(self._path), "error": str(exc)},
+            )
+            self._table = BucketTable.in_memory()
+        return self._table
+
+    def close(self) -> None:
+        if self._table is not None:
+            self._table.close()
+            self._table = None

@@ -1,0 +1,179 @@
+"""`inlet gateway` as shipped (2 worker processes behind one port): limits hold for the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from inlet.process import free_ports
+from inlet.settings import Settings
+from registry.app import create_app as create_registry
+from tests.servers import serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
+
+TOKEN = "inlet_admin_workers-test"
+RATE = 40.0  # records per second; the burst is one second's worth
+SENDING_S = 5.0
+CONNECTIONS = 24
+RECORDS_PER_REQUEST = 4
+
+
+def _server_workers(pid: int) -> list[int]:
+    """The worker processes uvicorn spawned under ``pid`` (not multiprocessing's tracker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _connections_by_worker(workers: list[int], port: int) -> dict[int, int]:
+    """How many established connections to ``port`` each worker process holds (from /proc)."""
+    owner: dict[str, int] = {}
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[len("socket:[") : -1]] = pid
+    held = dict.fromkeys(workers, 0)
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+        if local_port == port and state == "01" and inode in owner:
+            held[owner[inode]] += 1
+    return held
+
+
+@contextmanager
+def gateway_with_two_workers(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "INLET_DATA_DIR": settings.data_dir,
+        "INLET_GATEWAY_PORT": str(port),
+        "INLET_GATEWAY_WORKERS": "2",
+        "INLET_TOPIC_PARTITIONS": "1",
+        "INLET_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "gateway"], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, f"the gateway exited with {process.returncode}"
+            assert time.monotonic() < deadline, "the gateway was not healthy in 120 s"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+async def _send(
+    client: httpx.AsyncClient, url: str, body: list[dict[str, Any]], until: float
+) -> int:
+    """POST ``body`` until ``until`` (closed loop on one connection); the records accepted."""
+    accepted = 0
+    while time.monotonic() < until:
+        response = await client.post(url, json=body)
+        if response.status_code == 429:
+            assert int(response.headers["retry-after"]) >= 1
+            continue
+        assert response.status_code == 200, response.text
+        accepted += response.json()["accepted"]
+    return accepted
+
+
+async def _every_connection_knows(clients: list[httpx.AsyncClient], url: str) -> None:
+    """Until each connection (each pinned to one worker) is answered for the new connector.
+
+    The probe is an empty array: it takes nothing from the bucket.
+    """
+    deadline = time.monotonic() + 60
+    for client in clients:
+        while (await client.post(url, json=[])).status_code == 404:
+            assert time.monotonic() < deadline, "a worker never learned the connector"
+            await asyncio.sleep(0.05)
+
+
+async def test_a_rate_limit_holds_across_the_gateway_workers(
+    settings: Settings, tmp_path: Path
+) -> None:
+    (port,) = free_ports(1)  # a subprocess binds it itself: see the report on ports
+    settings = msgspec.structs.replace(settings, admin_token=TOKEN, gateway_port=port)
+    with (
+        serve(create_registry(settings)) as registry,
+        gateway_with_two_workers(settings, port) as gateway,
+    ):
+        async with httpx.AsyncClient(
+            base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ) as admin:
+            created = await admin.post(
+                "/v1/connectors",
+                json={
+                    "name": "limited",
+                    "fields": [{"name": "id", "type": "string"}],
+                    "rate_limit_per_s": RATE,
+                },
+            )
+        assert created.status_code == 201, created.text
+        url = created.json()["ingest_url"]
+        # One client per connection, kept alive: each connection stays with the worker that
+        # accepted it, so the traffic each worker sees is whatever the kernel gave it.
+        clients = [
+            httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1))
+            for _ in range(CONNECTIONS)
+        ]
+        try:
+            await _every_connection_knows(clients, url)
+            held = _connections_by_worker(_server_workers(gateway.pid), port)
+            assert len(held) == 2, f"expected 2 worker processes, found {held}"
+            assert all(held.values()), f"every worker should hold connections: {held}"
+
+            body = [{"id": str(i)} for i in range(RECORDS_PER_REQUEST)]
+            started = time.monotonic()
+            counts = await asyncio.gather(
+                *(_send(client, url, body, started + SENDING_S) for client in clients)
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients))
+
+    accepted = sum(counts)
+    burst = RATE
+    # The bucket was full at the start (the probes take nothing) and refills at RATE: whatever
+    # the machine's speed, the gateway may accept no more than this. Per-process buckets would
+    # let each worker accept about as much.
+    assert accepted <= RATE * elapsed + burst, (accepted, elapsed)
+    assert accepted > burst, "the bucket should have refilled while the senders kept sending"
