@@ -48,6 +48,30 @@ def _testcontainers_kafka() -> Iterator[str] | None:
     return _run()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def default_data_dir_stays_empty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests keep state in their own temporary directories, never in the user's data dir.
+
+    ``Settings()`` without ``data_dir`` means ``$XDG_DATA_HOME/inlet`` (else
+    ``~/.local/share/inlet``): during the session that is an empty directory of its own, and a test
+    that wrote there fails the session. (The Kafka jar cache, ``~/.cache/inlet``, is a cache and
+    shared on purpose.)
+    """
+    base = tmp_path_factory.mktemp("xdg-data-home")
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(base)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["XDG_DATA_HOME"]
+        else:
+            os.environ["XDG_DATA_HOME"] = previous
+    written = sorted(str(path.relative_to(base)) for path in base.rglob("*"))
+    if written:
+        pytest.fail(f"tests wrote into the default data dir instead of their tmp_path: {written}")
+
+
 @dataclass(frozen=True)
 class SessionKafka:
     bootstrap: str

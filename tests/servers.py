@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,19 +13,24 @@ import msgspec
 import uvicorn
 from litestar import Litestar
 
-from inlet.process import free_ports
 from inlet.settings import Settings
 
 
 @contextmanager
 def serve(app: Litestar, timeout_s: float = 60.0) -> Iterator[str]:
-    """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
-    port = free_ports(1)[0]
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
-    )
+    """Serve ``app`` (lifespan included) until the block ends; yields its base URL.
+
+    The server gets a socket bound here, never a port number: a port picked, closed and bound again
+    can be taken by another process in between.
+    """
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[listening])), daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + timeout_s
     while not server.started:
@@ -38,6 +44,7 @@ def serve(app: Litestar, timeout_s: float = 60.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+        listening.close()
 
 
 @contextmanager

@@ -125,7 +125,7 @@ def _stop_and_check_nothing_left(up: Up) -> None:
     assert family, "inlet up should have started Kafka and the services"
     up.process.send_signal(signal.SIGINT)
     assert up.process.wait(60) == 0
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while any(_running(pid) for pid in family) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [pid for pid in family if _running(pid)] == []
@@ -167,7 +167,7 @@ def _create_connector_and_ingest(up: Up, data_dir: Path) -> None:
     assert created.status_code == 201, created.text
     connector = created.json()
     assert connector["ingest_url"].startswith(up.gateway)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while (response := httpx.post(connector["ingest_url"], json=[{"id": "a"}])).status_code == 404:
         assert time.monotonic() < deadline, "the gateway never learned the new connector"
         time.sleep(0.05)

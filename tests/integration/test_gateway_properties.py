@@ -136,7 +136,7 @@ def pipe(
         admin.close()
         pipe = Pipe(connector["ingest_url"], connector["topic"], kafka_bootstrap, registry)
         # The gateway reads connectors from the log: wait until it knows this one.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         with httpx.Client() as probe:
             while probe.post(pipe.url, json=[]).status_code == 404:
                 assert time.monotonic() < deadline, "the gateway never learned the connector"

@@ -80,7 +80,7 @@ def _read_all(settings: Settings, topic: str) -> list[Message]:
 
 def _post(client: httpx.Client, url: str, body: bytes, content_type: str) -> httpx.Response:
     """POST, once the gateway's fold knows the new connector (it reads the log asynchronously)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         response = client.post(url, content=body, headers={"content-type": content_type})
         if response.status_code != 404 or time.monotonic() > deadline:

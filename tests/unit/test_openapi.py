@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from inlet.settings import Settings
 from registry.app import create_app
 
 
-def test_openapi_lists_admin_and_registry_paths() -> None:
-    app = create_app(Settings(kafka_bootstrap_servers="127.0.0.1:1", admin_token="t"))
+def test_openapi_lists_admin_and_registry_paths(tmp_path: Path) -> None:
+    # The app keeps a generated secret key in its data dir: the test's, not the user's.
+    settings = Settings(
+        kafka_bootstrap_servers="127.0.0.1:1", admin_token="t", data_dir=str(tmp_path)
+    )
+    app = create_app(settings)
     paths = set(app.openapi_schema.paths or {})
     for expected in (
         "/v1/connectors",
