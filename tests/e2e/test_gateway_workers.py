@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,7 +143,7 @@ async def test_a_rate_limit_holds_across_the_gateway_workers(
             created = await admin.post(
                 "/v1/connectors",
                 json={
-                    "name": "limited",
+                    "name": f"limited-{uuid.uuid4().hex[:8]}",  # the broker is the session's
                     "fields": [{"name": "id", "type": "string"}],
                     "rate_limit_per_s": RATE,
                 },
