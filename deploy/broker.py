@@ -13,17 +13,17 @@ that Inlet's clients can be seen authenticating against a real broker.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +46,10 @@ class BrokerError(RuntimeError):
 
 
 def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
-    """The directory of Kafka's jars, resolved with Maven on first use and cached after."""
+    """The directory of Kafka's jars, resolved with Maven on first use and cached after.
+
+    ``quiet``: the two lines about it are logged at DEBUG (for tests), not INFO.
+    """
     digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
     libs = cache_dir / f"kafka-{digest}" / "libs"
     if libs.is_dir() and any(libs.glob("kafka_2.13-*.jar")):
@@ -57,30 +60,36 @@ def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
             "Maven (mvn) is needed once to fetch Kafka's jars; "
             "install it, or set KAFKA_BOOTSTRAP_SERVERS"
         )
-    print(
-        f"inlet: resolving Apache Kafka jars from Maven Central into {libs} (first start only)…",
-        file=sys.stderr,
-        flush=True,
+    # One line before and one after, not Maven's hundreds of download lines: -q, --batch-mode and
+    # --no-transfer-progress; what it printed is shown only when it failed.
+    level = logging.DEBUG if quiet else logging.INFO
+    log.log(
+        level,
+        "fetching Kafka jars from Maven Central (first start only)…",
+        extra={"into": str(libs)},
     )
+    started = time.monotonic()
     cache_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=cache_dir))
     cmd = [
         mvn,
-        "-B",
+        "-q",
+        "--batch-mode",
+        "--no-transfer-progress",
         "-f",
         str(POM),
         "dependency:copy-dependencies",
         f"-DoutputDirectory={staging}",
         "-DincludeScope=runtime",
     ]
-    if quiet:
-        cmd.insert(2, "-q")
     result = subprocess.run(
         cmd,
         check=False,
-        stdout=sys.stderr if not quiet else subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_die_with_us(),
     )
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
@@ -89,7 +98,13 @@ def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
         )
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(libs)  # atomic: a half-downloaded set is never mistaken for a cache
+    log.log(level, "Kafka jars fetched", extra={"seconds": round(time.monotonic() - started, 1)})
     return libs
+
+
+def _die_with_us() -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when this process dies, even before it started."""
+    return functools.partial(die_with_parent, signal.SIGTERM, parent=os.getpid())
 
 
 @dataclass
@@ -255,7 +270,13 @@ class LocalKafka:
                     for arg in ("--add-scram", f"SCRAM-SHA-256=[name={user},password={password}]")
                 ),
             )
-            result = subprocess.run(cmd, check=False, capture_output=True, text=True)
+            result = subprocess.run(
+                cmd,
+                check=False,
+                capture_output=True,
+                text=True,
+                preexec_fn=_die_with_us(),
+            )
             if result.returncode != 0:
                 raise BrokerError(
                     f"formatting node {node.node_id} failed: {result.stdout}{result.stderr}"
@@ -280,7 +301,7 @@ class LocalKafka:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches Inlet, which then stops the broker in order
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal, no threads involved
+            preexec_fn=_die_with_us(),  # noqa: PLW1509 - only prctl and getppid
         )
         log.info(
             "kafka node started",
@@ -333,13 +354,17 @@ class LocalKafka:
                 )
             time.sleep(0.2)
 
-    def stop(self) -> None:
-        """Stop every node (all at once, so the quorum settles) and drop ephemeral data."""
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop every node (all at once, so the quorum settles) and drop ephemeral data.
+
+        A node still running after ``timeout_s`` is killed: what it wrote is in the OS's page
+        cache already, and Kafka recovers its logs at the next start (a slower start, no loss).
+        """
         running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
         for node in running:
             assert node.process is not None
             node.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout_s
         for node in running:
             assert node.process is not None
             try:

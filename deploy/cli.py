@@ -10,7 +10,6 @@ import argparse
 import functools
 import json
 import logging
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -22,35 +21,78 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from litestar import Litestar
-
+from deploy._serve import STOP_GRACE_S, serve
 from deploy.broker import BrokerError, LocalKafka
-from inlet.logs import setup_logging
+from inlet.logs import flush_logs, setup_logging
 from inlet.process import die_with_parent
 from inlet.settings import Settings, SettingsError, load_settings
 from inlet.tokens import ensure_admin_token, ensure_secret_key
+
+if TYPE_CHECKING:
+    # Only named here: each server worker imports this module first (as multiprocessing's
+    # __mp_main__), and answers the server's health checks only after that.
+    from litestar import Litestar
 
 log = logging.getLogger("inlet.cli")
 
 SERVICES = ("registry", "gateway", "consumers")
 
+# `inlet up` stops everything within this (the issue's bound is 15 s; this leaves a margin): the
+# services first, each given at most SERVICES_STOP_S (a started server's own grace, then SIGKILL),
+# then the broker, with what remains but at least _KAFKA_STOP_MIN_S for a controlled shutdown.
+STOP_WITHIN_S = 12.0
+SERVICES_STOP_S = STOP_GRACE_S + 1.0
+_KAFKA_STOP_MIN_S = 3.0
 
-def _stop_event() -> threading.Event:
-    """An event set by Ctrl-C or SIGTERM."""
-    stop = threading.Event()
 
-    def _handler(signum: int, _frame: object) -> None:
+class _Stop(BaseException):
+    """Raised by the first SIGINT/SIGTERM: ends whatever the command was waiting on.
+
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` on the way (a
+    readiness poll, a retry) takes it for an error and carries on starting.
+    """
+
+
+class _Signals:
+    """SIGINT/SIGTERM stop the command at any moment, start-up included.
+
+    The first signal raises ``_Stop`` wherever the main thread is (starting Kafka, waiting for a
+    service's health), so the ``finally`` blocks that stop what was started run at once. Once
+    stopping, signals only set ``stopped``: cleanup must not be interrupted halfway.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self._raising = True
+        self._stop_deadline: float | None = None
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
-        stop.set()
+        self.stopped.set()
+        if self._raising:
+            self._raising = False
+            raise _Stop
 
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
-    return stop
+    def stopping(self) -> None:
+        """From here on a signal no longer interrupts: the caller is stopping already."""
+        self._raising = False
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + STOP_WITHIN_S
+
+    @property
+    def stop_deadline(self) -> float:
+        """When everything must have stopped: ``STOP_WITHIN_S`` after stopping began."""
+        self.stopping()
+        assert self._stop_deadline is not None
+        return self._stop_deadline
 
 
 @contextmanager
-def _kafka(settings: Settings, *, ephemeral: bool) -> Iterator[str]:
+def _kafka(settings: Settings, signals: _Signals, *, ephemeral: bool) -> Iterator[str]:
     """The configured cluster, or a local broker for the duration of the block."""
     if settings.kafka_bootstrap_servers:
         yield settings.kafka_bootstrap_servers
@@ -65,10 +107,11 @@ def _kafka(settings: Settings, *, ephemeral: bool) -> Iterator[str]:
     try:
         yield broker.start()
     finally:
-        broker.stop()
+        signals.stopping()
+        broker.stop(timeout_s=max(_KAFKA_STOP_MIN_S, signals.stop_deadline - time.monotonic()))
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -83,7 +126,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float =
     raise RuntimeError(f"{url} not healthy after {timeout_s:.0f}s")
 
 
-def _terminate(processes: list[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+def _terminate(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
     for process in processes:
         if process.poll() is None:
             process.terminate()
@@ -123,10 +166,10 @@ Then POST records to the "ingest_url" it returns.  Ctrl-C stops everything.
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    stop = _stop_event()
+    signals = _Signals()
     token, created = ensure_admin_token(settings.admin_token, Path(settings.data_dir))
     secret_key = ensure_secret_key(settings.secret_key, Path(settings.data_dir))
-    with _kafka(settings, ephemeral=args.ephemeral) as bootstrap:
+    with _kafka(settings, signals, ephemeral=args.ephemeral) as bootstrap:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -141,7 +184,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                     env=env,
                     # An orphaned service is killed outright: a graceful stop could wait on a Kafka
                     # that died with `up`, and every service is safe to kill (crash-safe state).
-                    preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),  # noqa: PLW1509
+                    preexec_fn=functools.partial(  # noqa: PLW1509 - only prctl and getppid
+                        die_with_parent, signal.SIGKILL, parent=os.getpid()
+                    ),
                 )
                 children.append(child)
             for port, child in (
@@ -150,7 +195,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             ):
                 _wait_healthy(f"http://{settings.host}:{port}/health", child)
             print(_banner(settings, token, created), flush=True)
-            while not stop.wait(0.5):
+            while not signals.stopped.wait(0.5):
                 dead = [c for c in children if c.poll() is not None]
                 if dead:
                     log.error(
@@ -159,76 +204,54 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                     )
                     return 1
         finally:
-            _terminate(children)
+            signals.stopping()
+            _terminate(children, SERVICES_STOP_S)
     return 0
 
 
 def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
-    stop = _stop_event()
+    signals = _Signals()
     if settings.kafka_bootstrap_servers:
         print(
             "KAFKA_BOOTSTRAP_SERVERS is set: Inlet uses that cluster and starts none.",
             file=sys.stderr,
         )
         return 2
-    with _kafka(settings, ephemeral=args.ephemeral) as bootstrap:
+    with _kafka(settings, signals, ephemeral=args.ephemeral) as bootstrap:
         print(f"Kafka is up: KAFKA_BOOTSTRAP_SERVERS={bootstrap}  (Ctrl-C stops it)", flush=True)
-        stop.wait()
+        signals.stopped.wait()
     return 0
-
-
-def _serve(app_factory: str, port: int, settings: Settings, workers: int = 1) -> int:
-    import uvicorn  # noqa: PLC0415 - only the service commands need the server
-
-    uvicorn.run(
-        app_factory,
-        factory=True,
-        host=settings.host,
-        port=port,
-        workers=workers,
-        log_config=None,  # our JSON logging (set up again in each worker process)
-        access_log=False,
-        # No X-Forwarded-* rewriting per request: nothing Inlet logs or answers uses the client's
-        # address (measured: ~5% of a single-record request's CPU).
-        proxy_headers=False,
-        lifespan="on",
-    )
-    return 0
-
-
-def _in_worker_process(service: str) -> Settings:
-    """Settings and logging for an app built in a server's worker process.
-
-    With several workers, uvicorn spawns fresh interpreters that inherit neither our logging nor a
-    parent-death signal: set both, so a worker never outlives its server process.
-    """
-    settings = load_settings()
-    if multiprocessing.parent_process() is not None:
-        setup_logging(settings.log_level, service=service)
-        die_with_parent(signal.SIGKILL)
-    return settings
 
 
 def registry_app() -> Litestar:
     from registry.app import create_app  # noqa: PLC0415 - each service imports only its own app
 
-    return create_app(_in_worker_process("registry"))
+    return create_app(load_settings())
 
 
 def gateway_app() -> Litestar:
     from gateway.app import create_app  # noqa: PLC0415 - each service imports only its own app
 
-    return create_app(_in_worker_process("gateway"))
+    return create_app(load_settings())
 
 
 def cmd_registry(settings: Settings, _args: argparse.Namespace) -> int:
-    return _serve("deploy.cli:registry_app", settings.registry_port, settings)
+    return serve(
+        "deploy.cli:registry_app",
+        service="registry",
+        port=settings.registry_port,
+        settings=settings,
+    )
 
 
 def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
     # Measured (bench/README.md): two gateway processes beat one on 2 cores, even beside Kafka.
-    return _serve(
-        "deploy.cli:gateway_app", settings.gateway_port, settings, settings.gateway_workers
+    return serve(
+        "deploy.cli:gateway_app",
+        service="gateway",
+        port=settings.gateway_port,
+        settings=settings,
+        workers=settings.gateway_workers,
     )
 
 
@@ -256,12 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"inlet: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, service=args.command)
+    setup_logging(settings.log_level, service=args.command, log_format=settings.log_format)
     try:
         return int(args.run(settings, args))
+    except _Stop:  # stopped during start-up: what was started is stopped by now
+        return 0
     except BrokerError as exc:
         log.error("kafka could not start", extra={"error": str(exc)})  # noqa: TRY400 - no traceback
         return 1
+    finally:
+        flush_logs()  # the last lines (often the reason for the exit) before anything else ends
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-"""Structured logging: one JSON object per line on stderr.
+"""Structured logging on stderr: one JSON object per line, or a short line a person reads.
+
+JSON lines are for machines (the default when stderr is not a terminal); on a terminal, or with
+``INLET_LOG_FORMAT=text``, each line is ``time level [service] logger: message key=value…``. Both
+show the same fields: what a log call passes, never more (settings and secrets are not logged).
 
 Formatting and writing happen on a background thread (``_LineWriter``), so a log call in a
 request handler costs an enqueue, not a JSON encode and a synchronous write; the thread writes
 whatever queued up meanwhile in one write (under load, one syscall for many lines, not one each).
-It is stopped at exit, which writes every queued line first.
+``flush_logs`` waits until every line queued so far is written (before a process ends without
+running ``atexit``); at exit the writer is stopped, which writes every queued line first.
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 import msgspec
 
 _encoder = msgspec.json.Encoder()
 # Attributes every LogRecord has; anything else passed via ``extra=`` becomes a JSON field.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn's copy of a message with terminal colour codes: the same words again.
+_NOT_SHOWN = _STANDARD | {"color_message"}
+
+LogFormat = Literal["auto", "json", "text"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -39,6 +48,40 @@ class JsonFormatter(logging.Formatter):
         return _encoder.encode(line).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """``12:00:26.514 INFO  [gateway] inlet.cli: stopping signal=SIGTERM``: local time, for a
+    person at a terminal; the service names the process, as ``inlet up`` interleaves several."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        level = "WARN" if record.levelname == "WARNING" else record.levelname
+        parts = [
+            f"{clock}.{int(record.msecs):03d} {level:<5} [{self._service}] {record.name}:",
+            record.getMessage(),
+        ]
+        parts.extend(
+            f"{k}={_text_value(v)}" for k, v in vars(record).items() if k not in _NOT_SHOWN
+        )
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _text_value(value: object) -> str:
+    """A value as one token: bare when it is one word, else quoted as JSON would."""
+    if isinstance(value, str) and value and not any(c.isspace() or c in '"=' for c in value):
+        return value
+    try:
+        return _encoder.encode(value).decode()
+    except (TypeError, ValueError):  # not JSON-encodable: its repr, quoted
+        return _encoder.encode(repr(value)).decode()
+
+
 class _EnqueueHandler(logging.handlers.QueueHandler):
     """Hands records to the listener as they are: the listener's handler does the formatting.
 
@@ -52,6 +95,10 @@ class _EnqueueHandler(logging.handlers.QueueHandler):
         return record
 
 
+class _Flushed(threading.Event):
+    """Queued behind the lines to flush; set once they are written."""
+
+
 class _LineWriter:
     """Formats queued records and writes them, a burst at a time, on its own thread."""
 
@@ -59,7 +106,7 @@ class _LineWriter:
     _MAX_BURST = 1000
 
     def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
-        self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        self.records: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stream = stream
         self._formatter = formatter
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
@@ -75,9 +122,12 @@ class _LineWriter:
                 except queue.Empty:
                     break
             lines = []
+            flushed = []
             for record in burst:
                 if record is self._STOP:
                     stopping = True
+                elif isinstance(record, _Flushed):
+                    flushed.append(record)
                 else:
                     lines.append(self._line(record))
             if lines:
@@ -86,6 +136,8 @@ class _LineWriter:
                     self._stream.flush()
                 except (OSError, ValueError):  # stderr closed or gone: nowhere left to say it
                     pass
+            for done in flushed:
+                done.set()
 
     def _line(self, record: logging.LogRecord) -> str:
         try:
@@ -93,6 +145,12 @@ class _LineWriter:
         except Exception as exc:  # noqa: BLE001 - a bad log call must not stop all logging
             problem = {"level": "error", "logger": "inlet.logs", "msg": f"unloggable: {exc!r}"}
             return _encoder.encode(problem).decode() + "\n"
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until every line queued before this call is written; False if that took too long."""
+        done = _Flushed()
+        self.records.put(done)
+        return done.wait(timeout_s) if self._thread.is_alive() else False
 
     def stop(self) -> None:
         """Write every queued line, then end the thread."""
@@ -110,10 +168,28 @@ def _stop_writer() -> None:
         _writer = None
 
 
-def setup_logging(level: str = "INFO", service: str = "inlet") -> None:
+def flush_logs(timeout_s: float = 5.0) -> None:
+    """Write every line logged so far: before an exit that skips ``atexit`` (``os._exit``)."""
+    if _writer is not None:
+        _writer.flush(timeout_s)
+
+
+def formatter_for(log_format: LogFormat, service: str, stream: TextIO) -> logging.Formatter:
+    """JSON lines, unless asked for text or ``auto`` and ``stream`` is a terminal."""
+    if log_format == "auto":
+        try:
+            log_format = "text" if stream.isatty() else "json"
+        except (AttributeError, ValueError):  # a replaced or closed stream: not a terminal
+            log_format = "json"
+    return TextFormatter(service) if log_format == "text" else JsonFormatter()
+
+
+def setup_logging(
+    level: str = "INFO", service: str = "inlet", log_format: LogFormat = "auto"
+) -> None:
     global _writer  # noqa: PLW0603 - one writer per process
     previous = _writer
-    _writer = _LineWriter(sys.stderr, JsonFormatter())
+    _writer = _LineWriter(sys.stderr, formatter_for(log_format, service, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [_EnqueueHandler(_writer.records)]
     root.setLevel(level)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import socket
 import sys
@@ -22,7 +23,21 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def die_with_parent(signum: int = signal.SIGTERM) -> None:
-    """In a child, before exec: the kernel sends ``signum`` when the parent dies (Linux only)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signum)  # PR_SET_PDEATHSIG
+ORPHANED_EXIT_CODE = 70  # a child whose parent died before it could ask to die with it
+# Loaded here, not in the child: after a fork, only the prctl call itself should run.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(signum: int = signal.SIGTERM, *, parent: int | None = None) -> None:
+    """In a child (before exec, or first thing after): the kernel sends ``signum`` when the parent
+    dies (Linux only).
+
+    The request is made once the child runs, so a parent that died before it would never send the
+    signal: given ``parent`` (the pid the child was started by, passed down), a child whose parent
+    is already someone else exits at once. The signal comes when the parent *thread* that started
+    the child ends: start children from a thread that lives as long as the process.
+    """
+    if _LIBC is not None:
+        _LIBC.prctl(1, signum)  # PR_SET_PDEATHSIG
+    if parent is not None and os.getppid() != parent:
+        os._exit(ORPHANED_EXIT_CODE)

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from inlet.logs import LogFormat
+
 _PREFIX = "INLET_"
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -76,6 +78,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registry_port: int = 8081
     gateway_port: int = 8080
     gateway_workers: int = 2  # gateway processes sharing the port (measured: see bench/README.md)
+    # How long a new server worker process may take to answer the server's first health check
+    # (uvicorn's timeout_worker_healthcheck; it kills and replaces a worker that takes longer).
+    # Measured on 2 cores beside a starting broker, from spawn to that answer: 1.3-1.8 s with
+    # both cores busy, 3.1-4.3 s with 8 busy loops (to a finished start-up: 5-6 s and 8-13 s).
+    # uvicorn's 5 s killed and replaced a worker 5.7 s after its spawn at the latter load; the
+    # issue saw such restarts over and over at load 8-20. A generous bound costs nothing: the
+    # server notices a worker's death at once, whatever this is (deploy/_serve.py).
+    worker_startup_timeout_s: int = 60
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None
     admin_token: str | None = None
@@ -95,6 +105,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_record_bytes: int = 1024 * 1024
     max_errors_listed: int = 100
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # "auto": readable lines when stderr is a terminal, JSON lines otherwise (inlet/logs.py).
+    log_format: LogFormat = "auto"
 
     def __post_init__(self) -> None:
         problems = _kafka_security_problems(self)
