@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.types import ASGIApp
 
 from deploy.broker import BrokerError, LocalKafka
 from inlet.logs import setup_logging
@@ -215,7 +216,7 @@ def registry_app() -> Litestar:
     return create_app(_in_worker_process("registry"))
 
 
-def gateway_app() -> Litestar:
+def gateway_app() -> ASGIApp:
     from gateway.app import create_app  # noqa: PLC0415 - each service imports only its own app
 
     return create_app(_in_worker_process("gateway"))

@@ -10,14 +10,14 @@ from contextlib import contextmanager
 
 import msgspec
 import uvicorn
-from litestar import Litestar
+from litestar.types import ASGIApp
 
 from inlet.process import free_ports
 from inlet.settings import Settings
 
 
 @contextmanager
-def serve(app: Litestar, timeout_s: float = 60.0) -> Iterator[str]:
+def serve(app: ASGIApp, timeout_s: float = 60.0) -> Iterator[str]:
     """Serve ``app`` (lifespan included) until the block ends; yields its base URL."""
     port = free_ports(1)[0]
     config = uvicorn.Config(
