@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from litestar.types import ASGIApp
 
 from gateway.app import create_app as create_gateway
 from inlet.logs import setup_logging, silence_server_access_log
@@ -23,7 +23,7 @@ from inlet.settings import load_settings
 _HERE = Path(__file__).resolve().parent
 
 
-def create_app() -> Litestar:
+def create_app() -> ASGIApp:
     settings = load_settings()
     setup_logging(settings.log_level, service="gateway")
     silence_server_access_log()

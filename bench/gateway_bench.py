@@ -323,10 +323,13 @@ class Stack:
 
 
 @contextmanager
-def services(bootstrap: str, work: Path, server: str, workers: int) -> Iterator[Stack]:
+def services(
+    bootstrap: str, work: Path, server: str, workers: int, *, fast_path: bool
+) -> Iterator[Stack]:
     registry_port, gateway_port = free_ports(2)
     env = {
         **os.environ,
+        "INLET_GATEWAY_FAST_PATH": str(fast_path).lower(),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INLET_ADMIN_TOKEN": ADMIN_TOKEN,
         "INLET_REGISTRY_PORT": str(registry_port),
@@ -672,6 +675,12 @@ def main() -> int:
     parser.add_argument("--server", choices=["inlet", "uvicorn", "granian"], default="inlet")
     parser.add_argument("--workers", type=int, default=1, help="with --server uvicorn|granian")
     parser.add_argument("--only", help="comma-separated: array,ndjson,single,open,baseline")
+    parser.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_false",
+        help="the gateway without its plain-ASGI ingest path (INLET_GATEWAY_FAST_PATH=false)",
+    )
     parser.add_argument("--array-connections", type=int, default=8)
     parser.add_argument("--ndjson-connections", type=int, default=8)
     parser.add_argument("--single-connections", type=int, default=64)
@@ -705,6 +714,7 @@ def main() -> int:
         "config": {
             "server": args.server,
             "workers": args.workers,
+            "fast_path": args.fast_path,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
         },
@@ -718,7 +728,9 @@ def main() -> int:
         print("starting Kafka …", flush=True)
         with _stderr_to(work / "kafka.log"):  # librdkafka's "connection refused" while it boots
             bootstrap = broker.start()
-        with services(bootstrap, work, args.server, args.workers) as stack:
+        with services(
+            bootstrap, work, args.server, args.workers, fast_path=args.fast_path
+        ) as stack:
             connector = create_connector(stack)
             url = connector["bench_ingest_url"]
             report["workload"]["topic_partitions"] = connector.get("partitions")

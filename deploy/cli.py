@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     # Only named here: each server worker imports this module first (as multiprocessing's
     # __mp_main__), and answers the server's health checks only after that.
     from litestar import Litestar
+    from litestar.types import ASGIApp
 
 log = logging.getLogger("inlet.cli")
 
@@ -229,7 +230,7 @@ def registry_app() -> Litestar:
     return create_app(load_settings())
 
 
-def gateway_app() -> Litestar:
+def gateway_app() -> ASGIApp:
     from gateway.app import create_app  # noqa: PLC0415 - each service imports only its own app
 
     return create_app(load_settings())

@@ -82,6 +82,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 def handler_for(exc: Exception) -> ExceptionHandler[Any]:
     """The table's handler for ``exc``, found as Litestar finds it: the nearest class in its MRO.
 
-    For code that answers errors itself, outside Litestar's exception middleware (``_asgi_ingest``).
+    For code that answers errors itself, outside Litestar's exception middleware (``_fast_path``).
     """
     return next(EXCEPTION_HANDLERS[cls] for cls in type(exc).__mro__ if cls in EXCEPTION_HANDLERS)

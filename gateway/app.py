@@ -4,26 +4,29 @@
 Connectors come from this process's own fold of ``_inlet_connectors``, so an edit or a delete
 reaches the gateway within the reader's poll interval (well under a second).
 
-Both ingest routes are served by ``_asgi_ingest`` (plain ASGI: the hot path, measured in
-``bench/``); the Litestar handlers here answer what it hands on (other methods, query strings).
+The app is plain Litestar; in front of it, ``_fast_path.IngestDispatcher`` answers plain ingest
+requests itself (the hot path, measured in ``bench/``) and hands everything else to Litestar, whose
+handlers here answer the same requests the same way. ``INLET_GATEWAY_FAST_PATH=false`` leaves the
+dispatcher out, for comparison.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from litestar import Litestar, Request, Response, asgi, post
+from litestar import Litestar, Request, Response, post
 from litestar.datastructures import State
-from litestar.handlers import ASGIRouteHandler
 from litestar.params import FromPath, QueryParameter
+from litestar.types import ASGIApp
 
-from gateway._asgi_ingest import MOUNT_PATH, AsgiIngest, GatewayApp
+from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
@@ -59,7 +62,7 @@ async def _ingest(
     headers: Mapping[str, str],
     mode: str | None,
 ) -> tuple[IngestResult, str]:
-    """One ingest request, for both ways in (``_asgi_ingest`` and the Litestar handlers)."""
+    """One ingest request, for both ways in (``_fast_path`` and the Litestar handlers)."""
     ingest: Ingest = state.ingest
     started = time.perf_counter()
     request_id = headers.get("x-request-id") or _new_request_id()
@@ -107,44 +110,26 @@ async def _respond(
     return Response(result, status_code=200, headers={"X-Request-Id": request_id})
 
 
-# The Litestar handlers serve what the ASGI fast path hands on (other methods, query strings).
-@post("/v1/ingest/{token:str}", status_code=200)
+# The routes as Litestar serves them: what the fast path hands on, or everything with it off.
+@post(INGEST_PATH + "/{token:str}", status_code=200)
 async def ingest_by_url(
     request: Request[Any, Any, State], token: FromPath[str], mode: ModeParam = None
 ) -> Response[Any]:
     return await _respond(request, token, mode)
 
 
-@post("/v1/ingest", status_code=200)
+@post(INGEST_PATH, status_code=200)
 async def ingest_by_header(
     request: Request[Any, Any, State], mode: ModeParam = None
 ) -> Response[Any]:
     return await _respond(request, presented_token(request.headers.get("authorization")), mode)
 
 
-def _fast_route(app: GatewayApp, settings: Settings) -> ASGIRouteHandler:
-    fallback = Litestar(
-        route_handlers=[ingest_by_url, ingest_by_header],
-        exception_handlers=EXCEPTION_HANDLERS,
-        logging_config=None,
-        request_max_body_size=settings.max_body_bytes,
-        openapi_config=None,
-    )
-    fallback.state = app.state
-
-    async def call(
-        token: str | None,
-        read_body: Callable[[], Awaitable[bytes]],
-        headers: dict[str, str],
-        mode: str | None,
-    ) -> tuple[IngestResult, str]:
-        return await _ingest(app.state, token, read_body, headers, mode)
-
-    ingest = app.fast_ingest = AsgiIngest(call, fallback, settings.max_body_bytes)
-    return asgi(MOUNT_PATH, is_mount=True, copy_scope=True)(ingest.__call__)
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    """The gateway as ``inlet gateway`` serves it (``deploy.cli:gateway_app``), Kafka included."""
     settings = settings or load_settings()
     silence_server_access_log()
     connectors = ConnectorState()
@@ -171,8 +156,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await kafka_health.stop()
             limiter.close()
 
-    app = GatewayApp(
-        route_handlers=[health, metrics_endpoint],
+    return build_app(settings, metrics, lifespan)
+
+
+def build_app(settings: Settings, metrics: GatewayMetrics, lifespan: Lifespan) -> ASGIApp:
+    """The routes, and the fast path in front unless ``settings`` turn it off.
+
+    ``lifespan`` puts ``state.ingest`` (and, for ``/health``, ``state.kafka_health``) in place:
+    Kafka's, or a test's fakes.
+    """
+    app = Litestar(
+        route_handlers=[ingest_by_url, ingest_by_header, health, metrics_endpoint],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
@@ -181,5 +175,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=None,
     )
     app.state.metrics = metrics
-    app.register(_fast_route(app, settings))
-    return app
+    if not settings.gateway_fast_path:
+        return app
+    fast = FastIngest(functools.partial(_ingest, app.state), settings.max_body_bytes)
+    return IngestDispatcher(app, fast)

@@ -104,6 +104,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
     max_record_bytes: int = 1024 * 1024
     max_errors_listed: int = 100
+    # The gateway's plain-ASGI hot path for ingest requests (gateway/_fast_path.py); off, Litestar
+    # answers them all, the same way, more slowly (for comparison: bench/README.md).
+    gateway_fast_path: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "auto": readable lines when stderr is a terminal, JSON lines otherwise (inlet/logs.py).
     log_format: LogFormat = "auto"

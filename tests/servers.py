@@ -11,13 +11,13 @@ from contextlib import contextmanager
 
 import msgspec
 import uvicorn
-from litestar import Litestar
+from litestar.types import ASGIApp
 
 from inlet.settings import Settings
 
 
 @contextmanager
-def serve(app: Litestar, timeout_s: float = 60.0) -> Iterator[str]:
+def serve(app: ASGIApp, timeout_s: float = 60.0) -> Iterator[str]:
     """Serve ``app`` (lifespan included) until the block ends; yields its base URL.
 
     The server gets a socket bound here, never a port number: a port picked, closed and bound again

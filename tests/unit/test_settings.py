@@ -13,12 +13,14 @@ def test_settings_come_from_prefixed_environment_variables() -> None:
         {
             "INLET_GATEWAY_PORT": "9000",
             "INLET_PRODUCE_TIMEOUT_S": "2.5",
+            "INLET_GATEWAY_FAST_PATH": "false",
             "KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
             "UNRELATED": "x",
         }
     )
     assert settings.gateway_port == 9000
     assert settings.produce_timeout_s == 2.5
+    assert settings.gateway_fast_path is False
     assert settings.kafka_bootstrap_servers == "k1:9092,k2:9092"
     assert settings.gateway_url == "http://127.0.0.1:9000"
 

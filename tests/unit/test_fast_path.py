@@ -1,0 +1,235 @@
+"""The gateway's fast path answers as its Litestar routes do: same status, headers and body.
+
+Each request goes to the gateway twice, built as ``gateway/app.py`` builds it (minus Kafka: a
+fake producer): with the fast path, and without it (``gateway_fast_path=False``: plain Litestar).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from confluent_kafka import KafkaError
+from litestar import Litestar
+from litestar.enums import ScopeType
+from litestar.testing import AsyncTestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from gateway._fast_path import IngestDispatcher
+from gateway.app import build_app
+from gateway.ingest import Ingest
+from gateway.metrics import GatewayMetrics
+from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed
+from inlet.model.connectors import Connector, ConnectorState, connector_record_value
+from inlet.model.fields import FieldSpec
+from inlet.problems import PROBLEM_MEDIA_TYPE
+from inlet.settings import Settings
+from inlet.tokens import token_hash
+from inlet.topics import CONNECTORS_TOPIC
+
+TOKEN = "inlet_ingest_parity-test"
+MAX_BODY = 1024
+SETTINGS = Settings(kafka_bootstrap_servers="127.0.0.1:1", max_body_bytes=MAX_BODY)
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+CONNECTOR = Connector(
+    id="con_0123456789abcdef",
+    name="parity",
+    fields=[FieldSpec(name="id", type="string"), FieldSpec(name="qty", type="integer")],
+    key_field="id",
+    topic="parity",
+    rejected_topic="parity.rejected",
+    subject="parity-value",
+    record_name="Parity",
+    schema_id=7,
+    schema_version=2,
+    token_hash=token_hash(TOKEN),
+    created_at=AT,
+    updated_at=AT,
+)
+JSON = {"content-type": "application/json"}
+BEARER = {**JSON, "authorization": f"Bearer {TOKEN}"}
+GOOD = b'[{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]'
+MIXED = b'[{"id": "a", "qty": 1}, {"id": "b", "qty": "two"}]'
+BAD = b'[{"id": 1}, {"qty": 2}]'
+BY_URL = f"/v1/ingest/{TOKEN}"
+
+
+class FakeProducer(AsyncProducer):
+    """Acknowledges each batch at once, or fails it as Kafka would while ``down``."""
+
+    def __init__(self) -> None:  # no librdkafka producer, no poll thread
+        self.produced: list[OutgoingRecord] = []
+        self.down = False
+
+    def produce_batch(self, records: Iterable[OutgoingRecord]) -> asyncio.Future[int]:
+        acked: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        batch = list(records)
+        if self.down:
+            acked.set_exception(ProduceFailed(KafkaError(KafkaError._ALL_BROKERS_DOWN)))
+        else:
+            self.produced += batch
+            acked.set_result(len(batch))
+        return acked
+
+    def close(self, timeout: float = 5.0) -> None:
+        pass
+
+
+class Handoffs:
+    """Stands between the dispatcher and Litestar: the HTTP requests the fast path handed on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Gateway:
+    app: ASGIApp
+    producer: FakeProducer
+
+
+def gateway(*, fast_path: bool) -> Gateway:
+    """The gateway as ``create_app`` builds it, with its lifespan's Kafka parts replaced."""
+    settings = msgspec.structs.replace(SETTINGS, gateway_fast_path=fast_path)
+    connectors = ConnectorState()
+    connectors.apply(CONNECTORS_TOPIC, CONNECTOR.id.encode(), connector_record_value(CONNECTOR))
+    metrics = GatewayMetrics()
+    producer = FakeProducer()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.ingest = Ingest(settings, connectors, producer, metrics)
+        yield
+
+    return Gateway(build_app(settings, metrics, lifespan), producer)
+
+
+@dataclass(frozen=True)
+class Case:
+    status: int
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes = b""
+    fast: bool = True  # answered by the fast path, not handed to Litestar
+    kafka_down: bool = False
+
+
+def big(size: int) -> bytes:
+    """A JSON array of ``size`` bytes (blanks inside), every record valid."""
+    body = b"[" + b" " * (size - len(GOOD)) + GOOD[1:]
+    assert len(body) == size
+    return body
+
+
+CASES = {
+    "405 GET by URL": Case(405, "GET", BY_URL, {}, fast=False),
+    "405 PUT by header": Case(405, "PUT", "/v1/ingest", BEARER, GOOD, fast=False),
+    "400 bad mode": Case(400, "POST", BY_URL + "?mode=sometimes", JSON, GOOD, fast=False),
+    "200 other query parameters": Case(
+        200, "POST", BY_URL + "?mode=atomic&x=1", JSON, GOOD, fast=False
+    ),
+    "200 trailing slash": Case(200, "POST", BY_URL + "/", JSON, GOOD, fast=False),
+    "200 header route, trailing slash": Case(200, "POST", "/v1/ingest/", BEARER, GOOD, fast=False),
+    "400 invalid host": Case(400, "POST", BY_URL, {**JSON, "host": "a b"}, GOOD, fast=False),
+    "200 unusual host": Case(200, "POST", BY_URL, {**JSON, "host": "u@gw"}, GOOD, fast=False),
+    "413 over the cap": Case(413, "POST", BY_URL, JSON, big(MAX_BODY + 1)),
+    "200 at the cap": Case(200, "POST", BY_URL, JSON, big(MAX_BODY)),
+    "413 by header": Case(413, "POST", "/v1/ingest", BEARER, big(MAX_BODY + 1)),
+    "413 decompressed": Case(
+        413, "POST", BY_URL, {**JSON, "content-encoding": "gzip"}, gzip.compress(big(MAX_BODY * 8))
+    ),
+    "415 media type": Case(415, "POST", BY_URL, {"content-type": "text/plain"}, b"a"),
+    "400 unparseable": Case(400, "POST", BY_URL, JSON, b'[{"id": '),
+    "400 unparseable gzip": Case(400, "POST", BY_URL, {**JSON, "content-encoding": "gzip"}, b"x"),
+    "404 unknown token by URL": Case(404, "POST", "/v1/ingest/inlet_ingest_nope", JSON, GOOD),
+    "404 unknown token by header": Case(
+        404, "POST", "/v1/ingest", {**JSON, "authorization": "Bearer inlet_ingest_nope"}, GOOD
+    ),
+    "404 no token": Case(404, "POST", "/v1/ingest", JSON, GOOD),
+    "422 all invalid by URL": Case(422, "POST", BY_URL, JSON, BAD),
+    "422 all invalid by header": Case(422, "POST", "/v1/ingest", BEARER, BAD),
+    "422 atomic": Case(422, "POST", BY_URL + "?mode=atomic", JSON, MIXED),
+    "200 by URL": Case(200, "POST", BY_URL, JSON, GOOD),
+    "200 by header": Case(200, "POST", "/v1/ingest", BEARER, GOOD),
+    "200 by Basic auth": Case(
+        200,
+        "POST",
+        "/v1/ingest",
+        {**JSON, "authorization": "Basic " + base64.b64encode(f"x:{TOKEN}".encode()).decode()},
+        GOOD,
+    ),
+    "200 partial": Case(200, "POST", BY_URL + "?mode=partial", JSON, MIXED),
+    "200 partial by header": Case(200, "POST", "/v1/ingest?mode=partial", BEARER, MIXED),
+    "200 NDJSON": Case(
+        200, "POST", BY_URL, {"content-type": "application/x-ndjson"}, b'{"id": "a", "qty": 1}\n'
+    ),
+    "200 empty batch": Case(200, "POST", BY_URL, JSON, b"[]"),
+    "503 Kafka down": Case(503, "POST", BY_URL, JSON, GOOD, kafka_down=True),
+}
+
+
+async def answer(built: Gateway, case: Case) -> tuple[int, dict[str, str], bytes]:
+    built.producer.down = case.kafka_down
+    # A request id of our own, echoed on success: otherwise a random one per answer.
+    headers = {**case.headers, "x-request-id": "parity-1"}
+    async with AsyncTestClient(built.app) as client:
+        response = await client.request(case.method, case.path, headers=headers, content=case.body)
+    return response.status_code, dict(response.headers), response.content
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+async def test_the_fast_path_answers_as_litestar_does(case: Case) -> None:
+    fast, litestar = gateway(fast_path=True), gateway(fast_path=False)
+    assert isinstance(fast.app, IngestDispatcher)
+    assert isinstance(litestar.app, Litestar)
+    handoffs = fast.app.app = Handoffs(fast.app.app)
+
+    fast_answer = await answer(fast, case)
+
+    assert handoffs.paths == ([] if case.fast else [case.path.partition("?")[0]])
+    assert fast_answer == await answer(litestar, case)
+    status, headers, _ = fast_answer
+    assert status == case.status
+    media_type = "application/json" if status == 200 else PROBLEM_MEDIA_TYPE
+    assert headers["content-type"] == media_type
+    sent = [kafka_records(app.producer) for app in (fast, litestar)]
+    assert sent[0] == sent[1]
+    assert bool(sent[0]) == (status == 200 and case.body != b"[]")
+
+
+def kafka_records(producer: FakeProducer) -> list[tuple[str, object, bytes | None]]:
+    """What reached Kafka, but for the time received (in the headers and rejected records)."""
+    out: list[tuple[str, object, bytes | None]] = []
+    for topic, value, key, _headers, _partition in producer.produced:
+        if topic == CONNECTOR.rejected_topic:
+            rejected = msgspec.json.decode(value or b"")
+            del rejected["received_at_ms"]
+            out.append((topic, rejected, key))
+        else:
+            out.append((topic, value, key))
+    return out
+
+
+async def test_other_routes_are_litestars() -> None:
+    built = gateway(fast_path=True)
+    assert isinstance(built.app, IngestDispatcher)
+    handoffs = built.app.app = Handoffs(built.app.app)
+    async with AsyncTestClient(built.app) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert "inlet_ingest_requests" in response.text
+    assert handoffs.paths == ["/metrics"]
