@@ -3,7 +3,9 @@
 Formatting and writing happen on a background thread (``_LineWriter``), so a log call in a
 request handler costs an enqueue, not a JSON encode and a synchronous write; the thread writes
 whatever queued up meanwhile in one write (under load, one syscall for many lines, not one each).
-It is stopped at exit, which writes every queued line first.
+It is stopped at exit, which writes every queued line first. The Kafka clients' repeated
+warnings are collapsed there too (``_log_repeats.py``): a line when a failure starts, one when it
+stops, with the count.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 from typing import Any, TextIO
 
 import msgspec
+
+from inlet._log_repeats import Repeats
 
 _encoder = msgspec.json.Encoder()
 # Attributes every LogRecord has; anything else passed via ``extra=`` becomes a JSON field.
@@ -57,35 +61,47 @@ class _LineWriter:
 
     _STOP: Any = object()
     _MAX_BURST = 1000
+    _SWEEP_S = 1.0  # how soon "stopped repeating" is written when nothing else is logged
 
-    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+    def __init__(
+        self, stream: TextIO, formatter: logging.Formatter, repeats: Repeats | None = None
+    ) -> None:
         self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._stream = stream
         self._formatter = formatter
+        self._repeats = repeats or Repeats()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            burst = [self.records.get()]
-            while len(burst) < self._MAX_BURST:
-                try:
+            burst: list[logging.LogRecord] = []
+            try:
+                burst.append(self.records.get(timeout=self._SWEEP_S))
+                while len(burst) < self._MAX_BURST:
                     burst.append(self.records.get_nowait())
-                except queue.Empty:
-                    break
-            lines = []
+            except queue.Empty:
+                pass
+            lines: list[str] = []
             for record in burst:
                 if record is self._STOP:
                     stopping = True
                 else:
-                    lines.append(self._line(record))
+                    lines.extend(self._line(line) for line in self._admitted(record))
+            lines.extend(self._line(line) for line in self._repeats.sweep(everything=stopping))
             if lines:
                 try:
                     self._stream.write("".join(lines))
                     self._stream.flush()
                 except (OSError, ValueError):  # stderr closed or gone: nowhere left to say it
                     pass
+
+    def _admitted(self, record: logging.LogRecord) -> list[logging.LogRecord]:
+        try:
+            return self._repeats.admit(record)
+        except Exception:  # noqa: BLE001 - an odd record is written as it is
+            return [record]
 
     def _line(self, record: logging.LogRecord) -> str:
         try:
