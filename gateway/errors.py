@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from inlet.errors import InletError
+from inlet.errors import InletError, KafkaUnavailable
 from inlet.records import RecordError
 
 
@@ -59,3 +59,10 @@ class RateLimited(InletError):
 
     def details(self) -> dict[str, object]:
         return {"retry_after_s": self.retry_after_s}
+
+
+class Overloaded(KafkaUnavailable):
+    """The producer's local queue is full: Kafka takes records slower than they come (a stalled
+    broker, or more traffic than the cluster writes). Refused at once, never waited out; answered
+    as ``KafkaUnavailable`` is (503, ``Retry-After``), with its own code so the two are told apart.
+    Records of the request queued before the queue filled may still be written."""

@@ -12,7 +12,13 @@ import time
 
 import msgspec
 
-from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
+from gateway.errors import (
+    AllRecordsInvalid,
+    Overloaded,
+    RateLimited,
+    RecordsInvalid,
+    UnknownToken,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from inlet.codec.bodies import parse_body
@@ -155,19 +161,35 @@ class Ingest:
         started = time.perf_counter()
         in_flight = self._metrics.in_flight
         acked: asyncio.Future[int] | None = None
+        # One deadline from the moment the records go to the producer to the answer. The producer
+        # never waits on a full queue (it refuses at once), and librdkafka keeps retrying long
+        # after it (inlet/kafka.py DELIVERY_TIMEOUT_MS): a 503 says "not acknowledged in time",
+        # and the records may still be written.
+        deadline = asyncio.get_running_loop().time() + self._settings.produce_timeout_s
         try:
-            acked = self._producer.produce_batch(records)
-            in_flight.inc(len(records))
-            try:
-                async with asyncio.timeout(self._settings.produce_timeout_s):
+            async with asyncio.timeout_at(deadline):
+                acked = self._producer.produce_batch(records)
+                in_flight.inc(len(records))
+                try:
                     await acked
-            finally:
-                in_flight.dec(len(records))
-        except (TimeoutError, ProduceFailed) as exc:
+                finally:
+                    in_flight.dec(len(records))
+        except ProduceFailed as exc:
             if acked is not None:
                 acked.cancel()  # the answer is 503 whatever Kafka says later
+            error = Overloaded if exc.queue_full else KafkaUnavailable
+            written = f"; {exc.queued} of its records were queued and may still be written"
+            raise error(
+                f"Kafka did not take the records: {exc}{written if exc.queued else ''}",
+                retry_after_s=_RETRY_AFTER_S,
+            ) from exc
+        except TimeoutError as exc:
+            if acked is not None:
+                acked.cancel()
             raise KafkaUnavailable(
-                f"Kafka did not acknowledge: {exc}", retry_after_s=_RETRY_AFTER_S
+                f"Kafka did not acknowledge within {self._settings.produce_timeout_s:g} s; "
+                "the records may still be written",
+                retry_after_s=_RETRY_AFTER_S,
             ) from exc
         finally:
             self._metrics.produce_seconds.observe(time.perf_counter() - started)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -149,10 +150,33 @@ def aiokafka_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
     return kwargs
 
 
+# How long librdkafka keeps trying to deliver a record: far longer than any answer deadline, on
+# purpose. A record that times out while in flight makes the idempotent producer bump its epoch and
+# restart its sequence numbers, and then resend batches the partition leader may already have
+# written: the same record twice, at two offsets, even in a request answered 200. Left to retry,
+# the producer writes a record at most once. The HTTP answer has its own, shorter deadline
+# (``Settings.produce_timeout_s``, ``gateway/ingest.py``): after a 503 the records may still arrive.
+DELIVERY_TIMEOUT_MS = 300_000
+# The local queue that the long retries fill during an outage: bounded, so memory stays bounded
+# (about 64 MB, or 100,000 records, per producer) and a full queue is refused at once
+# (``produce_waiting``), never waited out on an event loop.
+QUEUE_MAX_MESSAGES = 100_000
+QUEUE_MAX_KBYTES = 64 * 1024
+# A deadline long past, for ``produce_waiting``: refuse a full queue at once.
+NO_WAIT = float("-inf")
+
+
 def producer_config(
     settings: Settings, *, client_id: str, **overrides: ConfigValue
 ) -> dict[str, Any]:
-    """A durable producer: idempotent, acks from every in-sync replica."""
+    """A durable producer: idempotent, acks from every in-sync replica, retrying for minutes.
+
+    A transactional producer's records time out with its transaction (librdkafka derives
+    ``message.timeout.ms`` from ``transaction.timeout.ms`` and refuses a longer one).
+    """
+    delivery: dict[str, ConfigValue] = (
+        {} if "transactional.id" in overrides else {"delivery.timeout.ms": DELIVERY_TIMEOUT_MS}
+    )
     return client_config(
         settings,
         client_id=client_id,
@@ -161,7 +185,9 @@ def producer_config(
             "acks": "all",
             "compression.type": "lz4",
             "linger.ms": 5,
-            "delivery.timeout.ms": int(settings.produce_timeout_s * 1000),
+            **delivery,
+            "queue.buffering.max.messages": QUEUE_MAX_MESSAGES,
+            "queue.buffering.max.kbytes": QUEUE_MAX_KBYTES,
             **overrides,
         },
     )
@@ -173,15 +199,20 @@ def produce_waiting(
     value: bytes | None,
     key: bytes | None = None,
     *,
+    deadline: float,
     headers: Headers | None = None,
     partition: int = -1,
     on_delivery: Any = None,
 ) -> None:
-    """``producer.produce``, waiting out a full local queue: the one place that handles it.
+    """``producer.produce``, waiting out a full local queue until ``deadline`` (a
+    ``time.monotonic()`` time): the one place that handles it.
 
-    librdkafka refuses a record with ``BufferError`` while ``queue.buffering.max.messages`` are
-    waiting for delivery; polling serves delivery reports (in whichever thread polls), which
-    frees room. ``KafkaException`` (an unknown topic, a record too large...) is the caller's.
+    librdkafka refuses a record with ``BufferError`` while ``queue.buffering.max.messages`` (or
+    ``.kbytes``) are waiting for delivery; polling serves delivery reports (in whichever thread
+    polls), which frees room. Past the deadline (at once with ``NO_WAIT``, as an event loop must)
+    it raises ``KafkaException`` with ``_QUEUE_FULL``: retriable, and aborting the transaction is
+    enough.
+    ``KafkaException`` (an unknown topic, a record too large...) is the caller's either way.
     """
     while True:
         try:
@@ -189,22 +220,43 @@ def produce_waiting(
                 topic, value, key, partition=partition, headers=headers, on_delivery=on_delivery
             )
         except BufferError:
-            producer.poll(0.05)
+            now = time.monotonic()
+            if now >= deadline:
+                raise KafkaException(
+                    KafkaError(
+                        KafkaError._QUEUE_FULL,
+                        "the producer's local queue is full: Kafka takes records slower than "
+                        "they come",
+                        retriable=True,
+                        txn_requires_abort=True,
+                    )
+                ) from None
+            producer.poll(min(0.05, deadline - now))
             continue
         return
 
 
 class ProduceFailed(Exception):
-    """Kafka did not take a record; ``retryable`` when it may succeed later."""
+    """Kafka did not take a record; ``retryable`` when it may succeed later.
 
-    def __init__(self, error: KafkaError) -> None:
+    ``queued`` records of the same ``produce_batch`` call were queued before it failed: they may
+    still be written (nobody waits for their delivery reports).
+    """
+
+    def __init__(self, error: KafkaError, *, queued: int = 0) -> None:
         super().__init__(error.str())
         self.error = error
+        self.queued = queued
         self.retryable = error.retriable() or error.code() in (
             KafkaError._MSG_TIMED_OUT,
             KafkaError._TRANSPORT,
             KafkaError._ALL_BROKERS_DOWN,
         )
+
+    @property
+    def queue_full(self) -> bool:
+        """The local queue was full: Kafka is slower than the records coming in."""
+        return self.error.code() == KafkaError._QUEUE_FULL
 
 
 class AsyncProducer:
@@ -226,6 +278,9 @@ class AsyncProducer:
 
         Cheaper than a ``produce`` per record: no future, closure and event-loop wake-up per
         record, just a counter the poll thread bumps; the loop is woken once, by the last ack.
+
+        Never waits: a full local queue raises ``ProduceFailed`` (``queue_full``) at once, so the
+        event loop keeps turning while Kafka is stalled; the caller refuses the request.
         """
         loop = asyncio.get_running_loop()
         acks = _Acks(loop, loop.create_future())
@@ -238,6 +293,7 @@ class AsyncProducer:
                     topic,
                     value,
                     key,
+                    deadline=NO_WAIT,
                     headers=headers,
                     partition=partition,
                     on_delivery=on_delivery,
@@ -245,9 +301,13 @@ class AsyncProducer:
                 count += 1
         except KafkaException as exc:
             acks.future.cancel()  # records already queued still get acked, and nobody waits
-            raise ProduceFailed(exc.args[0]) from exc
+            raise ProduceFailed(exc.args[0], queued=count) from exc
         acks.expect(count)
         return acks.future
+
+    def pending(self) -> int:
+        """Records queued or in flight: handed over and not yet reported delivered or failed."""
+        return len(self._producer)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (call off the event loop) and stop the poll thread."""
@@ -257,8 +317,8 @@ class AsyncProducer:
 
 
 class _Acks:
-    """Counts one ``produce_batch`` call's delivery reports (on the poll thread, or on the loop
-    when a full queue made ``produce`` poll) and settles its future after the last one."""
+    """Counts one ``produce_batch`` call's delivery reports (on the poll thread) and settles its
+    future after the last one."""
 
     __slots__ = ("_delivered", "_error", "_expected", "_lock", "_loop", "future")
 

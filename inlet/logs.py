@@ -9,6 +9,8 @@ request handler costs an enqueue, not a JSON encode and a synchronous write; the
 whatever queued up meanwhile in one write (under load, one syscall for many lines, not one each).
 ``flush_logs`` waits until every line queued so far is written (before a process ends without
 running ``atexit``); at exit the writer is stopped, which writes every queued line first.
+The Kafka clients' repeated warnings are collapsed there too (``_log_repeats.py``): a line when
+a failure starts, one when it stops, with the count.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 from typing import Any, Literal, TextIO
 
 import msgspec
+
+from inlet._log_repeats import Repeats
 
 _encoder = msgspec.json.Encoder()
 # Attributes every LogRecord has; anything else passed via ``extra=`` becomes a JSON field.
@@ -104,24 +108,29 @@ class _LineWriter:
 
     _STOP: Any = object()
     _MAX_BURST = 1000
+    _SWEEP_S = 1.0  # how soon "stopped repeating" is written when nothing else is logged
 
-    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+    def __init__(
+        self, stream: TextIO, formatter: logging.Formatter, repeats: Repeats | None = None
+    ) -> None:
         self.records: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stream = stream
         self._formatter = formatter
+        self._repeats = repeats or Repeats()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            burst = [self.records.get()]
-            while len(burst) < self._MAX_BURST:
-                try:
+            burst: list[Any] = []
+            try:
+                burst.append(self.records.get(timeout=self._SWEEP_S))
+                while len(burst) < self._MAX_BURST:
                     burst.append(self.records.get_nowait())
-                except queue.Empty:
-                    break
-            lines = []
+            except queue.Empty:
+                pass
+            lines: list[str] = []
             flushed = []
             for record in burst:
                 if record is self._STOP:
@@ -129,7 +138,8 @@ class _LineWriter:
                 elif isinstance(record, _Flushed):
                     flushed.append(record)
                 else:
-                    lines.append(self._line(record))
+                    lines.extend(self._line(line) for line in self._admitted(record))
+            lines.extend(self._line(line) for line in self._repeats.sweep(everything=stopping))
             if lines:
                 try:
                     self._stream.write("".join(lines))
@@ -138,6 +148,12 @@ class _LineWriter:
                     pass
             for done in flushed:
                 done.set()
+
+    def _admitted(self, record: logging.LogRecord) -> list[logging.LogRecord]:
+        try:
+            return self._repeats.admit(record)
+        except Exception:  # noqa: BLE001 - an odd record is written as it is
+            return [record]
 
     def _line(self, record: logging.LogRecord) -> str:
         try:

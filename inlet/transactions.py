@@ -15,6 +15,7 @@ All calls block (librdkafka): run them in a worker thread.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -77,10 +78,20 @@ class TransactionalProducer:
         self.open()
         producer = self._producer
         assert producer is not None
+        # A worker thread may wait out a full queue, within the transaction's bounds.
+        deadline = time.monotonic() + self._timeout_s
         try:
             producer.begin_transaction()
             for topic, value, key, headers, partition in records:
-                produce_waiting(producer, topic, value, key, headers=headers, partition=partition)
+                produce_waiting(
+                    producer,
+                    topic,
+                    value,
+                    key,
+                    deadline=deadline,
+                    headers=headers,
+                    partition=partition,
+                )
             if offsets is not None:
                 producer.send_offsets_to_transaction(*offsets, self._timeout_s)
             producer.commit_transaction(self._timeout_s)
