@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,8 @@ from inlet.tokens import ensure_admin_token, ensure_secret_key
 log = logging.getLogger("inlet.cli")
 
 SERVICES = ("registry", "gateway", "consumers")
+# prometheus_client's multiprocess mode: only the gateway (several workers) uses it.
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _stop_event() -> threading.Event:
@@ -225,7 +228,18 @@ def cmd_registry(settings: Settings, _args: argparse.Namespace) -> int:
     return _serve("deploy.cli:registry_app", settings.registry_port, settings)
 
 
+def _gateway_metrics_dir(settings: Settings) -> Path:
+    """Where the gateway's workers keep their metric files (``gateway/metrics.py``): one directory
+    per gateway instance, like its rate-limit table, made empty at every start."""
+    path = Path(settings.data_dir) / "gateway" / f"metrics-{settings.gateway_port}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
+    # Before the workers start (and import prometheus_client): they inherit the environment.
+    os.environ[MULTIPROC_DIR_VARIABLE] = str(_gateway_metrics_dir(settings))
     # Measured (bench/README.md): two gateway processes beat one on 2 cores, even beside Kafka.
     return _serve(
         "deploy.cli:gateway_app", settings.gateway_port, settings, settings.gateway_workers
@@ -257,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inlet: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, service=args.command)
+    # One process each, the other services keep their metrics in memory; `inlet gateway` sets its
+    # own directory. (A value inherited from elsewhere would be shared by unrelated processes.)
+    os.environ.pop(MULTIPROC_DIR_VARIABLE, None)
     try:
         return int(args.run(settings, args))
     except BrokerError as exc:

@@ -160,12 +160,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await asyncio.to_thread(ensure_state_topics, settings, [CONNECTORS_TOPIC])
         reader = LogReader(settings, connectors, [CONNECTORS_TOPIC], name="gateway")
         await reader.start()
+        watching = metrics.state_readers.watch(reader)
         producer = AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
         limiter = RateLimiter(table_path(settings))
         app.state.ingest = Ingest(settings, connectors, producer, metrics, limiter)
         try:
             yield
         finally:
+            watching.cancel()
             await asyncio.to_thread(producer.close)
             await reader.stop()
             await kafka_health.stop()
@@ -181,5 +183,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=None,
     )
     app.state.metrics = metrics
+    app.state.connectors = connectors  # /metrics leaves deleted connectors out
     app.register(_fast_route(app, settings))
     return app
