@@ -107,7 +107,8 @@ class GatewayMetrics:
                 self.rejected.labels(connector),
             )
         children[0].inc(accepted)
-        children[1].inc(rejected)
+        if rejected:  # a write saved in the common case (a file write per value in workers)
+            children[1].inc(rejected)
 
     def render(self, connectors: ConnectorState) -> bytes:
         """The exposition: this gateway's (every worker's) values, deleted connectors left out."""

@@ -76,6 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registry_port: int = 8081
     gateway_port: int = 8080
     gateway_workers: int = 2  # gateway processes sharing the port (measured: see bench/README.md)
+    consumers_metrics_port: int = 8082  # the consumers process's /metrics (0: the system picks)
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None
     admin_token: str | None = None
