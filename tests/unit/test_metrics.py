@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from litestar.testing import AsyncTestClient
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
-from consumers.metrics import ConsumerMetrics
+from consumers.metrics import ConsumerMetrics, serve_metrics
 from gateway._metrics_files import MetricFiles, _write_archive
 from inlet.model.pipelines import PIPELINE_PARTITION, PartitionStatus
 from inlet.settings import Settings
@@ -172,3 +173,17 @@ def test_pipeline_metrics_follow_the_published_reports() -> None:
     text = generate_latest(metrics.registry).decode()
     assert "pip_a" not in text
     assert "pip_c" not in text
+
+
+def test_the_consumers_metrics_server_answers_and_a_taken_port_is_no_crash() -> None:
+    metrics = ConsumerMetrics()
+    server = serve_metrics(metrics, "127.0.0.1", 0)  # the system picks the port
+    assert server is not None
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert b"inlet_samples_connectors_followed" in response.read()
+        assert serve_metrics(metrics, "127.0.0.1", server.server_port) is None
+    finally:
+        server.shutdown()
+        server.server_close()
