@@ -13,8 +13,9 @@ worker, adds them all up. This module adds what the library leaves to its user:
   merged files, the leftovers are ignored (never counted twice) and deleted by the next merge.
 - **A worker claims its pid first.** Files under this worker's pid were left by an earlier process
   (pids are reused): they are merged before this process opens its own, so its counts start at 0.
-- **Labels of deleted connectors go.** ``keep`` drops their samples from scrapes and from the
-  archive (in multiprocess mode, ``Metric.remove`` cannot reach other processes' files).
+- **Labels of deleted connectors go.** ``render``'s ``keep`` drops their samples from the scrape,
+  its ``archive`` from the merged archive (in multiprocess mode, ``Metric.remove`` cannot reach
+  other processes' files).
 """
 
 from __future__ import annotations
@@ -99,10 +100,10 @@ class MetricFiles:
         with self._locked():
             self._merge(lambda p: p == pid or not _alive(p), keep=lambda _: True)
 
-    def render(self, keep: KeepConnector) -> bytes:
+    def render(self, keep: KeepConnector, archive: KeepConnector) -> bytes:
         """The scrape: every process's values added up, dead workers' files merged first."""
         with self._locked():
-            self._merge(lambda p: not _alive(p), keep)
+            self._merge(lambda p: not _alive(p), archive)
             files = [str(f) for f in self.path.glob("*.db")]
             registry = CollectorRegistry(auto_describe=False)
             registry.register(_Filtered(_merged_metrics(files), keep))

@@ -35,6 +35,7 @@ from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
 from inlet.settings import Settings, load_settings
+from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.tokens import presented_token
 from inlet.topics import CONNECTORS_TOPIC
@@ -158,7 +159,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health
         await asyncio.to_thread(ensure_state_topics, settings, [CONNECTORS_TOPIC])
-        reader = LogReader(settings, connectors, [CONNECTORS_TOPIC], name="gateway")
+        fold = StateFold(connectors, metrics.deleted)
+        reader = LogReader(settings, fold, [CONNECTORS_TOPIC], name="gateway")
         await reader.start()
         watching = metrics.state_readers.watch(reader)
         producer = AsyncProducer(producer_config(settings, client_id="inlet-gateway"))

@@ -9,8 +9,9 @@ files stay until merged). Without the variable (an app built in a test process),
 its values in its own registry, so several apps in one process stay apart.
 
 Labelled children are looked up once and reused: ``labels()`` costs more than the increment.
-Connectors unknown to this worker's fold (deleted) are dropped from scrapes and their children
-removed.
+Connectors unknown to this worker's fold (deleted) are left out of scrapes and their children
+removed; counts merged from dead workers are dropped only for connectors seen deleted (a connector
+created a moment ago may not be folded here yet, and its counts must not be lost).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from prometheus_client import (
 from gateway._metrics_files import MetricFiles
 from inlet.metrics import StateReaderMetrics
 from inlet.model.connectors import ConnectorState
+from inlet.topics import CONNECTORS_TOPIC
 
 UNKNOWN_CONNECTOR = "-"  # the label app.py counts requests under when no connector was found
 
@@ -48,6 +50,17 @@ def _files() -> MetricFiles | None:
         # would stay in this process and every scrape would read one worker's.
         raise RuntimeError("PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported")
     return MetricFiles(Path(path))
+
+
+class DeletedConnectors:
+    """A fold of ``_inlet_connectors`` that keeps the ids of deleted connectors."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+
+    def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
+        if topic == CONNECTORS_TOPIC and value is None:
+            self.ids.add(key.decode(errors="replace"))
 
 
 class GatewayMetrics:
@@ -87,6 +100,7 @@ class GatewayMetrics:
             multiprocess_mode="livesum",
         )
         self.state_readers = StateReaderMetrics(self.registry)
+        self.deleted = DeletedConnectors()  # folded beside the connectors (app.py)
         self._requests_by_label: dict[tuple[str, int], Counter] = {}
         self._accepted_by_connector: dict[str, tuple[Counter, Counter]] = {}
 
@@ -118,7 +132,8 @@ class GatewayMetrics:
 
         self._forget(keep)
         if self._files is not None:
-            return self._files.render(keep)
+            deleted = self.deleted.ids
+            return self._files.render(keep, archive=lambda c: c not in deleted)
         return generate_latest(self.registry)
 
     def _forget(self, keep: Callable[[str], bool]) -> None:

@@ -22,9 +22,10 @@ from tests.e2e.test_gateway_workers import (
     _every_connection_knows,
     _server_workers,
     gateway_with_two_workers,
-    pytestmark,  # noqa: F401 - the same markers
 )
 from tests.servers import serve
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 TOKEN = "inlet_admin_metrics-test"
 CONNECTIONS = 16

@@ -98,11 +98,11 @@ def test_dead_workers_files_are_merged_once_and_deleted_connectors_dropped(
     (tmp_path / f"gauge_livesum_{dead}.db").touch()
     files = MetricFiles(tmp_path)
 
-    first = files.render(keep=lambda c: c != "con_gone").decode()
+    first = files.render(keep=lambda c: c != "con_gone", archive=lambda c: c != "con_gone").decode()
     assert _accepted(first) == {"con_a": 7.0}
     names = {p.name for p in tmp_path.glob("*.db")}
     assert names == {"counter_dead.db", f"counter_{live}.db"}  # bounded: the dead one merged
-    again = files.render(keep=lambda _: True).decode()
+    again = files.render(keep=lambda _: True, archive=lambda _: True).decode()
     assert _accepted(again) == {"con_a": 7.0}  # not merged twice
     assert "merged" not in first
 
@@ -113,7 +113,9 @@ def test_a_merge_interrupted_after_its_commit_counts_nothing_twice(tmp_path: Pat
     _write(tmp_path / f"counter_{dead}.db", {_key("con_a"): 5})
     _write_archive(tmp_path / "counter_dead.db", {_key("con_a"): 5}, [dead])
     files = MetricFiles(tmp_path)
-    assert _accepted(files.render(keep=lambda _: True).decode()) == {"con_a": 5.0}
+    assert _accepted(files.render(keep=lambda _: True, archive=lambda _: True).decode()) == {
+        "con_a": 5.0
+    }
     assert {p.name for p in tmp_path.glob("*.db")} == {"counter_dead.db"}
 
 
@@ -123,7 +125,9 @@ def test_a_worker_claims_its_pid_from_an_earlier_process(tmp_path: Path) -> None
     files = MetricFiles(tmp_path)
     files.claim(pid)
     assert not (tmp_path / f"counter_{pid}.db").exists()
-    assert _accepted(files.render(keep=lambda _: True).decode()) == {"con_a": 4.0}
+    assert _accepted(files.render(keep=lambda _: True, archive=lambda _: True).decode()) == {
+        "con_a": 4.0
+    }
 
 
 def _report(pipeline: str, partition: int, **fields: Any) -> PartitionStatus:
@@ -187,3 +191,13 @@ def test_the_consumers_metrics_server_answers_and_a_taken_port_is_no_crash() -> 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_connector_not_folded_yet_loses_no_counts_to_a_merge(tmp_path: Path) -> None:
+    _write(tmp_path / f"counter_{_dead_pid()}.db", {_key("con_new"): 5})
+    files = MetricFiles(tmp_path)
+    # The scraping worker has not folded con_new yet: hidden now, but kept in the archive.
+    hidden = files.render(keep=lambda c: c != "con_new", archive=lambda _: True).decode()
+    assert _accepted(hidden) == {}
+    shown = files.render(keep=lambda _: True, archive=lambda _: True).decode()
+    assert _accepted(shown) == {"con_new": 5.0}
