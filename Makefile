@@ -21,6 +21,7 @@ unit: sync
 
 test: lint
 	scripts/ensure-postgres
+	scripts/ensure-promtool
 	$(UV) run --locked pytest
 
 # The end-to-end benchmark: a local Kafka, the registry and the gateway, driven by bench/loadgen (Go),

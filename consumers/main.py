@@ -15,6 +15,7 @@ import signal
 import sys
 from typing import Protocol
 
+from consumers.metrics import ConsumerMetrics, serve_metrics
 from consumers.pipeline_worker import PipelinesWorker
 from consumers.sample_worker import SampleWorker
 from inlet.kafka import KafkaNotConfigured
@@ -32,17 +33,26 @@ class Worker(Protocol):
         ...
 
 
-def workers(settings: Settings, only: frozenset[str] = frozenset()) -> list[Worker]:
-    every: list[Worker] = [SampleWorker(settings), PipelinesWorker(settings)]
+def workers(
+    settings: Settings, only: frozenset[str] = frozenset(), metrics: ConsumerMetrics | None = None
+) -> list[Worker]:
+    metrics = metrics or ConsumerMetrics()
+    every: list[Worker] = [
+        SampleWorker(settings, metrics=metrics),
+        PipelinesWorker(settings, metrics),
+    ]
     return [w for w in every if not only or w.name in only]
 
 
 async def run_consumers(
-    settings: Settings, stop: asyncio.Event, only: frozenset[str] = frozenset()
+    settings: Settings,
+    stop: asyncio.Event,
+    only: frozenset[str] = frozenset(),
+    metrics: ConsumerMetrics | None = None,
 ) -> None:
     """Run the workers until ``stop`` is set (or one of them fails, which then raises)."""
     async with asyncio.TaskGroup() as group:
-        for worker in workers(settings, only):
+        for worker in workers(settings, only, metrics):
             group.create_task(worker.run(stop), name=f"consumer-{worker.name}")
 
 
@@ -51,7 +61,13 @@ async def _run_until_signalled(settings: Settings, only: frozenset[str]) -> None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await run_consumers(settings, stop, only)
+    metrics = ConsumerMetrics()
+    server = serve_metrics(metrics, settings.host, settings.consumers_metrics_port)
+    try:
+        await run_consumers(settings, stop, only, metrics)
+    finally:
+        if server is not None:
+            server.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

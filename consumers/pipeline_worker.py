@@ -20,6 +20,7 @@ import os
 import socket
 
 from consumers._feed import Feed, FeedContext
+from consumers.metrics import ConsumerMetrics
 from inlet.codec.wire import Headers
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_config
@@ -54,12 +55,14 @@ _BLOCKING_CALL_TIMEOUT_S = 60.0
 _Produced = tuple[bytes | None, bytes | None, Headers]  # key, value, headers
 
 
-async def run_pipelines(settings: Settings, stop: asyncio.Event) -> None:
+async def run_pipelines(
+    settings: Settings, stop: asyncio.Event, metrics: ConsumerMetrics | None = None
+) -> None:
     """Run the feeds of every active pipeline until ``stop`` is set, then stop them cleanly.
 
     Raises ``KafkaUnavailable`` if the state log cannot be read (the caller restarts the process).
     """
-    await _Supervisor(settings).run(stop)
+    await _Supervisor(settings, metrics or ConsumerMetrics()).run(stop)
 
 
 class PipelinesWorker:
@@ -67,16 +70,18 @@ class PipelinesWorker:
 
     name = "pipelines"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: ConsumerMetrics | None = None) -> None:
         self._settings = settings
+        self._metrics = metrics
 
     async def run(self, stop: asyncio.Event) -> None:
-        await run_pipelines(self._settings, stop)
+        await run_pipelines(self._settings, stop, self._metrics)
 
 
 class _Supervisor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: ConsumerMetrics) -> None:
         self._settings = settings
+        self._metrics = metrics
         self.schemas = SchemaState()
         self.connectors = ConnectorState()
         self.pipelines = PipelineState(secret_box(settings))
@@ -103,8 +108,10 @@ class _Supervisor:
             self._settings, client_id="inlet-pipelines", **{"compression.type": "none"}
         )
         loop = asyncio.get_running_loop()
+        watching: asyncio.Task[None] | None = None
         try:
             await self._reader.start()
+            watching = self._metrics.state_readers.watch(self._reader)
             self._producer = AsyncProducer(config)
             context = self._context(loop)
             next_status = 0.0
@@ -118,6 +125,8 @@ class _Supervisor:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RECONCILE_INTERVAL_S)
         finally:
+            if watching is not None:
+                watching.cancel()
             await self._shutdown()
 
     def _context(self, loop: asyncio.AbstractEventLoop) -> FeedContext:
@@ -201,6 +210,7 @@ class _Supervisor:
             )
             for r in live
         ]
+        self._metrics.pipelines.publish(live)
         try:
             await self._producer.produce_batch(statuses)
         except ProduceFailed as exc:

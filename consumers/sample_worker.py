@@ -36,6 +36,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from consumers.metrics import ConsumerMetrics
 from consumers.sampler import Sampler, version_in_subject
 from inlet.codec.wire import WireDecoder
 from inlet.errors import InletError
@@ -113,8 +114,10 @@ class SampleWorker:
         sample_interval_s: float = 0.25,
         counts_interval_s: float = 1.0,
         metadata_refresh_ms: int = 1000,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics or ConsumerMetrics()
         self._sample_interval_s = sample_interval_s
         self._counts_interval_s = counts_interval_s
         self._metadata_refresh_ms = metadata_refresh_ms
@@ -150,6 +153,7 @@ class SampleWorker:
             await self._load()
             stack.push_async_callback(self._reader.stop)
             await self._reader.start()
+            stack.callback(self._metrics.state_readers.watch(self._reader).cancel)
             consumer = Consumer(self._consumer_config())
             stack.push_async_callback(self._close_consumer, consumer)
             consumer.subscribe([CONNECTOR_TOPICS_PATTERN], on_assign=self._on_assign)
@@ -199,6 +203,8 @@ class SampleWorker:
             tp.offset = OFFSET_BEGINNING if position is None else position
         consumer.assign(partitions)
         self.assigned = frozenset(tp.topic for tp in partitions)
+        connectors = {p[0] for t in self.assigned if (p := parse_connector_topic(t)) is not None}
+        self._metrics.followed.set(len(connectors))
 
     async def _load(self) -> None:
         """Fold ``_inlet_samples`` once, to its end: the state the previous worker committed."""
@@ -244,11 +250,14 @@ class SampleWorker:
         }
         if wanted:
             await self._load_schemas(wanted, stop)
+        valid = rejected_read = 0
         for (connector_id, rejected), record in batch:
             if rejected:
-                sampler.add_rejected(connector_id, record)
+                rejected_read += sampler.add_rejected(connector_id, record)
             else:
-                sampler.add_valid(connector_id, record)
+                valid += sampler.add_valid(connector_id, record)
+        self._metrics.sampled_valid.inc(valid)
+        self._metrics.sampled_rejected.inc(rejected_read)
 
     async def _load_schemas(self, wanted: set[SchemaRef], stop: asyncio.Event) -> None:
         # The gateway registered the schema before writing; our fold (or cache) is just behind.

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("inlet.cli")
 
 SERVICES = ("registry", "gateway", "consumers")
+# prometheus_client's multiprocess mode: only the gateway (several workers) uses it.
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # `inlet up` stops everything within this (the issue's bound is 15 s; this leaves a margin): the
 # services first, each given at most SERVICES_STOP_S (a started server's own grace, then SIGKILL),
@@ -245,7 +248,18 @@ def cmd_registry(settings: Settings, _args: argparse.Namespace) -> int:
     )
 
 
+def _gateway_metrics_dir(settings: Settings) -> Path:
+    """Where the gateway's workers keep their metric files (``gateway/metrics.py``): one directory
+    per gateway instance, like its rate-limit table, made empty at every start."""
+    path = Path(settings.data_dir) / "gateway" / f"metrics-{settings.gateway_port}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
+    # Before the workers start (and import prometheus_client): they inherit the environment.
+    os.environ[MULTIPROC_DIR_VARIABLE] = str(_gateway_metrics_dir(settings))
     # Measured (bench/README.md): two gateway processes beat one on 2 cores, even beside Kafka.
     return serve(
         "deploy.cli:gateway_app",
@@ -281,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inlet: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, service=args.command, log_format=settings.log_format)
+    # One process each, the other services keep their metrics in memory; `inlet gateway` sets its
+    # own directory. (A value inherited from elsewhere would be shared by unrelated processes.)
+    os.environ.pop(MULTIPROC_DIR_VARIABLE, None)
     try:
         return int(args.run(settings, args))
     except _Stop:  # stopped during start-up: what was started is stopped by now

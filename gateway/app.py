@@ -38,6 +38,7 @@ from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
 from inlet.settings import Settings, load_settings
+from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.tokens import presented_token
 from inlet.topics import CONNECTORS_TOPIC
@@ -143,23 +144,31 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health
         await asyncio.to_thread(ensure_state_topics, settings, [CONNECTORS_TOPIC])
-        reader = LogReader(settings, connectors, [CONNECTORS_TOPIC], name="gateway")
+        fold = StateFold(connectors, metrics.deleted)
+        reader = LogReader(settings, fold, [CONNECTORS_TOPIC], name="gateway")
         await reader.start()
+        watching = metrics.state_readers.watch(reader)
         producer = AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
         limiter = RateLimiter(table_path(settings))
         app.state.ingest = Ingest(settings, connectors, producer, metrics, limiter)
         try:
             yield
         finally:
+            watching.cancel()
             await asyncio.to_thread(producer.close)
             await reader.stop()
             await kafka_health.stop()
             limiter.close()
 
-    return build_app(settings, metrics, lifespan)
+    return build_app(settings, metrics, lifespan, connectors)
 
 
-def build_app(settings: Settings, metrics: GatewayMetrics, lifespan: Lifespan) -> ASGIApp:
+def build_app(
+    settings: Settings,
+    metrics: GatewayMetrics,
+    lifespan: Lifespan,
+    connectors: ConnectorState | None = None,
+) -> ASGIApp:
     """The routes, and the fast path in front unless ``settings`` turn it off.
 
     ``lifespan`` puts ``state.ingest`` (and, for ``/health``, ``state.kafka_health``) in place:
@@ -175,6 +184,8 @@ def build_app(settings: Settings, metrics: GatewayMetrics, lifespan: Lifespan) -
         openapi_config=None,
     )
     app.state.metrics = metrics
+    # /metrics leaves out connectors this fold does not know (deleted ones)
+    app.state.connectors = connectors if connectors is not None else ConnectorState()
     if not settings.gateway_fast_path:
         return app
     fast = FastIngest(functools.partial(_ingest, app.state), settings.max_body_bytes)

@@ -118,8 +118,7 @@ class Ingest:
             received_ms=received_ms,
             content_type=content_type,
         )
-        self._metrics.accepted.labels(connector.id).inc(len(result.records))
-        self._metrics.rejected.labels(connector.id).inc(len(result.rejected))
+        self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
         errors = result.errors
         return IngestResult(
             accepted=len(result.records),

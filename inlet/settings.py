@@ -86,6 +86,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # issue saw such restarts over and over at load 8-20. A generous bound costs nothing: the
     # server notices a worker's death at once, whatever this is (deploy/_serve.py).
     worker_startup_timeout_s: int = 60
+    consumers_metrics_port: int = 8082  # the consumers process's /metrics (0: the system picks)
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None
     admin_token: str | None = None

@@ -61,9 +61,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health
         await log.start()
+        watching = app.state.metrics.state_readers.watch(log.reader)
         try:
             yield
         finally:
+            watching.cancel()
             await log.stop()
             await services.schemas.close()
             await lookup.close()

@@ -32,6 +32,7 @@ from registry._http_errors import EXCEPTION_HANDLERS
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
+from registry.metrics import MeasuredLitestar, RegistryMetrics, metrics_endpoint
 from registry.pipeline_api import PipelineController
 from registry.pipeline_service import PipelineService
 from registry.records_api import RecordReader, RecordsController
@@ -130,9 +131,10 @@ def build_app(
     services: Services, *, admin_token_hash: str, lifespan: Sequence[Lifespan] = ()
 ) -> Litestar:
     """The registry's HTTP app on ``services``; ``lifespan`` starts and stops what they run on."""
-    app = Litestar(
+    app = MeasuredLitestar(
         route_handlers=[
             health,
+            metrics_endpoint,
             (
                 SchemaRegistryController
                 if services.remote_schemas is None
@@ -158,4 +160,5 @@ def build_app(
         openapi_config=OpenAPIConfig(title="Inlet registry and admin API", version="1"),
     )
     app.state.admin_token_hash = admin_token_hash
+    app.state.metrics = app.metrics = RegistryMetrics()
     return app

@@ -68,6 +68,7 @@ class LogReader:
     """Folds the state topics into ``folder`` in the background."""
 
     def __init__(self, settings: Settings, folder: Folder, topics: list[str], *, name: str) -> None:
+        self.name = name
         self.folder = folder
         self._partitions = [TopicPartition(t, 0) for t in topics]
         self._consumer_config = aiokafka_config(settings, client_id=f"inlet-{name}-reader")
@@ -140,6 +141,16 @@ class LogReader:
                 if all(positions[tp] >= end for tp, end in offsets.items()):
                     return
                 await self._progress.wait()
+
+    async def lag(self) -> dict[str, int]:
+        """Per topic, the committed records not folded yet, as of the last fetch (no request)."""
+        lags: dict[str, int] = {}
+        for tp in self._partitions:
+            end = self.consumer.last_stable_offset(tp)
+            if end is None or end < 0:  # nothing fetched yet
+                continue
+            lags[tp.topic] = max(0, end - await self.consumer.position(tp))
+        return lags
 
 
 class KafkaStateLog:
