@@ -5,24 +5,35 @@
 feeds apart from the rest, and in tests that kill a feed process with SIGKILL.
 If one worker fails, the others are cancelled and the error ends the process,
 so a supervisor restarts the whole set from their durable state.
+
+SIGINT/SIGTERM stop the process within ``STOP_WITHIN_S`` whatever it is doing, start-up
+included: the workers get ``STOP_GRACE_S`` to finish what is pending, then they are cancelled,
+and a process still not gone ``STOP_WITHIN_S`` after the signal (a blocking Kafka call in a
+thread, which nothing can cancel, e.g. the state topics' creation waiting on an unreachable
+Kafka for 30 s) exits at once. Exiting then is as safe as a crash, which every worker survives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
+import threading
 from typing import Protocol
 
 from consumers.metrics import ConsumerMetrics, serve_metrics
 from consumers.pipeline_worker import PipelinesWorker
 from consumers.sample_worker import SampleWorker
 from inlet.kafka import KafkaNotConfigured
-from inlet.logs import setup_logging
+from inlet.logs import flush_logs, setup_logging
 from inlet.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("inlet.consumers")
+
+STOP_GRACE_S = 6.0  # for the workers to write what is pending, after the stop signal
+STOP_WITHIN_S = 12.0  # then the process is gone, whatever it was waiting on
 
 
 class Worker(Protocol):
@@ -52,15 +63,40 @@ async def run_consumers(
 ) -> None:
     """Run the workers until ``stop`` is set (or one of them fails, which then raises)."""
     async with asyncio.TaskGroup() as group:
-        for worker in workers(settings, only, metrics):
+        tasks = [
             group.create_task(worker.run(stop), name=f"consumer-{worker.name}")
+            for worker in workers(settings, only, metrics)
+        ]
+        group.create_task(_cancel_when_overdue(stop, tasks), name="consumers-stop")
+
+
+async def _cancel_when_overdue(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    """Once ``stop`` is set, cancel the workers that did not finish within the grace period
+    (a worker still starting does not look at ``stop``)."""
+    if not tasks:
+        return
+    await stop.wait()
+    _done, late = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+    for task in late:
+        log.warning(
+            "a consumer worker did not stop in time; cancelling it",
+            extra={"worker": task.get_name()},
+        )
+        task.cancel()
 
 
 async def _run_until_signalled(settings: Settings, only: frozenset[str]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stopping(signum: int) -> None:
+        if not stop.is_set():
+            log.info("stopping", extra={"signal": signal.Signals(signum).name})
+            threading.Thread(target=_exit_when_overdue, name="consumers-exit", daemon=True).start()
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, stopping, signum)
     metrics = ConsumerMetrics()
     server = serve_metrics(metrics, settings.host, settings.consumers_metrics_port)
     try:
@@ -68,6 +104,15 @@ async def _run_until_signalled(settings: Settings, only: frozenset[str]) -> None
     finally:
         if server is not None:
             server.shutdown()
+
+
+def _exit_when_overdue() -> None:
+    """On its own thread: ends the process ``STOP_WITHIN_S`` after the stop signal at the latest
+    (``asyncio.run`` waits for every worker thread at its end, however long their call takes)."""
+    threading.Event().wait(STOP_WITHIN_S)
+    log.warning("the consumers did not stop in time; exiting")
+    flush_logs()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

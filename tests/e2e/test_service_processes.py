@@ -106,6 +106,25 @@ def test_sigterm_during_start_up_stops_every_process_of_a_service(
 
 
 @pytest.mark.usefixtures("cpu_load")
+def test_sigterm_during_start_up_stops_the_consumers(tmp_path: Path) -> None:
+    """Their start-up waits on Kafka in a worker thread (the state topics' creation), which no
+    cancellation reaches: the process must go all the same."""
+    metrics_port = free_ports(1)[0]
+    env = _env(tmp_path, INLET_CONSUMERS_METRICS_PORT=str(metrics_port))
+    stderr = tmp_path / "stderr"
+    with _service("consumers", env, stderr) as process:
+        _wait_for_line(stderr, "metrics served", process)  # the workers are starting now
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(_STOP_WITHIN_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the consumers still running {_STOP_WITHIN_S:.0f}s after SIGTERM")
+        assert process.returncode == 0
+        _wait_none_left(env, sent)
+
+
+@pytest.mark.usefixtures("cpu_load")
 def test_a_killed_gateway_server_takes_its_starting_workers_with_it(tmp_path: Path) -> None:
     env = _env(tmp_path)
     stderr = tmp_path / "stderr"
