@@ -95,6 +95,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_record_bytes: int = 1024 * 1024
     max_errors_listed: int = 100
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A state record no fold can read (bad key, bad JSON, wrong shape) is counted and skipped with
+    # a warning; with strict_state it stops the state reader instead (readiness then says 503).
+    strict_state: bool = False
 
     def __post_init__(self) -> None:
         problems = _kafka_security_problems(self)

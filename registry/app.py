@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health
         await log.start()
+        app.state.state_readers = [log.reader]
         try:
             yield
         finally:

@@ -18,7 +18,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from inlet.health import health
+from inlet.health import HEALTH_ROUTES
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import PipelineState, PipelineStatusState
 from inlet.model.samples import SampleState
@@ -132,7 +132,7 @@ def build_app(
     """The registry's HTTP app on ``services``; ``lifespan`` starts and stops what they run on."""
     app = Litestar(
         route_handlers=[
-            health,
+            *HEALTH_ROUTES,
             (
                 SchemaRegistryController
                 if services.remote_schemas is None
