@@ -45,7 +45,7 @@ from inlet.model.samples import SampleState
 from inlet.model.schemas import SchemaState
 from inlet.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.settings import Settings
-from inlet.statelog.fold import StateFold
+from inlet.statelog.fold import StateFold, text_key
 from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.topics import (
     CONNECTOR_TOPICS_PATTERN,
@@ -97,7 +97,7 @@ class _Deletions:
 
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
         if topic == CONNECTORS_TOPIC and value is None:
-            self._pending.append(key.decode())
+            self._pending.append(text_key(topic, key))
 
     def take(self) -> list[str]:
         taken, self._pending = self._pending, []

@@ -23,7 +23,7 @@ from inlet.codec.errors import (
     TooDeeplyNested,
     UnsupportedMediaType,
 )
-from inlet.errors import InletError, KafkaUnavailable
+from inlet.errors import InletError, KafkaUnavailable, StateUnavailable
 from inlet.problems import problem_response
 
 _log = logging.getLogger("inlet.gateway")
@@ -39,6 +39,7 @@ STATUS: dict[type[InletError], int] = {
     UnknownToken: 404,
     RateLimited: 429,
     KafkaUnavailable: 503,
+    StateUnavailable: 503,
 }
 
 

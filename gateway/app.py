@@ -28,12 +28,13 @@ from litestar.types import ASGIApp
 
 from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
+from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.ratelimit import RateLimiter, table_path
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
-from inlet.health import health
+from inlet.health import HEALTH_ROUTES
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
@@ -69,7 +70,7 @@ async def _ingest(
     request_id = headers.get("x-request-id") or _new_request_id()
     status, connector_id = 500, None
     try:
-        connector = ingest.connector_for(token)
+        connector = await ingest.connector_for(token)
         connector_id = connector.id
         result = await ingest.ingest(
             connector,
@@ -148,9 +149,11 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         reader = LogReader(settings, fold, [CONNECTORS_TOPIC], name="gateway")
         await reader.start()
         watching = metrics.state_readers.watch(reader)
+        app.state.state_readers = [reader]
         producer = AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
         limiter = RateLimiter(table_path(settings))
-        app.state.ingest = Ingest(settings, connectors, producer, metrics, limiter)
+        lookup = ConnectorLookup(connectors, reader)
+        app.state.ingest = Ingest(settings, lookup, producer, metrics, limiter)
         try:
             yield
         finally:
@@ -175,7 +178,7 @@ def build_app(
     Kafka's, or a test's fakes.
     """
     app = Litestar(
-        route_handlers=[ingest_by_url, ingest_by_header, health, metrics_endpoint],
+        route_handlers=[ingest_by_url, ingest_by_header, *HEALTH_ROUTES, metrics_endpoint],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI

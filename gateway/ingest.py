@@ -12,23 +12,17 @@ import time
 
 import msgspec
 
-from gateway.errors import (
-    AllRecordsInvalid,
-    Overloaded,
-    RateLimited,
-    RecordsInvalid,
-    UnknownToken,
-)
+from gateway.connector_lookup import ConnectorLookup
+from gateway.errors import AllRecordsInvalid, Overloaded, RateLimited, RecordsInvalid
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
-from inlet.model.connectors import Connector, ConnectorState
+from inlet.model.connectors import Connector
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
 from inlet.settings import Settings
-from inlet.tokens import token_hash
 
 _RETRY_AFTER_S = 2.0
 _rejected_encoder = msgspec.json.Encoder()
@@ -48,7 +42,7 @@ class Ingest:
     def __init__(
         self,
         settings: Settings,
-        connectors: ConnectorState,
+        connectors: ConnectorLookup,
         producer: AsyncProducer,
         metrics: GatewayMetrics,
         limiter: RateLimiter | None = None,
@@ -60,12 +54,9 @@ class Ingest:
         self._limiter = limiter or RateLimiter()
         self._codecs: dict[tuple[str, int, str | None, bool], RecordCodec] = {}
 
-    def connector_for(self, token: str | None) -> Connector:
+    async def connector_for(self, token: str | None) -> Connector:
         """The connector a token opens; unknown, rotated-out and deleted tokens look alike."""
-        connector = None if not token else self._connectors.by_token_hash(token_hash(token))
-        if connector is None:
-            raise UnknownToken
-        return connector
+        return await self._connectors.connector_for(token)
 
     def codec_for(self, connector: Connector) -> RecordCodec:
         key = (

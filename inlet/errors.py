@@ -79,6 +79,24 @@ class StoreTimeout(InletError):
     retryable = True
 
 
+class StateUnavailable(InletError):
+    """This process could not bring its copy of the state up to date with the log (its reader is
+    behind, restarting or dead, or Kafka does not answer), so it cannot tell what is there: a
+    lookup that found nothing says this rather than "not found". Try again later."""
+
+    error_code = 50303
+    retryable = True
+
+    def __init__(
+        self, message: str = "the state is not up to date", *, retry_after_s: float = 1.0
+    ) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def details(self) -> dict[str, object]:
+        return {"retry_after_s": self.retry_after_s}
+
+
 class InvalidCursor(InletError):
     """A pagination cursor this service did not hand out (or that is damaged)."""
 

@@ -29,14 +29,31 @@ class StateReaderMetrics:
         )
         self.up = Gauge(
             "inlet_state_reader_up",
-            "1 while the state reader folds the log, 0 once it failed",
+            "1 while the state reader folds the log, 0 while it is restarting or stopped",
             ["reader"],
             registry=registry,
             multiprocess_mode="livemin",
         )
+        self.restarts = Gauge(
+            "inlet_state_reader_restarts",
+            "Times the state reader failed and was restarted, since its process started",
+            ["reader"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.corrupt = Gauge(
+            "inlet_state_reader_corrupt_records",
+            "State records no fold could read (skipped), since the process started",
+            ["reader"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
 
     def sample(self, reader: LogReader, lags: dict[str, int]) -> None:
-        self.up.labels(reader.name).set(0 if reader.failed is not None else 1)
+        status = reader.status()
+        self.up.labels(reader.name).set(1 if status.alive else 0)
+        self.restarts.labels(reader.name).set(status.restarts)
+        self.corrupt.labels(reader.name).set(status.corrupt_records)
         for topic, lag in lags.items():
             self.lag.labels(reader.name, topic).set(lag)
 
@@ -50,7 +67,7 @@ class StateReaderMetrics:
         while True:
             for reader in readers:
                 try:
-                    lags = await reader.lag()
+                    lags = reader.lag()
                 except Exception as exc:  # noqa: BLE001 - a metric must not stop the service
                     log.debug("state reader lag unknown", extra={"error": str(exc)})
                     lags = {}

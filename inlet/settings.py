@@ -111,6 +111,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # "auto": readable lines when stderr is a terminal, JSON lines otherwise (inlet/logs.py).
     log_format: LogFormat = "auto"
+    # A state record no fold can read (bad key, bad JSON, wrong shape) is counted and skipped with
+    # a warning; with strict_state it stops the state reader instead (readiness then says 503).
+    strict_state: bool = False
 
     def __post_init__(self) -> None:
         problems = _kafka_security_problems(self)

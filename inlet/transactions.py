@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from inlet.kafka import ConfigValue, OutgoingRecord, produce_waiting
 
@@ -70,9 +70,12 @@ class TransactionalProducer:
         records: Iterable[OutgoingRecord],
         *,
         offsets: tuple[list[TopicPartition], Any] | None = None,  # and consumer_group_metadata()
-    ) -> None:
+    ) -> dict[tuple[str, int], int]:
         """Produce ``records`` (and commit ``offsets`` for a consumer group) in one transaction.
 
+        Returns the last offset written per (topic, partition): a reader that has folded past
+        them sees the transaction (its end offset, asked right after the commit, may not yet:
+        the broker writes the commit markers after answering the commit).
         Raises ``Fenced``, or the ``KafkaException`` of another failure, after cleaning up.
         """
         self.open()
@@ -80,6 +83,13 @@ class TransactionalProducer:
         assert producer is not None
         # A worker thread may wait out a full queue, within the transaction's bounds.
         deadline = time.monotonic() + self._timeout_s
+        written: dict[tuple[str, int], int] = {}
+
+        def delivered(error: KafkaError | None, message: Message) -> None:
+            if error is None:
+                where = (message.topic() or "", message.partition() or 0)
+                written[where] = max(written.get(where, -1), message.offset() or 0)
+
         try:
             producer.begin_transaction()
             for topic, value, key, headers, partition in records:
@@ -91,6 +101,7 @@ class TransactionalProducer:
                     deadline=deadline,
                     headers=headers,
                     partition=partition,
+                    on_delivery=delivered,
                 )
             if offsets is not None:
                 producer.send_offsets_to_transaction(*offsets, self._timeout_s)
@@ -98,6 +109,8 @@ class TransactionalProducer:
         except KafkaException as exc:
             self._after_failure(exc.args[0])
             raise _classified(exc) from exc
+        producer.poll(0)  # the commit flushed every record: serve the reports still queued
+        return written
 
     def _after_failure(self, error: object) -> None:
         producer = self._producer

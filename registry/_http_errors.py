@@ -9,6 +9,7 @@ Handlers raise domain errors and never build error responses themselves.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import msgspec
@@ -40,7 +41,8 @@ class _Failure(msgspec.Struct, frozen=True):
 def _on_inlet_error(request: Request[Any, Any, Any], exc: InletError) -> Response[Any]:
     number = exc.error_code
     status = number // 100 if number >= 10000 else number  # 40401 → 404; 409 stays 409
-    headers = {"Retry-After": "1"} if exc.retryable and status == 503 else {}
+    retry_after = math.ceil(getattr(exc, "retry_after_s", 1))
+    headers = {"Retry-After": str(max(1, retry_after))} if exc.retryable and status == 503 else {}
     failure = _Failure(status, number, exc.code, exc.message, exc.problems, headers, exc.details())
     return _render(request, failure)
 

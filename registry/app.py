@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.kafka_health = kafka_health
         await log.start()
         watching = app.state.metrics.state_readers.watch(log.reader)
+        app.state.state_readers = [log.reader]
         try:
             yield
         finally:

@@ -33,7 +33,7 @@ from inlet.model.pipelines import (
     pipeline_tombstone,
     status_tombstone,
 )
-from inlet.statelog.fold import Record, StateLog
+from inlet.statelog.fold import Record, StateLog, confirm_absent
 from inlet.topics import pipeline_dlq_topic
 from registry.errors import InvalidPipeline, NameTaken, PipelineNotFound
 from registry.topic_admin import TopicAdmin, TopicSpec
@@ -73,6 +73,8 @@ class PipelineService:
     # --- Reads, from local state. ---
 
     async def get(self, pipeline_id: str) -> Pipeline:
+        if self._pipelines.get(pipeline_id) is None:
+            await confirm_absent(self._log)
         return self._require(pipeline_id)
 
     async def all(self) -> list[Pipeline]:

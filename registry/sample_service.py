@@ -14,8 +14,14 @@ import msgspec
 
 from inlet.errors import Problem
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value, utc_now
-from inlet.model.samples import REQUIRED_SAMPLES, RejectedSample, SampleRecord, SampleState
-from inlet.statelog.fold import Record, StateLog
+from inlet.model.samples import (
+    REQUIRED_SAMPLES,
+    ConnectorSamples,
+    RejectedSample,
+    SampleRecord,
+    SampleState,
+)
+from inlet.statelog.fold import Record, StateLog, confirm_absent
 from inlet.topics import CONNECTORS_TOPIC
 from registry.errors import NotEnoughSamples
 
@@ -78,17 +84,23 @@ class SampleService:
         )
 
     async def samples(self, connector_id: str) -> SamplePage:
-        self._connectors.require(connector_id)
-        state = self._samples.get(connector_id)
+        state = await self._found(connector_id)
         records = [] if state is None else state.records[: self._required]
         return SamplePage(self._required, len(records), records)
 
     async def rejected(self, connector_id: str) -> RejectedPage:
-        self._connectors.require(connector_id)
-        state = self._samples.get(connector_id)
+        state = await self._found(connector_id)
         if state is None:
             return RejectedPage(0, [])
         return RejectedPage(state.rejected, state.recent_rejected[::-1])
+
+    async def _found(self, connector_id: str) -> ConnectorSamples | None:
+        """The connector's samples; a connector or samples not found are confirmed on caught-up
+        state first (``ConnectorNotFound`` or ``StateUnavailable`` else)."""
+        if self._connectors.get(connector_id) is None or self._samples.get(connector_id) is None:
+            await confirm_absent(self._log)
+        self._connectors.require(connector_id)
+        return self._samples.get(connector_id)
 
     async def save(self, connector_id: str) -> Connector:
         """Mark the connector saved; NotEnoughSamples until enough valid records arrived.

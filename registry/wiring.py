@@ -18,7 +18,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from inlet.health import health
+from inlet.health import HEALTH_ROUTES
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import PipelineState, PipelineStatusState
 from inlet.model.samples import SampleState
@@ -133,7 +133,7 @@ def build_app(
     """The registry's HTTP app on ``services``; ``lifespan`` starts and stops what they run on."""
     app = MeasuredLitestar(
         route_handlers=[
-            health,
+            *HEALTH_ROUTES,
             metrics_endpoint,
             (
                 SchemaRegistryController

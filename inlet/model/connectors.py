@@ -7,7 +7,6 @@ gateway looks ingest tokens up here (by hash: the token itself is never stored).
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import UTC, datetime
 from typing import Literal
@@ -16,9 +15,8 @@ import msgspec
 
 from inlet.errors import ConnectorNotFound, Problem
 from inlet.model.fields import FieldSpec
+from inlet.statelog.fold import CorruptRecord, text_key
 from inlet.topics import CONNECTORS_TOPIC
-
-log = logging.getLogger(__name__)
 
 Status = Literal["awaiting_samples", "saved"]
 TopicPolicy = Literal["delete", "keep"]
@@ -83,7 +81,7 @@ class ConnectorState:
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
         if topic != CONNECTORS_TOPIC:
             return
-        connector_id = key.decode()
+        connector_id = text_key(topic, key)
         old = self.by_id.pop(connector_id, None)
         if old is not None:
             self._by_name.pop(old.name.casefold(), None)
@@ -94,10 +92,10 @@ class ConnectorState:
             return
         try:
             connector = _decoder.decode(value)
-        except msgspec.DecodeError:
-            # A record this version cannot read must not stop the fold; every instance skips it.
-            log.warning("skipping unreadable connector record", extra={"key": connector_id})
-            return
+        except msgspec.DecodeError as exc:
+            # The connector is gone as far as this fold knows (on every instance alike): a token
+            # it had stops working, rather than opening a definition nobody can read.
+            raise CorruptRecord(f"connector {connector_id!r}: {exc}") from exc
         self.by_id[connector_id] = connector
         self._by_name[connector.name.casefold()] = connector_id
         self._by_token_hash[connector.token_hash] = connector_id

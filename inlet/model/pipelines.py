@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from inlet.sealing import SealBroken, SecretBox
-from inlet.statelog.fold import Record
+from inlet.statelog.fold import CorruptRecord, Record, text_key
 from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class PipelineState:
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
         if topic != PIPELINES_TOPIC:
             return
-        pipeline_id = key.decode()
+        pipeline_id = text_key(topic, key)
         old = self.by_id.pop(pipeline_id, None)
         if old is not None:
             self._by_name.pop(old.name.casefold(), None)
@@ -157,10 +157,9 @@ class PipelineState:
             return
         try:
             pipeline = _pipeline_decoder.decode(value)
-        except msgspec.DecodeError:
-            # Like connectors: a record this version cannot read must not stop the fold.
-            log.warning("skipping unreadable pipeline record", extra={"key": pipeline_id})
-            return
+        except msgspec.DecodeError as exc:
+            # Like connectors: the pipeline is gone as far as this fold knows.
+            raise CorruptRecord(f"pipeline {pipeline_id!r}: {exc}") from exc
         if isinstance(pipeline.sink, PostgresSink):
             try:
                 dsn = self.box.open(pipeline.sink.dsn, belongs_to=pipeline_id)
@@ -198,13 +197,12 @@ class PipelineStatusState:
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
         if topic != PIPELINE_STATUS_TOPIC:
             return
-        pipeline_id, _, partition_text = key.decode().rpartition("/")
+        pipeline_id, _, partition_text = text_key(topic, key).rpartition("/")
         try:
             partition = int(partition_text)
             status = None if value is None else _status_decoder.decode(value)
-        except (ValueError, msgspec.DecodeError):
-            log.warning("skipping unreadable pipeline status", extra={"key": key.decode()})
-            return
+        except (ValueError, msgspec.DecodeError) as exc:
+            raise CorruptRecord(f"pipeline status {key!r}: {exc}") from exc
         reports = self._reports.setdefault(pipeline_id, {})
         if status is None:
             reports.pop(partition, None)

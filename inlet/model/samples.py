@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from inlet.records import RecordError
+from inlet.statelog.fold import text_key
 from inlet.topics import SAMPLES_TOPIC
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class SampleState:
     def apply(self, topic: str, key: bytes, value: bytes | None) -> None:
         if topic != SAMPLES_TOPIC:
             return
-        connector_id = key.decode()
+        connector_id = text_key(topic, key)
         self._decoded.pop(connector_id, None)
         if value is None:
             self._raw.pop(connector_id, None)

@@ -18,15 +18,12 @@ subject. An id lives as long as any version, soft-deleted or not, refers to it.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Literal
 
 import msgspec
 
-from inlet.statelog.fold import Record
+from inlet.statelog.fold import CorruptRecord, Record
 from inlet.topics import SCHEMAS_TOPIC
-
-_log = logging.getLogger(__name__)
 
 AVRO = "AVRO"
 Latest = Literal["latest"]
@@ -177,7 +174,7 @@ class SchemaState:
                 self._apply_delete_subject(value)
         except (msgspec.DecodeError, ValueError) as exc:
             # One bad record must not stop the registry from reading the rest of its log.
-            _log.warning("Ignoring unreadable %s record %r: %s", topic, key, exc)
+            raise CorruptRecord(f"{topic} record {key!r}: {exc}") from exc
 
     def _apply_schema(self, key: _SchemaKey, value: bytes | None) -> None:
         if value is None:

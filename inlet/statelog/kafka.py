@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,10 +25,10 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from inlet.errors import KafkaUnavailable, StoreTimeout
+from inlet.errors import KafkaUnavailable, StateUnavailable, StoreTimeout
 from inlet.kafka import ConfigValue, OutgoingRecord, aiokafka_config, client_config
 from inlet.settings import Settings
-from inlet.statelog.fold import Folder, Record
+from inlet.statelog.fold import CorruptRecord, Folder, ReaderStatus, Record
 from inlet.transactions import Fenced, TransactionalProducer
 
 T = TypeVar("T")
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 WRITER_TRANSACTIONAL_ID = "inlet-registry-writer"
 _STATE_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 _MAX_ATTEMPTS = 5
+# A reader is caught up when a fetch at most this long ago found nothing newer than its fold.
+CAUGHT_UP_WITHIN_S = 10.0
+_RESTART_MIN_S, _RESTART_MAX_S = 0.5, 30.0
+_FOLDED_TIMEOUT_S = 10.0
 _WRITER_CONFIG: dict[str, ConfigValue] = {
     "transactional.id": WRITER_TRANSACTIONAL_ID,
     "enable.idempotence": True,
@@ -65,17 +70,43 @@ def ensure_state_topics(settings: Settings, topics: list[str], timeout_s: float 
 
 
 class LogReader:
-    """Folds the state topics into ``folder`` in the background."""
+    """Folds the state topics into ``folder`` in the background, and says how fresh the fold is.
 
-    def __init__(self, settings: Settings, folder: Folder, topics: list[str], *, name: str) -> None:
+    A fold is never silently stale: a reader whose consumer fails is restarted with backoff from
+    where it stopped (``status()`` says it is not caught up meanwhile, and ``sync`` raises
+    ``StateUnavailable``); a record no fold can read is counted and skipped with a warning, or
+    stops the reader for good under ``strict_state`` (``failed``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        folder: Folder,
+        topics: list[str],
+        *,
+        name: str,
+        caught_up_within_s: float = CAUGHT_UP_WITHIN_S,
+    ) -> None:
         self.name = name
         self.folder = folder
         self._partitions = [TopicPartition(t, 0) for t in topics]
         self._consumer_config = aiokafka_config(settings, client_id=f"inlet-{name}-reader")
+        self._strict = settings.strict_state
+        self._caught_up_within_s = caught_up_within_s
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
-        self.failed: BaseException | None = None
+        # The next offset to fold per partition: where a restarted consumer resumes.
+        self._positions: dict[TopicPartition, int] = {}
+        self._caught_up_as_of: float | None = None  # wall time of the fetch that showed it
+        self._lag: int | None = None
+        self._ends_next: asyncio.Future[dict[TopicPartition, int]] | None = None
+        self._ends_task: asyncio.Task[None] | None = None
+        self.failed: BaseException | None = None  # stopped for good (a corrupt record, strict)
+        self.error: BaseException | None = None  # the failure it is restarting from
+        self.restarts = 0
+        self.corrupt_records = 0
+        self.folded = 0  # records folded so far: moves whenever the state may have changed
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -84,73 +115,232 @@ class LogReader:
         return self._consumer
 
     async def start(self, timeout_s: float = 30.0) -> None:
-        # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
-        self._consumer = AIOKafkaConsumer(
-            isolation_level="read_committed",  # an aborted (fenced) write never reaches the fold
-            enable_auto_commit=False,
-            group_id=None,
-            **self._consumer_config,
-        )
-        await self._consumer.start()
-        self.consumer.assign(self._partitions)
-        await self.consumer.seek_to_beginning(*self._partitions)
+        await self._open()
         self._task = asyncio.get_running_loop().create_task(self._run())
         await self.sync(timeout_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer is not None:
-            await self._consumer.stop()
+        for task in (self._task, self._ends_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        await self._close()
+
+    async def _open(self) -> None:
+        # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
+        consumer = AIOKafkaConsumer(
+            isolation_level="read_committed",  # an aborted (fenced) write never reaches the fold
+            enable_auto_commit=False,
+            group_id=None,
+            # Where a position turns out to be out of range: a fold must never skip records, so
+            # from the beginning again (folds are last-value-per-key: folding twice is harmless).
+            auto_offset_reset="earliest",
+            **self._consumer_config,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        consumer.assign(self._partitions)
+        fresh = [tp for tp in self._partitions if tp not in self._positions]
+        for tp in self._partitions:
+            if tp in self._positions:
+                consumer.seek(tp, self._positions[tp])
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except Exception:
+                log.debug("closing a failed state reader's consumer", exc_info=True)
 
     async def _run(self) -> None:
+        backoff_s = _RESTART_MIN_S
+        while True:
+            try:
+                if self._consumer is None:
+                    await self._open()
+                await self._fold_forever()
+            except asyncio.CancelledError:
+                raise
+            except _Stopped:
+                await self._notify()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure: log, back off, restart
+                self.error = exc
+                self.restarts += 1
+                log.error(  # noqa: TRY400 - one line per failure; the error says what it was
+                    "state log reader failed; restarting",
+                    extra={
+                        "reader": self.name,
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "restarts": self.restarts,
+                        "retry_in_s": backoff_s,
+                    },
+                )
+                await self._notify()
+                await self._close()
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, _RESTART_MAX_S)
+            else:  # pragma: no cover - _fold_forever returns only by raising
+                return
+
+    async def _fold_forever(self) -> None:
+        consumer = self.consumer
+        while True:
+            batches = await consumer.getmany(*self._partitions, timeout_ms=200)
+            for tp in self._partitions:
+                for record in batches.get(tp, []):
+                    self._fold(tp, record.offset, record.key, record.value)
+                # Also past control records (transaction markers), which carry no record.
+                self._positions[tp] = await consumer.position(tp)
+            if self.error is not None:
+                log.warning(
+                    "state log reader recovered",
+                    extra={"reader": self.name, "restarts": self.restarts},
+                )
+                self.error = None
+            self._note_lag(consumer)
+            await self._notify()
+
+    def _fold(
+        self, tp: TopicPartition, offset: int, key: bytes | None, value: bytes | None
+    ) -> None:
         try:
-            while True:
-                batches = await self.consumer.getmany(timeout_ms=200)
-                for partition in self._partitions:
-                    for record in batches.get(partition, []):
-                        self.folder.apply(partition.topic, record.key or b"", record.value)
-                async with self._progress:
-                    self._progress.notify_all()
-        except asyncio.CancelledError:
-            raise
+            self.folder.apply(tp.topic, key or b"", value)
         except Exception as exc:
-            self.failed = exc
-            log.exception("state log reader stopped")
-            raise
+            self.corrupt_records += 1
+            where = {"reader": self.name, "topic": tp.topic, "offset": offset, "error": str(exc)}
+            if self._strict:
+                self.failed = exc
+                log.exception("corrupt state record; the reader stops (strict_state)", extra=where)
+                raise _Stopped from exc
+            log.warning(
+                "skipping a corrupt state record",
+                extra={**where, "corrupt_records": self.corrupt_records},
+                # A CorruptRecord is the fold saying so; anything else is a bug in the fold.
+                exc_info=not isinstance(exc, CorruptRecord),
+            )
+        self.folded += 1
 
-    async def _positions_now(self) -> dict[TopicPartition, int]:
-        return {tp: await self.consumer.position(tp) for tp in self._partitions}
+    def _note_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Record how far behind the log's last stable offsets the last fetch responses were."""
+        lag, as_of = 0, None
+        for tp in self._partitions:
+            end = consumer.last_stable_offset(tp)
+            if end is None or end < 0:
+                end = consumer.highwater(tp)
+            fetched_ms = consumer.last_poll_timestamp(tp)
+            if end is None or fetched_ms is None:
+                return  # not fetched yet: nothing known
+            lag += max(0, end - self._positions[tp])
+            as_of = fetched_ms / 1000 if as_of is None else min(as_of, fetched_ms / 1000)
+        self._lag = lag
+        if lag == 0:
+            self._caught_up_as_of = as_of
 
-    async def sync(self, timeout_s: float = 10.0) -> None:
-        """Return once everything committed before this call has been folded."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self._partitions)
-                await self.wait_for(ends)
-        except TimeoutError as exc:
-            raise StoreTimeout("the state log did not catch up in time") from exc
-
-    async def wait_for(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _notify(self) -> None:
         async with self._progress:
-            while True:
-                if self.failed is not None:
-                    raise KafkaUnavailable("the state log reader failed") from self.failed
-                positions = await self._positions_now()
-                if all(positions[tp] >= end for tp, end in offsets.items()):
-                    return
-                await self._progress.wait()
+            self._progress.notify_all()
 
-    async def lag(self) -> dict[str, int]:
+    def status(self) -> ReaderStatus:
+        """Alive, and caught up with the log as of a fetch at most ``caught_up_within_s`` ago."""
+        running = self._task is not None and not self._task.done()
+        alive = running and self.failed is None and self.error is None
+        as_of = self._caught_up_as_of
+        age = None if as_of is None else max(0.0, time.time() - as_of)
+        problem = self.failed or self.error
+        return ReaderStatus(
+            name=self.name,
+            alive=alive,
+            caught_up=alive and age is not None and age <= self._caught_up_within_s,
+            lag=self._lag,
+            caught_up_s_ago=None if age is None else round(age, 3),
+            restarts=self.restarts,
+            corrupt_records=self.corrupt_records,
+            error=None if problem is None else f"{type(problem).__name__}: {problem}",
+        )
+
+    def lag(self) -> dict[str, int]:
         """Per topic, the committed records not folded yet, as of the last fetch (no request)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
         lags: dict[str, int] = {}
         for tp in self._partitions:
-            end = self.consumer.last_stable_offset(tp)
+            end = consumer.last_stable_offset(tp)
             if end is None or end < 0:  # nothing fetched yet
                 continue
-            lags[tp.topic] = max(0, end - await self.consumer.position(tp))
+            lags[tp.topic] = max(0, end - self._positions.get(tp, 0))
         return lags
+
+    async def sync(self, timeout_s: float = 10.0) -> None:
+        """Return once everything committed before this call has been folded.
+
+        Raises ``StateUnavailable`` when that cannot be done within ``timeout_s`` (the reader is
+        behind, restarting or stopped, or Kafka does not answer).
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.wait_for(await self._end_offsets())
+        except TimeoutError as exc:
+            raise StateUnavailable(
+                f"the {self.name} state did not catch up with the log in {timeout_s:g} s"
+            ) from exc
+
+    async def _end_offsets(self) -> dict[TopicPartition, int]:
+        """The log's end offsets, asked for after this call began.
+
+        Concurrent callers share requests: at most one is in flight, and callers that arrive
+        meanwhile share the next one (which starts after they arrived, so it is fresh enough for
+        each of them). A flood of lookups makes one request per round trip, not one each.
+        """
+        self._raise_if_down()
+        if self._ends_next is None:
+            self._ends_next = asyncio.get_running_loop().create_future()
+            self._ends_next.add_done_callback(_retrieve)
+            if self._ends_task is None or self._ends_task.done():
+                self._ends_task = asyncio.get_running_loop().create_task(self._ask_ends())
+        return await asyncio.shield(self._ends_next)
+
+    async def _ask_ends(self) -> None:
+        while self._ends_next is not None:
+            waiting, self._ends_next = self._ends_next, None
+            try:
+                ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self._partitions)
+            except Exception as exc:  # noqa: BLE001 - handed to every caller waiting on it
+                waiting.set_exception(
+                    StateUnavailable(f"the {self.name} state log's end is unknown: {exc}")
+                )
+            else:
+                waiting.set_result(ends)
+
+    def _raise_if_down(self) -> None:
+        if self.failed is not None:
+            raise StateUnavailable(f"the {self.name} state log reader stopped") from self.failed
+        if self.error is not None or self._consumer is None:
+            raise StateUnavailable(
+                f"the {self.name} state log reader is restarting", retry_after_s=2.0
+            ) from self.error
+
+    async def wait_for(self, offsets: dict[TopicPartition, int]) -> None:
+        def reached() -> bool:
+            self._raise_if_down()
+            return all(self._positions.get(tp, -1) >= end for tp, end in offsets.items())
+
+        async with self._progress:
+            await self._progress.wait_for(reached)
+
+
+def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:
+    """Mark a shared future's exception as seen: every caller may have given up waiting on it."""
+    if not future.cancelled():
+        future.exception()
+
+
+class _Stopped(Exception):
+    """The reader stops for good (``failed`` says why)."""
 
 
 class KafkaStateLog:
@@ -177,8 +367,8 @@ class KafkaStateLog:
         await self.reader.stop()
         await asyncio.to_thread(self._writer.close)
 
-    async def sync(self) -> None:
-        await self.reader.sync()
+    async def sync(self, timeout_s: float = 10.0) -> None:
+        await self.reader.sync(timeout_s)
 
     async def transact(self, decide: Callable[[], tuple[list[Record], T]]) -> T:
         async with self._write_lock:
@@ -193,15 +383,29 @@ class KafkaStateLog:
                     outgoing = [
                         OutgoingRecord(r.topic, r.value, r.key, partition=0) for r in records
                     ]
-                    await asyncio.to_thread(self._writer.write, outgoing)
+                    written = await asyncio.to_thread(self._writer.write, outgoing)
                 except (Fenced, KafkaException) as exc:
                     # Fenced: another instance wrote; the next attempt fences it back, catches
                     # up with what it wrote and decides again.
                     await self._retry_after(exc, attempt)
                     continue
-                await self.reader.sync()
+                await self._await_folded(written)
                 return result
         raise KafkaUnavailable("the state log write did not go through")
+
+    async def _await_folded(self, written: dict[tuple[str, int], int]) -> None:
+        """Read your writes: until this process's fold is past the records just committed.
+
+        By their offsets, not by the log's end offset: asked right after the commit, that can
+        still be short of them (the broker writes the commit markers after it answers).
+        """
+        past = {TopicPartition(t, p): offset + 1 for (t, p), offset in written.items()}
+        try:
+            async with asyncio.timeout(_FOLDED_TIMEOUT_S):
+                await self.reader.wait_for(past)
+        except (TimeoutError, StateUnavailable) as exc:
+            # Committed, not yet seen here: the caller must not take it as "not written".
+            raise StoreTimeout("the write is committed but not yet folded here") from exc
 
     async def _retry_after(self, error: Exception, attempt: int) -> None:
         log.warning(

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway._http_errors import status_of
+from gateway.connector_lookup import ConnectorLookup
 from gateway.errors import Overloaded
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
@@ -27,6 +28,7 @@ from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed, producer_c
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.model.fields import FieldSpec
 from inlet.settings import Settings
+from inlet.statelog.fold import CompleteState
 
 QUEUE_LIMIT = 20
 # Hang detectors, not performance limits: before the fix the call blocked for the whole delivery
@@ -152,7 +154,9 @@ async def test_the_gateway_answers_overloaded_at_once_when_the_queue_is_full(
 ) -> None:
     settings = _settings(black_hole, tmp_path)
     producer = _producer(settings)
-    ingest = Ingest(settings, ConnectorState(), producer, GatewayMetrics())
+    ingest = Ingest(
+        settings, ConnectorLookup(ConnectorState(), CompleteState()), producer, GatewayMetrics()
+    )
     try:
         async with _ticking() as ticker:
             started = time.monotonic()
@@ -173,7 +177,9 @@ async def test_the_answer_deadline_is_the_gateways_while_the_producer_keeps_retr
 ) -> None:
     settings = _settings(black_hole, tmp_path, produce_timeout_s=1.0)
     producer = _producer(settings)
-    ingest = Ingest(settings, ConnectorState(), producer, GatewayMetrics())
+    ingest = Ingest(
+        settings, ConnectorLookup(ConnectorState(), CompleteState()), producer, GatewayMetrics()
+    )
     try:
         with pytest.raises(KafkaUnavailable) as timed_out:
             await _ingest(ingest, 3)

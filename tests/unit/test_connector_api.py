@@ -15,7 +15,13 @@ from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from inlet.errors import InletError, InvalidConnector, KafkaUnavailable, Problem
+from inlet.errors import (
+    InletError,
+    InvalidConnector,
+    KafkaUnavailable,
+    Problem,
+    StateUnavailable,
+)
 from inlet.model.connectors import Connector, connector_record_value
 from inlet.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from inlet.settings import Settings
@@ -226,6 +232,23 @@ async def test_unknown_id_is_404(client: Client) -> None:
     ):
         found = problems(response, 404, "connector-not-found")
         assert found == [{"field": "id", "reason": "no connector has this id"}]
+
+
+async def test_a_read_that_finds_nothing_on_state_that_cannot_catch_up_is_503(
+    client: Client, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = await create(client)
+
+    async def stuck(timeout_s: float = 10.0) -> None:
+        raise StateUnavailable("the registry state did not catch up with the log")
+
+    monkeypatch.setattr(harness.log, "sync", stuck)
+    # Found in the fold: answered as ever. Not found: not a 404 it cannot stand behind.
+    assert (await client.get(f"/v1/connectors/{made['id']}")).status_code == 200
+    for path in ("/v1/connectors/con_nope", f"/v1/connectors/{made['id']}/samples"):
+        response = await client.get(path)
+        problems(response, 503, "state-unavailable")
+        assert response.headers["retry-after"] == "1"
 
 
 @pytest.mark.parametrize(

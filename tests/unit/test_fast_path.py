@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from gateway._fast_path import IngestDispatcher
 from gateway.app import build_app
+from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
 from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed
@@ -31,6 +32,7 @@ from inlet.model.connectors import Connector, ConnectorState, connector_record_v
 from inlet.model.fields import FieldSpec
 from inlet.problems import PROBLEM_MEDIA_TYPE
 from inlet.settings import Settings
+from inlet.statelog.fold import CompleteState
 from inlet.tokens import token_hash
 from inlet.topics import CONNECTORS_TOPIC
 
@@ -111,7 +113,9 @@ def gateway(*, fast_path: bool) -> Gateway:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.ingest = Ingest(settings, connectors, producer, metrics)
+        app.state.ingest = Ingest(
+            settings, ConnectorLookup(connectors, CompleteState()), producer, metrics
+        )
         yield
 
     return Gateway(build_app(settings, metrics, lifespan), producer)
