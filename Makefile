@@ -36,4 +36,5 @@ bench: sync
 # short version of three scenarios, tests/e2e/test_chaos.py); tens of minutes. Prints a table and
 # writes chaos/results/latest.json. CHAOS_ARGS, for example: --runs 1 --only broker-kill,leader-kill
 chaos: sync
+	scripts/ensure-postgres
 	$(UV) run --locked python -m chaos $(CHAOS_ARGS)

@@ -52,8 +52,16 @@ async def run_scenario(stack: Stack, scenario: Scenario, run: int, load: Load) -
             give_up.set()
             await writers
     loaded = ledger.now()
+    _save_attempts(stack.work / f"{scenario.name}-{run}.attempts.jsonl", ledger)
+    # The read-back decodes ~20k records/s here: give a big run the time it needs.
+    expected = sum(len(ledger.batches[b]) for b in {a.batch for a in ledger.attempts})
     copies = await asyncio.to_thread(
-        read_topic, stack.bootstrap, stack.registry.url, stack.admin_token, connector.topic
+        read_topic,
+        stack.bootstrap,
+        stack.registry.url,
+        stack.admin_token,
+        connector.topic,
+        120.0 + expected / 5000,
     )
     if scenario.verify is not None:
         await scenario.verify(stack, connector, marks, copies)
@@ -78,7 +86,6 @@ async def run_scenario(stack: Stack, scenario: Scenario, run: int, load: Load) -
             name: s.error_lines() - errors_before.get(name, 0) for name, s in stack.services.items()
         },
     }
-    _save_attempts(stack.work / f"{scenario.name}-{run}.attempts.jsonl", ledger)
     return verdict
 
 
@@ -154,7 +161,10 @@ async def run_all(
                 for scenario in members:
                     started = time.monotonic()
                     print(f"chaos: {scenario.name} run {run}: {scenario.title}", flush=True)
-                    verdict = await run_scenario(stack, scenario, run, load)
+                    try:
+                        verdict = await run_scenario(stack, scenario, run, load)
+                    except Exception as exc:  # the run is a failure; the next ones still run
+                        verdict = Verdict(scenario.name, run, failures=[f"error: {exc!r}"[:300]])
                     verdicts.append(verdict)
                     status = "ok" if verdict.passed else "FAILED " + ", ".join(verdict.failures)
                     print(
