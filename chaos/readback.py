@@ -69,3 +69,4 @@ def read_topic(
         return copies
     finally:
         consumer.close()
+        registry.close()
