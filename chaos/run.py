@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -120,6 +121,7 @@ COLUMNS = [
     ("written_after_503", "503 written"),
     ("fault_to_first_503_s", "fault→503 s"),
     ("recovery_to_first_200_s", "recovery→200 s"),
+    ("slowest_200_s", "slowest 200 s"),
     ("passed", "ok"),
 ]
 
@@ -142,6 +144,50 @@ def table(verdicts: list[Verdict]) -> str:
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+_SUMMED = [
+    "sent",
+    "acked",
+    "lost",
+    "phantom",
+    "dups_explained",
+    "dups_unexplained",
+    "non_503_5xx",
+    "hung",
+]
+
+
+def _span(values: list[float | None]) -> str:
+    seen = sorted(v for v in values if v is not None)
+    if not seen:
+        return "-"
+    return f"{seen[0]:.1f}" if seen[0] == seen[-1] else f"{seen[0]:.1f}-{seen[-1]:.1f}"
+
+
+def summary(verdicts: list[Verdict]) -> str:
+    """One row per scenario over its runs: counts summed, times as ranges (the README's table)."""
+    head = [
+        "scenario", "runs", "sent", "acked", "lost", "phantom", "dups explained",
+        "dups unexplained", "5xx≠503", "hung", "fault→503 s", "recovery→200 s", "slowest 200 s",
+        "passed",
+    ]  # fmt: skip
+    rows = [head, ["---"] * len(head)]
+    for name in dict.fromkeys(v.scenario for v in verdicts):
+        runs = [v for v in verdicts if v.scenario == name]
+        sums = [str(sum(getattr(v, key) for v in runs)) for key in _SUMMED]
+        rows.append(
+            [
+                name,
+                str(len(runs)),
+                *sums,
+                _span([v.fault_to_first_503_s for v in runs]),
+                _span([v.recovery_to_first_200_s for v in runs]),
+                _span([v.slowest_200_s for v in runs]),
+                f"{sum(v.passed for v in runs)}/{len(runs)}",
+            ]
+        )
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
 async def run_all(
@@ -200,7 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="keep logs here (default: temp)")
     parser.add_argument("--writers", type=int, default=Load.writers)
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--tables", type=Path, help="only print the tables of a results file")
     args = parser.parse_args(argv)
+    if args.tables:
+        names = {f.name for f in dataclasses.fields(Verdict)}
+        runs = json.loads(args.tables.read_text())["runs"]
+        kept = [Verdict(**{k: v for k, v in run.items() if k in names}) for run in runs]
+        print(table(kept), summary(kept), sep="\n\n")
+        return 0
     if args.list:
         for s in SCENARIOS:
             print(f"{s.name:22} {s.title}")
@@ -218,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     load = Load(writers=args.writers)
     verdicts = asyncio.run(run_all(chosen, args.runs, work, load, args.out))
     print(table(verdicts))
+    print()
+    print(summary(verdicts))
     print(f"chaos: results in {args.out}; logs and attempts in {work}")
     return 0 if all(v.passed for v in verdicts) else 1
 

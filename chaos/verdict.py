@@ -78,6 +78,7 @@ class Verdict:
     # 200s for requests sent well after the fault struck and answered before it was undone.
     ok_during_fault: int = 0
     fault_to_first_503_s: float | None = None
+    slowest_200_s: float | None = None  # the longest a request took to be answered 200
     recovery_to_first_200_s: float | None = None
     outcomes: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -120,6 +121,8 @@ def judge(
         1 for a in attempts if a.outcome.isdigit() and int(a.outcome) >= 500 and a.outcome != "503"
     )
     verdict.hung = verdict.outcomes.get("timeout", 0)
+    slowest = max((a.done - a.sent for a in attempts if a.outcome == "200"), default=None)
+    verdict.slowest_200_s = None if slowest is None else round(slowest, 2)
 
     found: dict[str, list[Copy]] = defaultdict(list)
     for copy in copies:
