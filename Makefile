@@ -1,7 +1,7 @@
 # The two commands of the README: `make up` starts Inlet (Kafka included); `make test` runs everything.
 UV := scripts/uv
 
-.PHONY: up test lint unit bench sync
+.PHONY: up test lint unit bench chaos sync
 
 sync:
 	$(UV) sync --locked
@@ -31,3 +31,11 @@ test: lint
 bench: sync
 	$(UV) run --locked python bench/codec_bench.py --batches 100
 	$(UV) run --locked python bench/gateway_bench.py $(BENCH_ARGS)
+
+# The chaos suite (chaos/): real processes on loopback, faults injected while writers send with
+# retries, every acknowledged record looked for on the topic. Not part of `make test` (which runs a
+# short version of three scenarios, tests/e2e/test_chaos.py); tens of minutes. Prints a table and
+# writes chaos/results/latest.json. CHAOS_ARGS, for example: --runs 1 --only broker-kill,leader-kill
+chaos: sync
+	scripts/ensure-postgres
+	$(UV) run --locked python -m chaos $(CHAOS_ARGS)

@@ -1,0 +1,1 @@
+"""The chaos suite: real processes, real faults, every acknowledged record accounted for."""
