@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from inlet.settings import Settings
 from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.topics import CONNECTORS_TOPIC
 from inlet.transactions import TransactionalProducer
+from tests import cpu_load
 from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
@@ -39,26 +38,11 @@ FIELDS = [{"name": "id", "type": "string"}]
 DEADLINE_S = 60.0
 
 
-def _burn() -> None:
-    while True:
-        pass
-
-
-@pytest.fixture
-def busy_cores() -> Iterator[None]:
+@pytest.fixture(name="busy_cores")
+def _busy_cores() -> Iterator[None]:
     """A busy loop per core for the duration of the test: start-up under CPU load."""
-    burners = [
-        multiprocessing.get_context("spawn").Process(target=_burn, daemon=True)
-        for _ in range(os.cpu_count() or 2)
-    ]
-    for burner in burners:
-        burner.start()
-    try:
+    with cpu_load.busy_cores():
         yield
-    finally:
-        for burner in burners:
-            burner.kill()
-            burner.join()
 
 
 class Keys:
