@@ -418,7 +418,8 @@ _BUCKET = re.compile(r'^inlet_produce_latency_seconds_bucket\{le="([^"]+)"\} (\S
 
 def produce_histogram(gateway_url: str) -> dict[float, float]:
     """The gateway's own histogram of "records handed to the producer -> all acked" (cumulative
-    counts by upper bound, seconds). With several workers, one worker's (whichever answers)."""
+    counts by upper bound, seconds): ``inlet gateway`` sums its workers' (multiprocess metrics);
+    another server's launcher (uvicorn/granian with several workers) answers with one worker's."""
     try:
         _, text = _http("GET", f"{gateway_url}/metrics")
     except OSError:
@@ -751,7 +752,8 @@ def main() -> int:
             for scenario in scenarios:
                 before = watch.wait_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
                 print(f"running {scenario.title} …", flush=True)
-                # One worker's metrics answer a scrape: with several, the counts do not add up.
+                # `inlet gateway` sums its workers' metrics; other launchers answer with one
+                # worker's, whose counts add up only when there is one.
                 single = args.server == "inlet" or args.workers == 1
                 histogram = produce_histogram(stack.gateway_url) if single else {}
                 with watch.window() as usage:
