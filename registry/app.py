@@ -49,8 +49,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             remote_schemas=(
                 RemoteSchemaStore.from_settings(settings) if settings.schema_registry_url else None
             ),
-            record_reader=RecordReader(settings, state.connectors, lookup),
-            replayer=RejectedReplayer(settings, state.connectors),
+            record_reader=RecordReader(settings, state.connectors, lookup, log),
+            replayer=RejectedReplayer(settings, state.connectors, log),
         ),
     )
     admin_token, _ = ensure_admin_token(settings.admin_token, Path(settings.data_dir))

@@ -55,7 +55,7 @@ from inlet.model.fields import (
     validate_connector_name,
 )
 from inlet.settings import Settings
-from inlet.statelog.fold import Record, StateLog, confirm_absent
+from inlet.statelog.fold import Record, StateLog
 from inlet.tokens import INGEST_PREFIX, new_token, token_hash
 from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
 from registry.cursors import CursorCodec
@@ -149,9 +149,7 @@ class ConnectorService:
     # --- Reads: from local state, like the schema registry's reads. ---
 
     async def get(self, connector_id: str) -> Connector:
-        if self._state.get(connector_id) is None:
-            await confirm_absent(self._log)
-        return self._state.require(connector_id)
+        return await self._state.confirmed(connector_id, self._log)
 
     async def list_page(
         self, *, limit: int = 50, cursor: str | None = None

@@ -28,6 +28,7 @@ from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
 from inlet.schema_lookup import SchemaLookup, SchemaRef
 from inlet.settings import Settings
+from inlet.statelog.fold import StateLog
 from inlet.topic_reads import read_from
 from registry.cursors import CursorCodec, invalid_cursor
 
@@ -91,14 +92,16 @@ class RecordReader:
         settings: Settings,
         connectors: ConnectorState,
         schemas: SchemaLookup,
+        log: StateLog,
     ) -> None:
         self._settings = settings
         self._connectors = connectors
         self._schemas = schemas
+        self._log = log  # to confirm an unknown connector on caught-up state
         self._decoder = WireDecoder(schemas.schema_text)
 
     async def page(self, connector_id: str, cursor: str | None, limit: int) -> RecordPage:
-        connector = self._connectors.require(connector_id)
+        connector = await self._connectors.confirmed(connector_id, self._log)
         start = decode_cursor(connector_id, cursor)
         try:
             messages, positions = await asyncio.to_thread(self._read, connector.topic, start, limit)

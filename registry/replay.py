@@ -38,6 +38,7 @@ from inlet.kafka import ConfigValue, OutgoingRecord, client_config, producer_con
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REPLAY_OF, HEADER_REQUEST_ID
 from inlet.settings import Settings
+from inlet.statelog.fold import StateLog
 from inlet.topic_reads import read_from
 from inlet.transactions import Fenced, TransactionalProducer
 from registry.errors import ReplayConflict
@@ -76,13 +77,14 @@ class RejectedReplayer:
     """Replays for one registry instance; one replay per connector at a time here (others, on
     other instances, are fenced by the transactional id)."""
 
-    def __init__(self, settings: Settings, connectors: ConnectorState) -> None:
+    def __init__(self, settings: Settings, connectors: ConnectorState, log: StateLog) -> None:
         self._settings = settings
         self._connectors = connectors
+        self._log = log  # to confirm an unknown connector on caught-up state
         self._running: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def replay(self, connector_id: str, *, dry_run: bool, limit: int) -> ReplayResult:
-        connector = self._connectors.require(connector_id)
+        connector = await self._connectors.confirmed(connector_id, self._log)
         lock = self._running[connector.id]
         if lock.locked():
             raise ReplayConflict(f"a replay of connector {connector.id!r} is running")

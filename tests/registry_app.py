@@ -67,8 +67,8 @@ class InMemoryRegistry(Generic[L]):
             log=self.log,
             topics=self.topics,
             remote_schemas=remote_schemas,
-            record_reader=RecordReader(settings, self.state.connectors, lookup),
-            replayer=RejectedReplayer(settings, self.state.connectors),
+            record_reader=RecordReader(settings, self.state.connectors, lookup, self.log),
+            replayer=RejectedReplayer(settings, self.state.connectors, self.log),
         )
         self.services = Services(settings, self.state, parts, clock=clock)
         self.app = build_app(self.services, admin_token_hash=token_hash(admin_token))

@@ -15,7 +15,7 @@ import msgspec
 
 from inlet.errors import ConnectorNotFound, Problem
 from inlet.model.fields import FieldSpec
-from inlet.statelog.fold import CorruptRecord, text_key
+from inlet.statelog.fold import CorruptRecord, StateLog, StateReader, confirm_absent, text_key
 from inlet.topics import CONNECTORS_TOPIC
 
 Status = Literal["awaiting_samples", "saved"]
@@ -104,6 +104,14 @@ class ConnectorState:
 
     def get(self, connector_id: str) -> Connector | None:
         return self.by_id.get(connector_id)
+
+    async def confirmed(self, connector_id: str, log: StateLog | StateReader) -> Connector:
+        """The connector; when this fold does not have it, only once ``log`` confirmed that on
+        caught-up state (``ConnectorNotFound``), else ``StateUnavailable``: never a 404 from a
+        fold that is behind."""
+        if connector_id not in self.by_id:
+            await confirm_absent(log)
+        return self.require(connector_id)
 
     def require(self, connector_id: str) -> Connector:
         """The connector, or ``ConnectorNotFound``: the one answer every API gives for it."""

@@ -229,6 +229,8 @@ async def test_unknown_id_is_404(client: Client) -> None:
         await client.delete("/v1/connectors/con_nope"),
         await client.post("/v1/connectors/con_nope/duplicate", json={"name": "x"}),
         await client.post("/v1/connectors/con_nope/rotate-token"),
+        await client.get("/v1/connectors/con_nope/records"),
+        await client.post("/v1/connectors/con_nope/rejected/replay?dry_run=true"),
     ):
         found = problems(response, 404, "connector-not-found")
         assert found == [{"field": "id", "reason": "no connector has this id"}]
@@ -245,8 +247,12 @@ async def test_a_read_that_finds_nothing_on_state_that_cannot_catch_up_is_503(
     monkeypatch.setattr(harness.log, "sync", stuck)
     # Found in the fold: answered as ever. Not found: not a 404 it cannot stand behind.
     assert (await client.get(f"/v1/connectors/{made['id']}")).status_code == 200
-    for path in ("/v1/connectors/con_nope", f"/v1/connectors/{made['id']}/samples"):
-        response = await client.get(path)
+    for response in (
+        await client.get("/v1/connectors/con_nope"),
+        await client.get(f"/v1/connectors/{made['id']}/samples"),
+        await client.get("/v1/connectors/con_nope/records"),
+        await client.post("/v1/connectors/con_nope/rejected/replay?dry_run=true"),
+    ):
         problems(response, 503, "state-unavailable")
         assert response.headers["retry-after"] == "1"
 
