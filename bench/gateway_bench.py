@@ -48,7 +48,7 @@ import msgspec
 from _profile import breakdown
 
 from deploy.broker import LocalKafka, env_cache_dir
-from inlet.process import free_ports
+from inlet.process import free_ports, stderr_to
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -399,20 +399,6 @@ def create_connector(stack: Stack) -> dict[str, Any]:
     return connector
 
 
-@contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """File descriptor 2 goes to ``path`` in the block (and in processes started in it)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with path.open("ab") as out:
-        os.dup2(out.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 _BUCKET = re.compile(r'^inlet_produce_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.MULTILINE)
 
 
@@ -730,7 +716,7 @@ def main() -> int:
         loadgen = build_loadgen(work)
         report["workload"] = {"fields": FIELDS, "key_field": "id", **write_bodies(work)}
         print("starting Kafka …", flush=True)
-        with _stderr_to(work / "kafka.log"):  # librdkafka's "connection refused" while it boots
+        with stderr_to(work / "kafka.log"):  # librdkafka's "connection refused" while it boots
             bootstrap = broker.start()
         with services(
             bootstrap, work, args.server, args.workers, fast_path=args.fast_path

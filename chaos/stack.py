@@ -17,8 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 import httpx
 
 from deploy.broker import LocalKafka, env_cache_dir
-from inlet.process import die_with_parent, free_ports
+from inlet.process import die_with_parent, free_ports, stderr_to
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,24 +63,10 @@ class QuietKafka(LocalKafka):
     stderr_log: Path
 
     def start_node(self, node_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> None:
-        with _stderr_to(self.stderr_log):
+        with stderr_to(self.stderr_log):
             super().start_node(node_id, wait=False)
         if wait:
             self.wait_ready(timeout_s)
-
-
-@contextmanager
-def _stderr_to(path: Path) -> Iterator[None]:
-    """File descriptor 2 goes to ``path`` in the block, so children started in it inherit that."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with path.open("ab") as out:
-        os.dup2(out.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 @dataclass

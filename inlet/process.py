@@ -1,12 +1,16 @@
-"""Process helpers for every Inlet process tree: children that die with their parent, free ports."""
+"""Process helpers for every Inlet process tree: children that die with their parent, free ports,
+children whose stderr goes to a file."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def free_ports(count: int) -> list[int]:
@@ -41,3 +45,17 @@ def die_with_parent(signum: int = signal.SIGTERM, *, parent: int | None = None) 
         _LIBC.prctl(1, signum)  # PR_SET_PDEATHSIG
     if parent is not None and os.getppid() != parent:
         os._exit(ORPHANED_EXIT_CODE)
+
+
+@contextlib.contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """File descriptor 2 goes to ``path`` in the block, so children started in it inherit that."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with path.open("ab") as out:
+        os.dup2(out.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
