@@ -123,14 +123,19 @@ async def gateway_worker_kill(stack: Stack, _c: Connector, marks: Marks) -> None
     await asyncio.to_thread(stack.services["gateway"].wait_healthy)
 
 
-async def gateway_kill(stack: Stack, _c: Connector, marks: Marks, hold_s: float = 3.0) -> None:
-    gateway = stack.services["gateway"]
-    await asyncio.to_thread(gateway.kill)
+async def _kill_and_restart(stack: Stack, service: str, marks: Marks, hold_s: float) -> None:
+    """kill -9 of a whole service process, restarted after ``hold_s``."""
+    process = stack.services[service]
+    await asyncio.to_thread(process.kill)
     marks.fault()
     await asyncio.sleep(hold_s)
-    gateway.start()
+    process.start()
     marks.recovered()
-    await asyncio.to_thread(gateway.wait_healthy)
+    await asyncio.to_thread(process.wait_healthy)
+
+
+async def gateway_kill(stack: Stack, _c: Connector, marks: Marks, hold_s: float = 3.0) -> None:
+    await _kill_and_restart(stack, "gateway", marks, hold_s)
 
 
 async def registry_kill(stack: Stack, _c: Connector, marks: Marks, hold_s: float = 5.0) -> None:
@@ -196,13 +201,7 @@ async def rolling_restart(stack: Stack, _c: Connector, marks: Marks) -> None:
 async def second_gateway_kill(
     stack: Stack, _c: Connector, marks: Marks, hold_s: float = 10.0
 ) -> None:
-    gateway = stack.services["gateway-2"]
-    await asyncio.to_thread(gateway.kill)
-    marks.fault()
-    await asyncio.sleep(hold_s)
-    gateway.start()
-    marks.recovered()
-    await asyncio.to_thread(gateway.wait_healthy)
+    await _kill_and_restart(stack, "gateway-2", marks, hold_s)
 
 
 async def consumers_kill(stack: Stack, connector: Connector, marks: Marks) -> None:
