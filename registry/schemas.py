@@ -3,14 +3,16 @@
 Every write goes through ``StateLog.transact``: its decision function reads caught-up state, raises
 a domain error or returns the ``_schemas`` records to write. Reads answer from the local state
 without waiting for the log, as Confluent's followers do; this instance's own writes are always
-visible.
+visible. A read that finds nothing answers "not found" only once the state has caught up with the
+log (``_read``), else ``StateUnavailable``: never a confident 404 from a fold that is behind.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import fastavro
 import msgspec
@@ -40,7 +42,7 @@ from inlet.model.schemas import (
     schema_record,
     schema_tombstone,
 )
-from inlet.statelog.fold import Record, StateLog
+from inlet.statelog.fold import Record, StateLog, confirm_absent
 from registry.compat import (
     DEFAULT_LEVEL,
     CompatibilityLevel,
@@ -50,7 +52,11 @@ from registry.compat import (
 )
 from registry.errors import SubjectCompatibilityNotConfigured
 
+T = TypeVar("T")
+
 SCHEMA_TYPES = (AVRO,)
+# What a read raises when the local state does not have what it names.
+_NOT_FOUND = (SchemaNotFound, SubjectNotFound, VersionNotFound, SubjectCompatibilityNotConfigured)
 _MAX_VERSION = 2**31 - 1
 _VERSION_PATTERN = re.compile(r"-?[0-9]+")
 
@@ -146,30 +152,35 @@ class SchemaRegistry:
         references: Sequence[object] = (),
     ) -> SchemaVersion:
         """The version of ``subject`` that has this schema."""
-        self._require_subject(subject, deleted=deleted)
         canonical = canonical_json(_parse_avro(schema_text, schema_type, references))
-        found = self._state.lookup(subject, canonical, deleted=deleted)
-        if found is None:
-            raise SchemaNotFound("Schema not found")
-        return found
+
+        def read() -> SchemaVersion:
+            self._require_subject(subject, deleted=deleted)
+            found = self._state.lookup(subject, canonical, deleted=deleted)
+            if found is None:
+                raise SchemaNotFound("Schema not found")
+            return found
+
+        return await self._read(read)
 
     async def subjects(self, *, deleted: bool = False) -> list[str]:
         return self._state.subjects(deleted=deleted)
 
     async def versions(self, subject: str, *, deleted: bool = False) -> list[int]:
-        self._require_subject(subject, deleted=deleted)
-        return self._state.versions(subject, deleted=deleted)
+        def read() -> list[int]:
+            self._require_subject(subject, deleted=deleted)
+            return self._state.versions(subject, deleted=deleted)
+
+        return await self._read(read)
 
     async def get_version(
         self, subject: str, version: str, *, deleted: bool = False
     ) -> SchemaVersion:
-        return self._version(subject, parse_version(version), deleted=deleted)
+        wanted = parse_version(version)
+        return await self._read(lambda: self._version(subject, wanted, deleted=deleted))
 
     async def schema_by_id(self, schema_id: int) -> StoredSchema:
-        found = self._state.schema_by_id(schema_id)
-        if found is None:
-            raise SchemaNotFound(f"Schema {schema_id} not found")
-        return found
+        return await self._read(lambda: self._schema_by_id(schema_id))
 
     async def subjects_for_id(self, schema_id: int, *, deleted: bool = False) -> list[str]:
         await self.schema_by_id(schema_id)
@@ -252,14 +263,18 @@ class SchemaRegistry:
     ) -> CompatibilityLevel:
         if subject is None:
             return self._global_level()
-        level = self._state.subject_level(subject)
-        if level is not None:
-            return parse_level(level)
-        if default_to_global:
-            return self._global_level()
-        raise SubjectCompatibilityNotConfigured(
-            f"Subject '{subject}' does not have subject-level compatibility configured"
-        )
+
+        def read() -> CompatibilityLevel:
+            level = self._state.subject_level(subject)
+            if level is not None:
+                return parse_level(level)
+            if default_to_global:
+                return self._global_level()
+            raise SubjectCompatibilityNotConfigured(
+                f"Subject '{subject}' does not have subject-level compatibility configured"
+            )
+
+        return await self._read(read)
 
     async def set_config(self, level: str, subject: str | None = None) -> CompatibilityLevel:
         parsed = parse_level(level)
@@ -301,19 +316,36 @@ class SchemaRegistry:
         transitive levels check them all, as registering would.
         """
         parsed = _parse_avro(schema_text, schema_type, references)
-        if version is None:
-            targets = self._live(subject)
-        else:
-            wanted = parse_version(version)
+        wanted = None if version is None else parse_version(version)
+
+        def read() -> list[SchemaVersion]:
+            if wanted is None:
+                return self._live(subject)
             self._require_subject(subject)
-            targets = (
-                self._live(subject) if wanted == "latest" else [self._version(subject, wanted)]
-            )
+            return self._live(subject) if wanted == "latest" else [self._version(subject, wanted)]
+
+        targets = await self._read(read)
         existing = [json.loads(v.schema) for v in targets]
         reasons = check(self._level(subject), parsed, existing)
         return not reasons, reasons if verbose else []
 
     # --- Helpers. ---
+
+    async def _read(self, read: Callable[[], T]) -> T:
+        """``read()`` on the local state; when it finds nothing, again once the state has caught
+        up with the log (``StateUnavailable`` if it cannot): a fresh instance, or one that is
+        behind another's write, never answers 404 for what the log already holds."""
+        try:
+            return read()
+        except _NOT_FOUND:
+            await confirm_absent(self._log)
+            return read()
+
+    def _schema_by_id(self, schema_id: int) -> StoredSchema:
+        found = self._state.schema_by_id(schema_id)
+        if found is None:
+            raise SchemaNotFound(f"Schema {schema_id} not found")
+        return found
 
     def _require_subject(self, subject: str, *, deleted: bool = False) -> None:
         if not self._state.versions(subject, deleted=deleted):

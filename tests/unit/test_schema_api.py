@@ -14,7 +14,13 @@ from litestar import Litestar, get, post
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
-from inlet.errors import KafkaUnavailable, Problem, StoreTimeout, SubjectNotFound
+from inlet.errors import (
+    KafkaUnavailable,
+    Problem,
+    StateUnavailable,
+    StoreTimeout,
+    SubjectNotFound,
+)
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
 from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
@@ -398,6 +404,42 @@ def test_compatibility_endpoint(client: Client, log: InMemoryStateLog) -> None:
 
 
 # --- The error table. ---
+
+
+def test_a_read_that_finds_nothing_on_state_that_cannot_catch_up_is_503_not_404(
+    client: Client, log: InMemoryStateLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema_id = _id(client, V1)
+
+    async def stuck(timeout_s: float = 10.0) -> None:
+        raise StateUnavailable("the registry state did not catch up with the log")
+
+    monkeypatch.setattr(log, "sync", stuck)
+    # Found in the fold: answered as ever, without waiting for the log.
+    assert client.get(f"/schemas/ids/{schema_id}").status_code == 200
+    assert client.get(f"/subjects/{SUBJECT}/versions/1").status_code == 200
+    # Not found: a 404 only a caught-up fold could stand behind, so 503 (Confluent's 50303).
+    for path in (
+        f"/schemas/ids/{schema_id + 1}",
+        f"/schemas/ids/{schema_id + 1}/subjects",
+        f"/schemas/ids/{schema_id + 1}/versions",
+        "/subjects/inlet.nobody-value/versions",
+        "/subjects/inlet.nobody-value/versions/1",
+        f"/subjects/{SUBJECT}/versions/2",
+        "/config/inlet.nobody-value",
+    ):
+        _error(client.get(path), 503, 50303)
+    _error(
+        client.post("/subjects/inlet.nobody-value", json={"schema": json.dumps(V1)}), 503, 50303
+    )
+    _error(
+        client.post(
+            "/compatibility/subjects/inlet.nobody-value/versions/1",
+            json={"schema": json.dumps(V2)},
+        ),
+        503,
+        50303,
+    )
 
 
 def test_unknown_route_is_a_confluent_error(client: Client) -> None:
