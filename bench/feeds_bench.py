@@ -264,6 +264,7 @@ def main() -> None:
         settings = Settings(
             kafka_bootstrap_servers=bootstrap,
             data_dir=scratch,
+            files_root=scratch,  # the Parquet pipeline writes below it
             admin_token=TOKEN,
             topic_partitions=3,
         )

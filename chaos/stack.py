@@ -217,6 +217,7 @@ class Stack:
             "INLET_ADMIN_TOKEN": self.admin_token,
             "INLET_SECRET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "INLET_DATA_DIR": str(self.work / "data"),
+            "INLET_FILES_ROOT": str(self.work),  # the files pipelines' lakes are below it
             "INLET_REGISTRY_PORT": str(ports[0]),
             "INLET_GATEWAY_WORKERS": str(self.gateway_workers),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -17,11 +17,14 @@ import dataclasses
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+import psycopg
 from confluent_kafka import (
     OFFSET_BEGINNING,
     TIMESTAMP_NOT_AVAILABLE,
@@ -31,7 +34,9 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
+from psycopg.conninfo import conninfo_to_dict
 
+from consumers._failures import describe
 from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, Sink
 from consumers.sinks._columns import record_columns
 from consumers.sinks.files import FilesSink
@@ -43,11 +48,15 @@ from inlet.codec.wire import (
     WireDecoder,
     header_values,
 )
+from inlet.errors import Problem
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import Connector
-from inlet.model.pipelines import PIPELINE_PARTITION, PartitionStatus, Pipeline
+from inlet.model.pipeline_sinks import dsn_secrets, scrub
+from inlet.model.pipelines import PIPELINE_PARTITION, FailureKind, PartitionStatus, Pipeline
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
+from inlet.sealing import SealBroken, is_sealed
 from inlet.settings import Settings
+from inlet.sink_rules import DSN_FIELD, SinkRefused, SinkRules
 from inlet.topics import pipeline_group
 
 log = logging.getLogger("inlet.consumers.feed")
@@ -57,6 +66,9 @@ POLL_S = 0.2
 MEASURE_INTERVAL_S = 2.0
 MIN_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
+# This many records in a row sent to the dead-letter topic, none taken: the sink refuses them all
+# (a constraint or a column type that no record fits), and the pipeline says it is failing.
+FAILING_AFTER_REFUSED = 50
 HEADER_DLQ_REASON = "inlet-dlq-reason"
 HEADER_DLQ_SOURCE = "inlet-dlq-source"  # <topic>/<partition>/<offset>
 HEADER_DLQ_PIPELINE = "inlet-dlq-pipeline"
@@ -71,6 +83,7 @@ class FeedContext:
     """What feeds share in one process: settings, the folded log, schemas, the producer."""
 
     settings: Settings
+    rules: SinkRules  # where sinks may deliver (checked again here, before a sink opens)
     worker: str
     schema_text: Callable[[int], str | None]  # the schemas at hand (``inlet/schema_lookup.py``)
     load_schema: Callable[[int], None]  # returns once the schema is at hand, if it exists
@@ -88,6 +101,7 @@ class _Report:
     dead_lettered: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
+    failure: FailureKind | None = None
 
 
 @dataclass
@@ -109,6 +123,12 @@ class Feed:
         self._lock = threading.Lock()
         self._reports: dict[int, _Report] = {}
         self._measured_at = 0.0
+        # What libraries' messages about this pipeline's sink must never carry into a log line.
+        sink = pipeline.sink
+        self._secrets = dsn_secrets(sink.dsn) if isinstance(sink, PostgresSinkConfig) else []
+        self._dead_letters = 0  # sent by this feed
+        self._last_refusal = ""
+        self._refused_run = 0  # records in a row the sink refused (dead-lettered), none taken
 
     # --- Control, from the supervisor's (event loop) thread. ---
 
@@ -146,13 +166,21 @@ class Feed:
             started = time.monotonic()
             try:
                 self._session()
-            except Exception as exc:
-                log.warning(
-                    "pipeline feed failed; starting over",
-                    extra={"pipeline": self.pipeline.id, "error": str(exc)},
-                    exc_info=True,
-                )
-                self._error(PIPELINE_PARTITION, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - described, logged, retried
+                failure = describe(exc)
+                message = scrub(failure.message, self._secrets)
+                extra = {
+                    "pipeline": self.pipeline.id,
+                    "error": message,
+                    "failure": failure.kind,
+                    # What the library said, for the operator: a log line, never the API.
+                    "detail": scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:2000],
+                }
+                if not failure.expected:
+                    text = "".join(traceback.format_exception(exc))
+                    extra["traceback"] = scrub(text, self._secrets)
+                log.warning("pipeline feed failed; starting over", extra=extra)
+                self._error(PIPELINE_PARTITION, message, failure.kind)
                 if time.monotonic() - started > 60:
                     backoff = MIN_BACKOFF_S  # it ran a while: a new failure, not the same one
                 self._stopping.wait(backoff)
@@ -160,8 +188,22 @@ class Feed:
 
     def _new_sink(self) -> Sink:
         config = self.pipeline.sink
+        rules = self._context.rules
         if isinstance(config, PostgresSinkConfig):
+            if is_sealed(config.dsn):  # the registry sealed it with a key this worker lacks
+                raise SealBroken("the DSN is sealed with another secret key: set INLET_SECRET_KEY")
+            try:
+                params = {k: str(v) for k, v in conninfo_to_dict(config.dsn).items()}
+            except psycopg.ProgrammingError:
+                # Not chained: psycopg's message quotes the DSN, which may hold a password.
+                reason = "not a PostgreSQL connection string"
+                raise SinkRefused(Problem(field=DSN_FIELD, reason=reason)) from None
+            rules.check_hosts(params)
             return PostgresSink(self.pipeline.id, self._topic, config, self._decoder.schema)
+        # Relative to this host's files root (a pipeline stored before the root existed may be
+        # absolute: then it must lie inside it).
+        directory = rules.directory(config.directory)
+        config = msgspec.structs.replace(config, directory=str(directory))
         return FilesSink(config, self._decoder.schema)
 
     def _new_consumer(self) -> Consumer:
@@ -187,11 +229,16 @@ class Feed:
             session.sink.start(record_columns(self._decoder.schema(self._initial_schema_id)))
             consumer = self._new_consumer()
             self._subscribe(consumer, session)
+            self._recovered()
             while not self._stopping.is_set():
                 messages = consumer.consume(BATCH_RECORDS, POLL_S)
                 if messages:
                     batch = self._batch(messages)
-                    self._advanced(consumer, session.sink.write(batch, self._dead_letter))
+                    sent = self._dead_letters
+                    positions = session.sink.write(batch, self._dead_letter)
+                    total = len(batch.records) + len(batch.undecodable)
+                    self._refusals(total, self._dead_letters - sent)
+                    self._advanced(consumer, positions)
                 self._advanced(consumer, session.sink.tick())
                 self._measure(consumer, session.owned)
             # A clean stop: finish open files. The final reports stay for the last publish.
@@ -316,6 +363,40 @@ class Feed:
                 report.dead_lettered += 1
                 report.last_error = f"offset {letter.offset}: {letter.reason}"
                 report.last_error_at = now
+            self._dead_letters += len(letters)
+            if letters:
+                self._last_refusal = letters[-1].reason
+
+    def _refusals(self, total: int, refused: int) -> None:
+        """Count records refused in a row: past ``FAILING_AFTER_REFUSED``, the pipeline fails."""
+        if total == 0:
+            return
+        if refused < total:
+            self._refused_run = 0
+            self._recovered()
+            return
+        self._refused_run += refused
+        if self._refused_run >= FAILING_AFTER_REFUSED:
+            message = (
+                f"the sink refused each of the last {self._refused_run} records (all sent to the "
+                f"dead-letter topic); the latest: {self._last_refusal}"
+            )
+            self._error(PIPELINE_PARTITION, message, "permanent")
+
+    def _recovered(self) -> None:
+        """The sink works again: the pipeline-level failure, if any, is over."""
+        if self._refused_run >= FAILING_AFTER_REFUSED:
+            return  # the sink opens, but still refuses every record
+        with self._lock:
+            report = self._reports.get(PIPELINE_PARTITION)
+            if report is None:
+                # A failure another process (or this one, before a restart) reported.
+                before = self._context.last_report(self.pipeline.id, PIPELINE_PARTITION)
+                if before is None or before.failure is None:
+                    return
+                report = _Report(last_error=before.last_error, last_error_at=before.last_error_at)
+                self._reports[PIPELINE_PARTITION] = report
+            report.failure = None
 
     # --- Progress and status. ---
 
@@ -366,11 +447,12 @@ class Feed:
                 with self._lock:
                     self._reports.setdefault(partition, _Report()).end_offset = high
 
-    def _error(self, partition: int, message: str) -> None:
+    def _error(self, partition: int, message: str, failure: FailureKind) -> None:
         with self._lock:
             report = self._reports.setdefault(partition, _Report())
             report.last_error = message[:1000]
             report.last_error_at = datetime.now(UTC)
+            report.failure = failure
 
 
 def _headers(message: Message) -> Headers:

@@ -77,8 +77,9 @@ class PipelineReports(Collector):
                 at = report.last_error_at.timestamp()
                 last_error.add_metric(values, at)
                 recent = now - at < FAILING_WINDOW_S
-            # Partition -1 speaks for the whole pipeline (its connector is gone): failing while so.
-            recent = recent or (report.partition < 0 and report.last_error is not None)
+            # Partition -1 speaks for the whole pipeline: failing while its failure lasts (its
+            # connector is gone, its sink refuses it...).
+            recent = recent or report.failure is not None
             failing_by_pipeline[report.pipeline_id] = max(
                 failing_by_pipeline.get(report.pipeline_id, 0), int(recent)
             )

@@ -38,6 +38,7 @@ from inlet.model.schemas import SchemaState
 from inlet.schema_lookup import SchemaRef, schema_lookup, schema_topics
 from inlet.sealing import secret_box
 from inlet.settings import Settings
+from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.topics import (
@@ -145,6 +146,7 @@ class _Supervisor:
 
         return FeedContext(
             settings=self._settings,
+            rules=SinkRules.from_settings(self._settings),
             worker=self._worker,
             schema_text=self._schema_lookup.schema_text,
             load_schema=load_schema,
@@ -193,6 +195,7 @@ class _Supervisor:
                 partition=PIPELINE_PARTITION,
                 last_error=f"connector {pipeline.connector_id!r} does not exist",
                 last_error_at=now,
+                failure="permanent",
                 worker=self._worker,
                 updated_at=now,
             )

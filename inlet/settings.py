@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from inlet.logs import LogFormat
+from inlet.sink_rules import parse_sink_hosts
 
 _PREFIX = "INLET_"
 
@@ -100,6 +101,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # and its Basic-auth credentials as Confluent's clients spell them: "user:password".
     schema_registry_url: str | None = None
     schema_registry_basic_auth: str | None = None
+    # Where files pipelines may write (relative directories are below it); None: <data_dir>/files.
+    files_root: str | None = None
+    # The hosts PostgreSQL sinks may reach, comma-separated (inlet/sink_rules.py); None: any.
+    sink_hosts: str | None = None
     # Gateway limits and deadlines.
     produce_timeout_s: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
@@ -117,6 +122,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def __post_init__(self) -> None:
         problems = _kafka_security_problems(self)
+        if self.sink_hosts is not None:
+            try:
+                parse_sink_hosts(self.sink_hosts)
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             raise SettingsError("; ".join(problems))
 
@@ -136,6 +146,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def __rich_repr__(self) -> list[tuple[str, Any]]:
         # msgspec's own __rich_repr__ lists the raw fields (rich tracebacks with locals use it).
         return list(self._shown().items())
+
+    @property
+    def files_root_dir(self) -> str:
+        return self.files_root or str(Path(self.data_dir) / "files")
 
     @property
     def gateway_url(self) -> str:

@@ -1,14 +1,14 @@
 """The admin API for pipelines: ``/v1/pipelines``.
 
 A pipeline's view joins its definition with what its feed workers last reported on the
-``_inlet_pipeline_status`` topic: records delivered and dead-lettered, lag, the last error. DSNs
-are shown masked (``mask_dsn``): a password given in one is never returned.
+``_inlet_pipeline_status`` topic: records delivered and dead-lettered, lag, the last error, and
+the status they add up to (``run_state``: running, paused, retrying or failing). DSNs are shown
+masked (``mask_dsn``): a password given in one is never returned.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 import msgspec
 from litestar import Controller, delete, get, post
@@ -21,12 +21,12 @@ from inlet.model.pipelines import (
     PartitionStatus,
     Pipeline,
     PostgresSink,
+    RunState,
     Sink,
+    run_state,
 )
 from inlet.topics import pipeline_group
 from registry.pipeline_service import DlqPolicy, NewPipeline, PipelineService
-
-RunState = Literal["running", "paused"]
 
 
 class PartitionView(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,7 +92,7 @@ def _view(pipeline: Pipeline, reports: list[PartitionStatus]) -> PipelineView:
         sink=_masked(pipeline.sink),
         dlq_topic=pipeline.dlq_topic,
         consumer_group=pipeline_group(pipeline.id),
-        status="paused" if pipeline.paused else "running",
+        status=run_state(pipeline, reports),
         records_delivered=sum(r.delivered for r in partitions),
         records_dead_lettered=sum(r.dead_lettered for r in partitions),
         lag=sum(lag for lag in lags if lag is not None) if lags and None not in lags else None,

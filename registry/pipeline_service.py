@@ -21,7 +21,7 @@ import msgspec
 from inlet.errors import InletError, Problem
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.fields import validate_connector_name
-from inlet.model.pipeline_sinks import sink_identity, sink_problems, with_defaults
+from inlet.model.pipeline_sinks import sink_identity, sink_problems, stored_sink
 from inlet.model.pipelines import (
     PartitionStatus,
     Pipeline,
@@ -33,6 +33,7 @@ from inlet.model.pipelines import (
     pipeline_tombstone,
     status_tombstone,
 )
+from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import Record, StateLog, confirm_absent
 from inlet.topics import pipeline_dlq_topic
 from registry.errors import InvalidPipeline, NameTaken, PipelineNotFound
@@ -61,8 +62,10 @@ class PipelineService:
         log: StateLog,
         topics: TopicAdmin,
         *,
+        rules: SinkRules,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._rules = rules
         self._pipelines = pipelines
         self._statuses = statuses
         self._connectors = connectors
@@ -86,14 +89,14 @@ class PipelineService:
     # --- Writes. ---
 
     async def create(self, new: NewPipeline) -> Pipeline:
-        sink = with_defaults(new.sink, new.name)
         problems = [
             *(Problem(field="name", reason=p.reason) for p in validate_connector_name(new.name)),
-            *sink_problems(sink),
+            *sink_problems(new.sink, self._rules),
             *self._connector_problems(new.connector_id),
         ]
         if problems:
             raise InvalidPipeline("invalid pipeline", problems=problems)
+        sink = stored_sink(new.sink, new.name, self._rules)
         self._require_free(new.name, sink)  # early, so a refused pipeline makes no topic
         connector = self._connectors.by_id[new.connector_id]
         now = self._clock()

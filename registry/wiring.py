@@ -26,6 +26,7 @@ from inlet.model.schemas import SchemaState
 from inlet.schema_lookup import schema_topics
 from inlet.sealing import secret_box
 from inlet.settings import Settings
+from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import StateFold, StateLog
 from inlet.topics import CONNECTORS_TOPIC, PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC, SAMPLES_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS
@@ -121,6 +122,7 @@ class Services:
             state.connectors,
             parts.log,
             parts.topics,
+            rules=SinkRules.from_settings(settings),
             clock=clock,
         )
         self.record_reader = parts.record_reader

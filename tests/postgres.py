@@ -22,6 +22,9 @@ import psycopg
 from inlet.process import die_with_parent, free_ports
 
 SUPERUSER = "postgres"
+# The one role whose password the server checks (everyone else is trusted): for the tests of a
+# wrong password.
+PASSWORD_ROLE = "inlet_password_checked"
 _SERVER_SETTINGS = (
     "listen_addresses=127.0.0.1",
     # Throwaway data: durability costs time and buys nothing here.
@@ -75,6 +78,9 @@ class LocalPostgres:
             check=True,
             capture_output=True,
         )
+        hba = data / "pg_hba.conf"
+        checked = f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+        hba.write_text(checked + hba.read_text())  # the first line that matches decides
 
     def start(self, timeout_s: float = 60.0) -> str:
         data = self._root / "data"

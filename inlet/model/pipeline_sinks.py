@@ -1,16 +1,16 @@
 """Sink settings of pipelines: validation, the default table name, identity, and DSN masking.
 
-Pure functions: the admin API validates with them, and shows DSNs through ``mask_dsn`` only, so
-a password given in a DSN (``postgresql://u:secret@h/db`` or ``host=h password=secret``) is
-never returned.
+Pure functions (but for ``SinkRules``' look at the file system): the admin API validates with
+them, and shows DSNs through ``mask_dsn`` only, so a password given in a DSN
+(``postgresql://u:secret@h/db`` or ``host=h password=secret``) is never returned; feeds scrub
+what libraries say of a DSN with ``dsn_secrets``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import msgspec
 import psycopg
@@ -18,12 +18,16 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from inlet.errors import Problem
 from inlet.model.pipelines import FilesSink, PostgresSink, Sink
+from inlet.sink_rules import SinkRules
 
 MASK = "***"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_SLUG = re.compile(r"[^a-z0-9_]+")
 _URL_SCHEMES = ("postgresql://", "postgres://")
+# Parameters whose values are secrets (the server's password; the client key's passphrase).
+SECRET_PARAMETERS = ("password", "sslpassword")
+_MAX_NESTING = 2
 
 
 def default_table(pipeline_name: str) -> str:
@@ -39,29 +43,40 @@ def table_parts(table: str) -> tuple[str, ...]:
     return tuple(table.split("."))
 
 
-def with_defaults(sink: Sink, pipeline_name: str) -> Sink:
-    """The sink as stored: a PostgreSQL sink always names its table."""
-    if isinstance(sink, PostgresSink) and sink.table is None:
-        return msgspec.structs.replace(sink, table=default_table(pipeline_name))
-    return sink
-
-
-def sink_problems(sink: Sink) -> list[Problem]:
+def stored_sink(sink: Sink, pipeline_name: str, rules: SinkRules) -> Sink:
+    """The sink as stored (checked by ``sink_problems`` first): a PostgreSQL sink always names its
+    table; a files sink's directory is relative to the files root, resolved."""
     if isinstance(sink, PostgresSink):
-        return _postgres_problems(sink)
-    return _files_problems(sink)
+        if sink.table is None:
+            return msgspec.structs.replace(sink, table=default_table(pipeline_name))
+        return sink
+    return msgspec.structs.replace(sink, directory=rules.stored_directory(sink.directory))
 
 
-def _postgres_problems(sink: PostgresSink) -> list[Problem]:
+def sink_problems(sink: Sink, rules: SinkRules) -> list[Problem]:
+    if isinstance(sink, PostgresSink):
+        return _postgres_problems(sink, rules)
+    return rules.directory_problems(sink.directory)
+
+
+def _postgres_problems(sink: PostgresSink, rules: SinkRules) -> list[Problem]:
     problems: list[Problem] = []
     if not sink.dsn.strip():
         problems.append(Problem(field="sink.dsn", reason="must not be blank"))
     else:
         try:
-            conninfo_to_dict(sink.dsn)
+            params = conninfo_to_dict(sink.dsn)
         except psycopg.ProgrammingError:
             # The library's message can quote the DSN, password included: not repeated here.
             problems.append(Problem(field="sink.dsn", reason="not a PostgreSQL connection string"))
+        else:
+            if _is_conninfo(str(params.get("dbname", ""))):
+                # libpq's PQconnectdb (what psycopg calls) takes it as a database's name, so it
+                # never connects as meant; and the hosts in it would escape INLET_SINK_HOSTS.
+                reason = "dbname holds a connection string: give its parameters in the DSN itself"
+                problems.append(Problem(field="sink.dsn", reason=reason))
+            else:
+                problems += rules.host_problems({k: str(v) for k, v in params.items()})
     if sink.table is not None:
         parts = table_parts(sink.table)
         if len(parts) > 2 or not all(_valid_identifier(part) for part in parts):
@@ -75,13 +90,6 @@ def _postgres_problems(sink: PostgresSink) -> list[Problem]:
 
 def _valid_identifier(name: str) -> bool:
     return bool(_IDENTIFIER.fullmatch(name)) and len(name) <= MAX_IDENTIFIER_BYTES
-
-
-def _files_problems(sink: FilesSink) -> list[Problem]:
-    # Workers may run anywhere and from any working directory: only absolute paths mean one place.
-    if not Path(sink.directory).is_absolute():
-        return [Problem(field="sink.directory", reason="must be an absolute path")]
-    return []
 
 
 def sink_identity(sink: Sink) -> str:
@@ -103,23 +111,57 @@ def sink_identity(sink: Sink) -> str:
 
 
 def mask_dsn(dsn: str) -> str:
-    """``dsn`` with its password replaced by ``***``, in the form it was written."""
-    if dsn.startswith(_URL_SCHEMES):
-        return _mask_url(dsn)
+    """``dsn`` as libpq reads it, its secrets replaced by ``***``, in key=value form.
+
+    Parsed by libpq's own parser (``conninfo_to_dict``) and written back by ``make_conninfo``, so
+    what is masked is what libpq would send (a password with ``#``, ``?``, ``@``, ``/`` or spaces,
+    percent-encoded or quoted, in a URI's userinfo or its query), and what is shown reads back as
+    the same parameters. A ``dbname`` holding a connection string is masked the same way.
+    """
+    masked = _masked(dsn, _MAX_NESTING)
+    return MASK if masked is None else masked
+
+
+def _masked(dsn: str, depth: int) -> str | None:
     try:
-        params = conninfo_to_dict(dsn)
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError:
-        return MASK  # unreadable (never stored: validated on create); show nothing of it
-    if "password" not in params:
-        return dsn
-    return make_conninfo(dsn, password=MASK)
+        return None  # unreadable (refused on create); show nothing of it
+    for key in SECRET_PARAMETERS:
+        if key in params:
+            params[key] = MASK
+    dbname = params.get("dbname")
+    if dbname is not None and _is_conninfo(dbname):
+        inner = _masked(dbname, depth - 1) if depth > 0 else None
+        params["dbname"] = MASK if inner is None else inner
+    return make_conninfo("", **params)
 
 
-def _mask_url(dsn: str) -> str:
-    parts = urlsplit(dsn)
-    netloc = parts.netloc
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hosts}"
-    query = [(k, MASK if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+def dsn_secrets(dsn: str) -> list[str]:
+    """What must never be shown of ``dsn``: its passwords as given and as written, and the whole
+    DSN when libpq cannot read it. Messages from libraries are scrubbed of these."""
+    found = [dsn]
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError:
+        return found
+    for key in SECRET_PARAMETERS:
+        if params.get(key):
+            found += [params[key], quote(params[key], safe="")]
+    dbname = params.get("dbname", "")
+    if _is_conninfo(dbname):
+        found += dsn_secrets(dbname)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret in ``secrets`` replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _is_conninfo(dbname: str) -> bool:
+    # libpq's recognized_connection_string: a URI prefix, or an "=" anywhere.
+    return dbname.startswith(_URL_SCHEMES) or "=" in dbname

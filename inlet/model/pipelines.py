@@ -31,6 +31,13 @@ from inlet.topics import PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC
 log = logging.getLogger(__name__)
 
 FileFormat = Literal["parquet", "ndjson"]
+# What a failing feed is going through: "transient" (the sink is down, a timeout: it will likely
+# come back by itself) or "permanent" (a wrong password, a missing database, a path it cannot
+# write, every record refused: someone must fix something). Either way the feed keeps retrying,
+# so a fix outside Inlet resumes it.
+FailureKind = Literal["transient", "permanent"]
+# What GET /v1/pipelines says a pipeline is doing (``run_state``).
+RunState = Literal["running", "paused", "retrying", "failing"]
 PIPELINE_PARTITION = -1  # the status key of reports about the whole pipeline
 
 DEFAULT_ROLL_BYTES = 128 * 1024 * 1024
@@ -96,6 +103,9 @@ class PartitionStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     dead_lettered: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
+    # The failure going on now, if any (``last_error`` says what it is); None once the feed
+    # delivers again. Only the pipeline-level report (partition -1) carries one.
+    failure: FailureKind | None = None
     worker: str = ""
     updated_at: datetime
 
@@ -104,6 +114,22 @@ class PartitionStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
         if self.end_offset is None:
             return None
         return max(0, self.end_offset - (self.next_offset or 0))
+
+
+def run_state(pipeline: Pipeline, reports: list[PartitionStatus]) -> RunState:
+    """What the pipeline is doing, from its definition and its workers' latest reports.
+
+    A permanent failure anywhere makes it ``failing``, a transient one ``retrying``: either is
+    a feed not delivering now, which ``running`` must never hide.
+    """
+    if pipeline.paused:
+        return "paused"
+    failures = {r.failure for r in reports}
+    if "permanent" in failures:
+        return "failing"
+    if "transient" in failures:
+        return "retrying"
+    return "running"
 
 
 _encoder = msgspec.json.Encoder()

@@ -185,9 +185,12 @@ class FeedWorker:
             {
                 "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
                 "INLET_DATA_DIR": settings.data_dir,
+                "INLET_FILES_ROOT": settings.files_root_dir,
                 "INLET_LOG_LEVEL": "INFO",
             }
         )
+        if settings.sink_hosts is not None:
+            self._env["INLET_SINK_HOSTS"] = settings.sink_hosts
         self._log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -43,6 +43,7 @@ def registry(settings: Settings, tmp_path: Path) -> Iterator[Registry]:
     settings = Settings(
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
         data_dir=str(tmp_path / "data"),
+        files_root=str(tmp_path),  # the files pipelines' directories are below it
         admin_token=TOKEN,
         topic_partitions=3,
     )

@@ -22,7 +22,7 @@ from consumers.sinks._pg_types import column_name, is_json, pg_type
 from inlet.errors import InvalidCursor
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
-from inlet.model.pipeline_sinks import default_table, mask_dsn, sink_identity
+from inlet.model.pipeline_sinks import default_table, sink_identity
 from inlet.model.pipelines import FilesSink, PostgresSink
 from registry.records_api import decode_cursor, encode_cursor
 
@@ -145,29 +145,6 @@ def test_cursor_round_trip_and_refusals() -> None:
     for bad in ("!!!", base64.urlsafe_b64encode(b'{"c":"con_1","p":{"0":-1}}').decode(), ""):
         with pytest.raises(InvalidCursor):
             decode_cursor("con_1", bad)
-
-
-@pytest.mark.parametrize(
-    ("dsn", "masked"),
-    [
-        ("postgresql://u:p%40ss@h:5432/db", "postgresql://u:***@h:5432/db"),
-        (
-            "postgres://u@h/db?password=x&sslmode=require",
-            "postgres://u@h/db?password=***&sslmode=require",
-        ),
-        ("postgresql://h/db", "postgresql://h/db"),
-        ("host=h dbname=db", "host=h dbname=db"),
-    ],
-)
-def test_mask_dsn(dsn: str, masked: str) -> None:
-    assert mask_dsn(dsn) == masked
-
-
-def test_mask_keyword_dsn_drops_the_password() -> None:
-    masked = mask_dsn("host=h password='a secret' dbname=db")
-    assert "secret" not in masked
-    assert "password=***" in masked
-    assert "host=h" in masked
 
 
 def test_default_table_and_identity() -> None:

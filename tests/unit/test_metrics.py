@@ -159,6 +159,7 @@ def test_pipeline_metrics_follow_the_published_reports() -> None:
                 PIPELINE_PARTITION,
                 last_error="no connector",
                 last_error_at=now - timedelta(hours=1),
+                failure="permanent",  # failing while it lasts, however old
             ),
         ]
     )

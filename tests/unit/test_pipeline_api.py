@@ -29,10 +29,11 @@ DSN = "postgresql://inlet:s3cret@db.example:5432/shop"
 
 
 class Harness:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **settings: Any) -> None:
         self.topics = MemoryTopics()
+        self.files_root = tmp_path / "files"
         registry = InMemoryRegistry(
-            Settings(data_dir=str(tmp_path)),
+            Settings(data_dir=str(tmp_path), files_root=str(self.files_root), **settings),
             InMemoryStateLog,
             topics=self.topics,
             clock=lambda: AT,
@@ -87,7 +88,7 @@ async def test_create_postgres_pipeline(
     assert pipeline["id"].startswith("pip_")
     assert pipeline["sink"] == {
         "type": "postgres",
-        "dsn": "postgresql://inlet:***@db.example:5432/shop",
+        "dsn": "user=inlet password=*** dbname=shop host=db.example port=5432",
         "table": "orders_to_pg",  # from the name, and stored so a rename never moves the data
     }
     assert pipeline["dlq_topic"] == f"inlet.{connector['id']}.dlq.{pipeline['id']}"
@@ -112,13 +113,17 @@ async def test_create_postgres_pipeline(
         assert "s3cret" not in (await client.get(path)).text
 
 
-async def test_create_files_pipeline(client: Client, connector: dict[str, Any]) -> None:
-    sink = {"type": "files", "directory": "/data/orders", "format": "ndjson"}
+async def test_create_files_pipeline(
+    client: Client, harness: Harness, connector: dict[str, Any]
+) -> None:
+    # Relative to INLET_FILES_ROOT; an absolute path inside it is stored relative to it.
+    absolute = str(harness.files_root / "data" / "orders")
+    sink = {"type": "files", "directory": absolute, "format": "ndjson"}
     created = await _create(client, connector, sink=sink)
     assert created.status_code == 201, created.text
     assert created.json()["sink"] == {
         "type": "files",
-        "directory": "/data/orders",
+        "directory": "data/orders",
         "format": "ndjson",
         "roll_bytes": 128 * 1024 * 1024,
         "roll_seconds": 300.0,
@@ -132,7 +137,12 @@ async def test_create_files_pipeline(client: Client, connector: dict[str, Any]) 
         ({"type": "postgres", "dsn": "  "}, "sink.dsn"),
         ({"type": "postgres", "dsn": DSN, "table": "a.b.c"}, "sink.table"),
         ({"type": "postgres", "dsn": DSN, "table": "bad-name"}, "sink.table"),
-        ({"type": "files", "directory": "relative/dir"}, "sink.directory"),
+        ({"type": "files", "directory": "/data/orders"}, "sink.directory"),
+        ({"type": "files", "directory": "../elsewhere"}, "sink.directory"),
+        ({"type": "files", "directory": "/proc/self/cwd/orders"}, "sink.directory"),
+        ({"type": "files", "directory": "orders\x00x"}, "sink.directory"),
+        # libpq's PQconnectdb reads it as a database name: it would never connect as meant.
+        ({"type": "postgres", "dsn": "dbname=postgresql://u:pw@evil.example/db"}, "sink.dsn"),
     ],
 )
 async def test_invalid_sinks_are_refused(
@@ -146,7 +156,7 @@ async def test_invalid_sinks_are_refused(
 
 
 async def test_shape_errors_are_422(client: Client, connector: dict[str, Any]) -> None:
-    tiny = {"type": "files", "directory": "/d", "roll_bytes": 10}
+    tiny = {"type": "files", "directory": "d", "roll_bytes": 10}
     assert (await _create(client, connector, sink=tiny)).status_code == 422
     unknown = {"type": "s3", "bucket": "b"}
     assert (await _create(client, connector, sink=unknown)).status_code == 422
@@ -165,7 +175,7 @@ async def test_unknown_connector_name_taken_and_shared_sink(
     assert missing.json()["problems"][0]["field"] == "connector_id"
     assert (await _create(client, connector)).status_code == 201
     taken = await _create(
-        client, connector, name="ORDERS TO PG", sink={"type": "files", "directory": "/x"}
+        client, connector, name="ORDERS TO PG", sink={"type": "files", "directory": "x"}
     )
     assert taken.status_code == 409
     # Same database and table under another name: one feed would corrupt the other's offsets.
@@ -204,7 +214,7 @@ async def test_a_connector_with_pipelines_is_not_deleted(
     client: Client, connector: dict[str, Any]
 ) -> None:
     first = (await _create(client, connector)).json()
-    lake = {"type": "files", "directory": "/data/orders"}
+    lake = {"type": "files", "directory": "data/orders"}
     second = (await _create(client, connector, name="Orders to lake", sink=lake)).json()
     refused = await client.delete(f"/v1/connectors/{connector['id']}")
     assert refused.status_code == 409
@@ -256,3 +266,52 @@ async def test_view_sums_what_workers_report(
         (0, 5, "w1"),
         (1, 4, "w2"),
     ]
+
+
+async def test_sink_hosts_restrict_where_dsns_point(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, sink_hosts="db.example, 10.0.0.0/8")
+    async with AsyncTestClient(harness.app) as client:
+        client.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+        body = {"name": "Orders", "fields": [{"name": "id", "type": "string"}]}
+        connector = (await client.post("/v1/connectors", json=body)).json()
+        assert (await _create(client, connector)).status_code == 201  # db.example
+        for dsn in (
+            "postgresql://u:hunter2-pw@evil.example/db",
+            "host=db.example hostaddr=192.0.2.1 dbname=other",
+            "dbname=db",
+        ):
+            sink = {"type": "postgres", "dsn": dsn}
+            refused = await _create(client, connector, name="x", sink=sink)
+            assert refused.status_code == 422, (dsn, refused.text)
+            assert [p["field"] for p in refused.json()["problems"]] == ["sink.dsn"]
+            assert "hunter2" not in refused.text
+
+
+async def test_status_says_failing_or_retrying_while_a_failure_lasts(
+    client: Client, harness: Harness, connector: dict[str, Any]
+) -> None:
+    pid = (await _create(client, connector)).json()["id"]
+
+    async def status() -> str:
+        view = (await client.get(f"/v1/pipelines/{pid}")).json()
+        listed = (await client.get("/v1/pipelines")).json()["data"][0]["status"]
+        assert listed == view["status"]
+        return str(view["status"])
+
+    def failure(kind: Any, message: str) -> PartitionStatus:
+        return PartitionStatus(
+            pipeline_id=pid, partition=-1, last_error=message, last_error_at=AT, failure=kind,
+            updated_at=AT,
+        )  # fmt: skip
+
+    assert await status() == "running"
+    harness.report(failure("permanent", "PostgreSQL: authentication failed"))
+    assert await status() == "failing"
+    view = (await client.get(f"/v1/pipelines/{pid}")).json()
+    assert view["last_error"]["message"] == "PostgreSQL: authentication failed"
+    harness.report(failure("transient", "PostgreSQL: connection refused"))
+    assert await status() == "retrying"
+    harness.report(failure(None, "PostgreSQL: connection refused"))  # it delivers again
+    assert await status() == "running"
+    harness.report(failure("permanent", "PostgreSQL: authentication failed"))
+    assert (await client.post(f"/v1/pipelines/{pid}/pause")).json()["status"] == "paused"
