@@ -429,9 +429,7 @@ def test_a_read_that_finds_nothing_on_state_that_cannot_catch_up_is_503_not_404(
         "/config/inlet.nobody-value",
     ):
         _error(client.get(path), 503, 50303)
-    _error(
-        client.post("/subjects/inlet.nobody-value", json={"schema": json.dumps(V1)}), 503, 50303
-    )
+    _error(client.post("/subjects/inlet.nobody-value", json={"schema": json.dumps(V1)}), 503, 50303)
     _error(
         client.post(
             "/compatibility/subjects/inlet.nobody-value/versions/1",
