@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 
 from inlet.codec.errors import UnsupportedMediaType
+from inlet.tokens import ADMIN_PREFIX, INGEST_PREFIX
 
 # The request ids a client may choose: what tracing ids, UUIDs and ULIDs look like, and nothing
 # that needs escaping in a log line, a header or a URL.
@@ -34,8 +35,16 @@ def new_request_id() -> str:
 
 
 def request_id_of(presented: str | None) -> str:
-    """The client's ``X-Request-Id`` if it is at most 128 of ``[A-Za-z0-9._:-]``, else a new one."""
-    if presented and _PLAIN_REQUEST_ID.fullmatch(presented):
+    """The client's ``X-Request-Id`` if it is at most 128 of ``[A-Za-z0-9._:-]``, else a new one.
+
+    One that looks like an Inlet token is replaced too: the access log, the answer and every record
+    would show it (a client that put its ingest token there by mistake).
+    """
+    if (
+        presented
+        and _PLAIN_REQUEST_ID.fullmatch(presented)
+        and not presented.startswith((INGEST_PREFIX, ADMIN_PREFIX))
+    ):
         return presented
     return new_request_id()
 

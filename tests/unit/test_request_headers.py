@@ -50,6 +50,8 @@ def test_a_short_plain_request_id_is_kept(presented: str) -> None:
         "\x00\x01\xff",
         "a/b",
         "a\u2028b",
+        "inlet_ingest_k3V0aWxsLWEtdG9rZW4tYmFzZTY0",  # a token sent as a request id by mistake
+        "inlet_admin_k3V0aWxsLWEtdG9rZW4tYmFzZTY0",
     ],
 )
 def test_any_other_request_id_is_replaced_by_a_new_one(presented: str | None) -> None:
