@@ -38,6 +38,7 @@ from inlet.health import HEALTH_ROUTES
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
+from inlet.security_headers import add_security_headers
 from inlet.settings import Settings, load_settings
 from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics
@@ -176,6 +177,7 @@ def build_app(
         # Litestar's own cap on the (compressed) body; the decompressed size is capped in bodies.
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
+        before_send=[add_security_headers],
     )
     app.state.metrics = metrics
     # /metrics leaves out connectors this fold does not know (deleted ones)
