@@ -5,7 +5,8 @@ request is answered here, with no Litestar request, response or router per reque
 (other paths and methods, query strings other than ``mode``, odd paths or headers, lifespan) goes
 to the Litestar app unchanged, whose ingest routes answer the same requests the same way (the
 parity is a unit test: ``tests/unit/test_fast_path.py``). Errors are answered by the app's one
-exception table (``_http_errors.py``), as Litestar's exception middleware would.
+exception table (``_http_errors.py``), as Litestar's exception middleware would; every answer gets
+the security headers (``inlet/security_headers.py``), as Litestar's ``before_send`` hook adds them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from gateway._http_errors import handler_for
+from inlet.security_headers import SECURITY_HEADERS, add_security_headers
 from inlet.tokens import presented_token
 
 if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Receive, Scope, Send
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
     from gateway.ingest import IngestResult
 
@@ -123,6 +125,7 @@ class FastIngest:
                     (b"x-request-id", request_id.encode("latin-1")),
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *SECURITY_HEADERS,
                 ],
             }
         )
@@ -154,7 +157,12 @@ async def _answer_error(scope: Scope, receive: Receive, send: Send, exc: Excepti
     """What Litestar's exception middleware does for an error raised before the response starts."""
     request: Request[Any, Any, Any] = Request(scope, receive, send)
     response = handler_for(exc)(request, exc)
-    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+    async def send_secured(message: Message) -> None:
+        await add_security_headers(message, scope)
+        await send(message)
+
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send_secured)
 
 
 class IngestDispatcher:

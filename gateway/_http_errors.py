@@ -2,17 +2,20 @@
 
 Every body names a stable ``code`` (``inlet/problems.py``); record errors list index, JSON
 Pointer, field and reason. Unexpected exceptions are logged and answered with a bare 500
-problem: never a traceback.
+problem: never a traceback. No answer quotes the request's path or query: the path holds the
+ingest token (``/v1/ingest/<token>``), and Litestar's own details quote both.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
+from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
 from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
@@ -23,10 +26,13 @@ from inlet.codec.errors import (
     TooDeeplyNested,
     UnsupportedMediaType,
 )
-from inlet.errors import InletError, KafkaUnavailable, StateUnavailable
+from inlet.errors import InletError, KafkaUnavailable, Problem, StateUnavailable
 from inlet.problems import problem_response
 
 _log = logging.getLogger("inlet.gateway")
+# A value Litestar's validation messages quote ("Invalid enum value 'bogus'"): the client's, which
+# may be anything (even its token), of any length.
+_QUOTED = re.compile(r"\s*'.*'", re.DOTALL)
 
 STATUS: dict[type[InletError], int] = {
     BodyUnparseable: 400,
@@ -59,13 +65,39 @@ def _on_inlet_error(_request: Request[Any, Any, Any], exc: InletError) -> Respon
     )
 
 
-def _on_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        return _on_invalid_parameters(exc)
     code = {
         404: "not_found",
         405: "method_not_allowed",
         413: BodyTooLarge.code,
     }.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, exc.detail)
+    return problem_response(exc.status_code, code, _without_path(exc, request.scope["path"]))
+
+
+def _without_path(exc: HTTPException, path: str) -> str:
+    """Litestar's detail, unless it names the path: then the status's phrase says it all."""
+    if len(path) <= 1 or path not in exc.detail:
+        return exc.detail
+    try:
+        return HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        return "refused"
+
+
+def _on_invalid_parameters(exc: ValidationException) -> Response[Any]:
+    """Litestar's "Validation failed for POST <path>?<query>", said without path or values."""
+    problems = [
+        Problem(
+            field=str(item.get("key", "")),
+            reason=_QUOTED.sub("", str(item.get("message", "")))[:200] or "invalid",
+        )
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    ]
+    named = ", ".join(p.field for p in problems if p.field) or "the request's parameters"
+    return problem_response(400, "validation_failed", f"invalid query parameter: {named}", problems)
 
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -32,12 +31,14 @@ from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.ratelimit import RateLimiter, table_path
+from gateway.request_headers import copied_header, request_id_of
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import HEALTH_ROUTES
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
+from inlet.security_headers import add_security_headers
 from inlet.settings import Settings, load_settings
 from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics
@@ -46,15 +47,6 @@ from inlet.topics import CONNECTORS_TOPIC
 
 log = logging.getLogger("inlet.gateway")
 _access_log = logging.getLogger("inlet.gateway.access")
-# uuid4's version and variant bits: a request id has ``uuid4().hex``'s form (32 hex digits).
-_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID4_SET = (4 << 76) | (0x8000 << 48)
-
-
-def _new_request_id() -> str:
-    """``uuid.uuid4().hex``, without building a ``UUID`` object per request (~2 µs → ~1 µs)."""
-    bits = int.from_bytes(os.urandom(16))
-    return f"{bits & _UUID4_CLEAR | _UUID4_SET:032x}"
 
 
 async def _ingest(
@@ -67,7 +59,7 @@ async def _ingest(
     """One ingest request, for both ways in (``_fast_path`` and the Litestar handlers)."""
     ingest: Ingest = state.ingest
     started = time.perf_counter()
-    request_id = headers.get("x-request-id") or _new_request_id()
+    request_id = request_id_of(headers.get("x-request-id"))
     status, connector_id = 500, None
     try:
         connector = await ingest.connector_for(token)
@@ -75,8 +67,8 @@ async def _ingest(
         result = await ingest.ingest(
             connector,
             await read_body(),
-            content_type=headers.get("content-type"),
-            content_encoding=headers.get("content-encoding"),
+            content_type=copied_header(headers, "content-type"),
+            content_encoding=copied_header(headers, "content-encoding"),
             atomic=None if mode is None else mode == "atomic",
             request_id=request_id,
         )
@@ -185,6 +177,7 @@ def build_app(
         # Litestar's own cap on the (compressed) body; the decompressed size is capped in bodies.
         request_max_body_size=settings.max_body_bytes,
         openapi_config=None,
+        before_send=[add_security_headers],
     )
     app.state.metrics = metrics
     # /metrics leaves out connectors this fold does not know (deleted ones)

@@ -16,15 +16,16 @@ from datetime import datetime
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 
 from inlet.health import HEALTH_ROUTES
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import PipelineState, PipelineStatusState
 from inlet.model.samples import SampleState
 from inlet.model.schemas import SchemaState
+from inlet.openapi import openapi_config
 from inlet.schema_lookup import schema_topics
 from inlet.sealing import secret_box
+from inlet.security_headers import add_security_headers
 from inlet.settings import Settings
 from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import StateFold, StateLog
@@ -159,7 +160,8 @@ def build_app(
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=list(lifespan),
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
-        openapi_config=OpenAPIConfig(title="Inlet registry and admin API", version="1"),
+        openapi_config=openapi_config("Inlet registry and admin API", "1"),
+        before_send=[add_security_headers],
     )
     app.state.admin_token_hash = admin_token_hash
     app.state.metrics = app.metrics = RegistryMetrics()

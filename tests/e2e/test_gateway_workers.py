@@ -67,7 +67,10 @@ def _connections_by_worker(workers: list[int], port: int) -> dict[int, int]:
 
 
 @contextmanager
-def gateway_with_two_workers(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def gateway_with_two_workers(
+    settings: Settings, port: int, *, stderr: Path | None = None, **env_extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``inlet gateway`` with 2 workers; its log lines go to ``stderr`` (a file), if given."""
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
@@ -76,10 +79,12 @@ def gateway_with_two_workers(settings: Settings, port: int) -> Iterator[subproce
         "INLET_GATEWAY_WORKERS": "2",
         "INLET_TOPIC_PARTITIONS": "1",
         "INLET_LOG_LEVEL": "WARNING",
+        **env_extra,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "gateway"], env=env, stderr=subprocess.DEVNULL
-    )
+    with (stderr or Path(os.devnull)).open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "gateway"], env=env, stderr=log
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
