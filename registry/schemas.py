@@ -399,4 +399,6 @@ def _parse_avro(schema_text: str, schema_type: str, references: Sequence[object]
         AttributeError,
     ) as exc:
         raise InvalidSchema(f"Invalid schema: {exc}") from exc
+    except RecursionError:  # json and fastavro recurse in Python, as the checker does
+        raise InvalidSchema("Invalid Avro schema: nested too deeply") from None
     return parsed

@@ -31,6 +31,7 @@ from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import StateFold, StateLog
 from inlet.topics import CONNECTORS_TOPIC, PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC, SAMPLES_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS
+from registry._request import RegistryRequest
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
@@ -158,6 +159,7 @@ def build_app(
         },
         guards=[admin_guard],
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=RegistryRequest,
         lifespan=list(lifespan),
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         openapi_config=openapi_config("Inlet registry and admin API", "1"),

@@ -8,7 +8,7 @@
  * both writers are in _avro_writer.py).
  *
  * _avro_writer.py turns a schema into a *program*: nested tuples (opcode, arguments...), parsed
- * once here into a tree of nodes. Writer(program, header, astuple) then encodes records:
+ * once here into a tree of nodes. Writer(program, header, astuple, max_depth) then encodes records:
  * encode(record) -> bytes (header + Avro body), ValueError when a value does not fit (a decimal's
  * precision or scale: the one check left to the writer). */
 #define PY_SSIZE_T_CLEAN
@@ -64,9 +64,12 @@ static void node_free(Node *node) {
     PyMem_Free(node);
 }
 
-static Node *node_parse(PyObject *spec, int depth) {
-    if (depth > 64) {
-        PyErr_SetString(PyExc_ValueError, "program nests too deeply");
+/* max_depth is _avro_writer.MAX_PROGRAM_DEPTH, derived there from the one nesting limit of
+ * connector definitions (inlet.model.fields.MAX_NESTING_DEPTH): a node at depth > max_depth is
+ * refused, which also bounds the recursion of put_value. */
+static Node *node_parse(PyObject *spec, int depth, int max_depth) {
+    if (depth > max_depth) {
+        PyErr_Format(PyExc_ValueError, "program nests deeper than %d", max_depth);
         return NULL;
     }
     if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) < 1) {
@@ -94,7 +97,7 @@ static Node *node_parse(PyObject *spec, int depth) {
         }
         node->count = count;
         for (Py_ssize_t i = 0; i < count; i++) {
-            node->children[i] = node_parse(PyTuple_GET_ITEM(fields, i), depth + 1);
+            node->children[i] = node_parse(PyTuple_GET_ITEM(fields, i), depth + 1, max_depth);
             if (node->children[i] == NULL) {
                 node_free(node);
                 return NULL;
@@ -117,7 +120,7 @@ static Node *node_parse(PyObject *spec, int depth) {
             return (Node *)PyErr_NoMemory();
         }
         node->count = 1;
-        node->children[0] = node_parse(PyTuple_GET_ITEM(spec, 1), depth + 1);
+        node->children[0] = node_parse(PyTuple_GET_ITEM(spec, 1), depth + 1, max_depth);
         if (node->children[0] == NULL) {
             node_free(node);
             return NULL;
@@ -478,12 +481,14 @@ static int put_value(Writer *self, Buffer *buf, const Node *node, PyObject *valu
 /* ---- the Writer type ------------------------------------------------------------------------ */
 
 static PyObject *Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *names[] = {"program", "header", "astuple", NULL};
+    static char *names[] = {"program", "header", "astuple", "max_depth", NULL};
     PyObject *program, *header, *astuple;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OSO", names, &program, &header, &astuple)) {
+    int max_depth;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OSOi", names, &program, &header, &astuple,
+                                     &max_depth)) {
         return NULL;
     }
-    Node *root = node_parse(program, 0);
+    Node *root = node_parse(program, 0, max_depth);
     if (root == NULL) return NULL;
     if (root->op != OP_RECORD) {
         node_free(root);
@@ -533,7 +538,8 @@ static PyMethodDef Writer_methods[] = {
 static PyTypeObject WriterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "inlet.codec._avro_native.Writer",
-    .tp_doc = "Writer(program, header, astuple): encodes records of one Avro record schema.",
+    .tp_doc = "Writer(program, header, astuple, max_depth): encodes records of one Avro record "
+              "schema.",
     .tp_basicsize = sizeof(Writer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = Writer_new,

@@ -28,6 +28,7 @@ import fastavro
 import msgspec
 
 from inlet.codec._decimals import decimal_bytes
+from inlet.model.fields import MAX_NESTING_DEPTH
 
 try:
     from inlet.codec._avro_native import Writer as _NativeWriter
@@ -53,7 +54,7 @@ def record_encoder(
     if native:
         if not NATIVE:
             raise RuntimeError("inlet.codec._avro_native is not built (no C compiler at install?)")
-        return _NativeWriter(program, header, msgspec.structs.astuple).encode
+        return _NativeWriter(program, header, msgspec.structs.astuple, MAX_PROGRAM_DEPTH).encode
     return _fastavro_encoder(schema, header)
 
 
@@ -67,10 +68,22 @@ _OP_LOGICAL: Final = {
     ("uuid", "string"): 13,
 }
 _MAX_NATIVE_PRECISION: Final = 38  # the C writer's decimals are 128-bit integers
+# The depth of the deepest program a connector definition makes, the top record's node at 0:
+# each object level is ["null", record] (two nodes), and the innermost field ["null", array of
+# T] (three). The C writer refuses deeper programs (its recursion stays this shallow), and so does
+# native_program for both writers: a definition the admin API accepts is one they both write.
+MAX_PROGRAM_DEPTH: Final = 2 * MAX_NESTING_DEPTH + 3
 
 
-def native_program(schema: object) -> tuple[Any, ...]:  # noqa: PLR0911 - one return per type
-    """The C writer's program for a schema; ValueError on types the writers lack."""
+def native_program(schema: object, depth: int = 0) -> tuple[Any, ...]:
+    """The C writer's program for a schema (whose node is at ``depth``); ValueError on types the
+    writers lack, or nested deeper than ``MAX_PROGRAM_DEPTH``."""
+    if depth > MAX_PROGRAM_DEPTH:
+        raise ValueError(f"the schema nests deeper than {MAX_PROGRAM_DEPTH} (a program's limit)")
+    return _node(schema, depth)
+
+
+def _node(schema: object, depth: int) -> tuple[Any, ...]:  # noqa: PLR0911 - one return per type
     if isinstance(schema, str):
         if schema not in _OP_PRIMITIVES:
             raise ValueError(f"unsupported Avro type {schema!r}")
@@ -78,7 +91,7 @@ def native_program(schema: object) -> tuple[Any, ...]:  # noqa: PLR0911 - one re
     if isinstance(schema, list):
         if len(schema) != 2 or schema[0] != "null":
             raise ValueError(f"only [null, T] unions are supported, not {schema!r}")
-        return (_OP_OPTIONAL, native_program(schema[1]))
+        return (_OP_OPTIONAL, native_program(schema[1], depth + 1))
     if not isinstance(schema, Mapping):
         raise ValueError(f"unsupported Avro type {schema!r}")  # noqa: TRY004 - a schema error
     kind, logical = schema.get("type"), schema.get("logicalType")
@@ -93,12 +106,13 @@ def native_program(schema: object) -> tuple[Any, ...]:  # noqa: PLR0911 - one re
             raise ValueError(f"unsupported Avro logical type {logical!r} on {kind!r}")
         return (op,)
     if kind == "record":
-        return (_OP_RECORD, tuple(native_program(field["type"]) for field in schema["fields"]))
+        fields = schema["fields"]
+        return (_OP_RECORD, tuple(native_program(field["type"], depth + 1) for field in fields))
     if kind == "enum":
         return (_OP_ENUM, {symbol: index for index, symbol in enumerate(schema["symbols"])})
     if kind == "array":
-        return (_OP_ARRAY, native_program(schema["items"]))
-    return native_program(kind)  # {"type": "string"}
+        return (_OP_ARRAY, native_program(schema["items"], depth + 1))
+    return native_program(kind, depth)  # {"type": "string"}
 
 
 def _fastavro_encoder(schema: Mapping[str, Any], header: bytes) -> RecordEncoder:

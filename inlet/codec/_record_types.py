@@ -132,7 +132,7 @@ def probe_struct(
     for key in unknown:
         attr = f"_unknown_{len(extra)}"
         while attr in taken:  # an Avro name may look like this too
-            attr = f"_{attr}"
+            attr += "_"  # not "_" in front: "__" names are Python's (and msgspec refuses them)
         taken.add(attr)
         extra.append((key, attr))
     fields = [*level.strict_fields, *((attr, value_type, msgspec.UNSET) for _, attr in extra)]

@@ -45,7 +45,7 @@ from inlet.codec._record_types import LevelPlan, plan_level, probe_struct
 from inlet.codec.bodies import CsvRecords, JsonRecords, RecordBatch
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector
-from inlet.model.fields import FieldSpec, avro_name
+from inlet.model.fields import FieldSpec, avro_name, unmatchable_character
 from inlet.records import RecordError, RecordErrorCode
 
 EncodedRecord = tuple[int, bytes | None, bytes]  # (index in the body, key, Confluent-framed value)
@@ -193,6 +193,8 @@ class RecordCodec:
         candidates = work.unknown or self._first_unknown_keys(work)
         if not candidates or len(candidates) > _MAX_PROBE_KEYS:
             return None
+        if any(unmatchable_character(key) is not None for key in candidates):
+            return None  # no Struct field can be named so: record by record, with a key scan
         decode, extra = self._probe(work.form, frozenset(candidates))
         decoded = _decode_all(decode, work.records)
         if decoded is not None:

@@ -14,6 +14,18 @@ Field names at one level must be unique case-insensitively *after* mapping: "ord
 "Order_ID" collide. The Avro field keeps the user's name in the custom attribute ``inlet.name``
 when it differs (not in ``aliases``, which Avro uses for schema resolution). Enum symbols are not
 mapped: a symbol that is not an Avro name is rejected.
+
+Field names, besides, must be keys a record can be matched by, and leave room for what Inlet adds:
+
+* no ``"``, ``\\`` or control character (U+0000-U+001F, U+007F-U+009F): msgspec, which decodes
+  records into Structs whose fields are renamed to the users' names, refuses such names;
+* no Avro name starting with ``_inlet_`` (``RESERVED_PREFIX``, any case, at any level): the sinks
+  name their own columns so (``_inlet_partition``, ``_inlet_offset``, ``_inlet_received_at``).
+
+Objects nest at most ``MAX_NESTING_DEPTH`` (32) levels: a top-level object is level 1, an object
+among its fields level 2. The one limit that the admin API checks, the codec's Avro writers are
+built for (``inlet/codec/_avro_writer.py`` derives the C writer's from it) and every record of an
+accepted definition fits in (a JSON body may nest about 1,000 deep).
 """
 
 from __future__ import annotations
@@ -47,10 +59,14 @@ ITEM_TYPES: Final[frozenset[str]] = frozenset(get_args(ItemType))
 SCALAR_TYPES: Final[frozenset[str]] = FIELD_TYPES - {"array", "object"}
 
 MAX_NAME_LENGTH: Final = 128
+MAX_NESTING_DEPTH: Final = 32
+RESERVED_PREFIX: Final = "_inlet_"  # the sinks' own columns; compared case-insensitively
 MAX_DECIMAL_PRECISION: Final = 38  # what a 16-byte decimal holds; what most sinks accept
 
 _NON_AVRO_CHAR = re.compile(r"[^A-Za-z0-9_]")
 _AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What msgspec refuses to rename a Struct field to (see the docstring).
+_UNMATCHABLE_CHAR = re.compile(r'["\\\x00-\x1f\x7f-\x9f]')
 
 # Attributes that only one type may carry.
 _OWNED_ATTRIBUTES: Final = (
@@ -94,6 +110,25 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def field_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a field (``name_problem``, and see the docstring), or None."""
+    problem = name_problem(name)
+    if problem is not None:
+        return problem
+    found = unmatchable_character(name)
+    if found is not None:
+        return f"must not contain {found!r} (no quote, backslash or control character)"
+    if _map_name(name).lower().startswith(RESERVED_PREFIX):
+        return f"is reserved: Avro names starting with {RESERVED_PREFIX!r} are Inlet's own columns"
+    return None
+
+
+def unmatchable_character(key: str) -> str | None:
+    """The first character of ``key`` that msgspec refuses in a renamed Struct field, or None."""
+    found = _UNMATCHABLE_CHAR.search(key)
+    return None if found is None else found.group()
+
+
 def avro_name(name: str) -> str:
     """The Avro name for a user's ``name`` (see the module docstring); ValueError if invalid."""
     problem = name_problem(name)
@@ -117,7 +152,7 @@ def field_problems(fields: list[FieldSpec], key_field: str | None) -> list[Probl
     Exposed beside ``validate_fields`` so a caller can report these together with other problems
     (the connector's name, its settings) in one error.
     """
-    problems = _level_problems(fields, "fields")
+    problems = _level_problems(fields, "fields", 0)
     if key_field is not None:
         problems.extend(_key_field_problems(fields, key_field))
     return problems
@@ -130,14 +165,15 @@ def validate_fields(fields: list[FieldSpec], key_field: str | None) -> None:
         raise InvalidConnector("invalid connector fields", problems=problems)
 
 
-def _level_problems(fields: list[FieldSpec], path: str) -> list[Problem]:
+def _level_problems(fields: list[FieldSpec], path: str, depth: int) -> list[Problem]:
+    # depth: how many objects hold these fields (0 at the top)
     if not fields:
         return [Problem(field=path, reason="at least one field is required")]
     problems: list[Problem] = []
     seen: dict[str, int] = {}  # lower-cased Avro name -> index of the first field with it
     for index, spec in enumerate(fields):
         at = f"{path}[{index}]"
-        reason = name_problem(spec.name)
+        reason = field_name_problem(spec.name)
         if reason is None:
             key = _map_name(spec.name).lower()
             if key in seen:
@@ -148,7 +184,7 @@ def _level_problems(fields: list[FieldSpec], path: str) -> list[Problem]:
                 seen[key] = index
         if reason is not None:
             problems.append(Problem(field=f"{at}.name", reason=reason))
-        problems.extend(_type_problems(spec, at))
+        problems.extend(_type_problems(spec, at, depth))
     return problems
 
 
@@ -158,7 +194,7 @@ def _duplicate_reason(name: str, other: str, other_at: str) -> str:
     return f"{name!r} and {other!r} ({other_at}.name) both map to Avro name {_map_name(other)!r}"
 
 
-def _type_problems(spec: FieldSpec, at: str) -> list[Problem]:
+def _type_problems(spec: FieldSpec, at: str, depth: int) -> list[Problem]:
     # Runtime checks of the Literals too: a FieldSpec built in code is not checked by msgspec.
     if spec.type not in FIELD_TYPES:
         return [Problem(field=f"{at}.type", reason=f"unknown type {spec.type!r}")]
@@ -177,8 +213,13 @@ def _type_problems(spec: FieldSpec, at: str) -> list[Problem]:
         elif spec.items not in ITEM_TYPES:
             reason = f"must be one of {', '.join(sorted(ITEM_TYPES))}"
             problems.append(Problem(field=f"{at}.items", reason=reason))
+    elif spec.type == "object" and depth >= MAX_NESTING_DEPTH:
+        # Not looked into: the check itself must not recurse as deep as a body can nest.
+        level = depth + 1
+        reason = f"objects nest at most {MAX_NESTING_DEPTH} levels; this one is at level {level}"
+        problems.append(Problem(field=at, reason=reason))
     elif spec.type == "object":
-        problems.extend(_level_problems(spec.fields or [], f"{at}.fields"))
+        problems.extend(_level_problems(spec.fields or [], f"{at}.fields", depth + 1))
     return problems
 
 

@@ -16,9 +16,10 @@ from psycopg.conninfo import make_conninfo
 
 from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, SinkFenced
 from consumers.sinks._columns import record_columns
+from consumers.sinks._pg_types import METADATA_COLUMNS
 from consumers.sinks.postgres import PostgresSink
 from inlet.model.avro import avro_schema
-from inlet.model.fields import FieldSpec
+from inlet.model.fields import FieldSpec, field_problems
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 
 SHARED = [
@@ -164,3 +165,40 @@ def test_a_schema_edit_adds_nullable_columns_and_relaxes_dropped_ones(dsn: str) 
         )
     assert (nullable["id"], nullable["gone"], nullable["channel"]) == ("NO", "YES", "YES")
     sink.close()
+
+
+def test_no_field_name_the_admin_api_accepts_meets_the_sinks_own_columns(dsn: str) -> None:
+    # Issue 10, item 9: a field named like one of the sink's columns made every table creation
+    # fail. Names in the sinks' prefix are refused with the fields; the ones close to them that
+    # pass get columns of their own beside the sink's.
+    candidates = [
+        *METADATA_COLUMNS,
+        *(column.upper() for column in METADATA_COLUMNS),
+        *(column.replace("_", "-") for column in METADATA_COLUMNS),
+        *(column.removeprefix("_") for column in METADATA_COLUMNS),
+        *("_" + column for column in METADATA_COLUMNS),
+        "_inlet",
+    ]
+    accepted: list[str] = []
+    for name in candidates:  # each alone, and not a duplicate of one before
+        fields = [FieldSpec(name=n, type="string") for n in [*accepted, name]]
+        if not field_problems(fields, None):
+            accepted.append(name)
+    schema = avro_schema("Rec", [FieldSpec(name=name, type="string") for name in accepted])
+    config = PostgresSinkConfig(dsn=dsn, table="names")
+    sink = PostgresSink("pip_names", "inlet.con_names", config, {1: schema}.__getitem__)
+    sink.start(record_columns(schema))
+    sink.positions([0])
+    value = {name: f"v-{name}" for name in accepted}
+    record = FeedRecord(0, 7, b"k", [], b"raw", 1_772_366_400_000, None, 1, value)
+    assert sink.write(_batch(record), _none) == {0: Position(8, 1)}
+    columns = ", ".join(["_inlet_partition", "_inlet_offset", *(f'"{n}"' for n in accepted)])
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(f"SELECT {columns} FROM names").fetchone()
+    assert row == (0, 7, *value.values())
+    sink.close()
+    assert accepted == [
+        *(column.removeprefix("_") for column in METADATA_COLUMNS),
+        *("_" + column for column in METADATA_COLUMNS),
+        "_inlet",
+    ]
