@@ -22,6 +22,7 @@ unit: sync
 test: lint
 	scripts/ensure-postgres
 	scripts/ensure-promtool
+	scripts/ensure-sanitizers
 	$(UV) run --locked pytest
 
 # The end-to-end benchmark: a local Kafka, the registry and the gateway, driven by bench/loadgen (Go),

@@ -10,7 +10,18 @@
  * _avro_writer.py turns a schema into a *program*: nested tuples (opcode, arguments...), parsed
  * once here into a tree of nodes. Writer(program, header, astuple, max_depth) then encodes records:
  * encode(record) -> bytes (header + Avro body), ValueError when a value does not fit (a decimal's
- * precision or scale: the one check left to the writer). */
+ * precision or scale: the one check left to the writer).
+ *
+ * Hostile values. The gateway only ever hands over what msgspec decoded, but the writer stays
+ * memory-safe and honest whatever Python objects it is given (tests/unit/test_avro_hostile.py, run
+ * under AddressSanitizer + UBSan by test_avro_sanitized.py): any call back into Python (__index__,
+ * __float__, __bool__, __hash__, __str__, utcoffset, a property...) may run code that mutates a list
+ * being encoded, so each item is held while it is encoded and the list's size read again after
+ * it; a value is read through its base type's method (Decimal.__str__, datetime.utcoffset), not an
+ * override, so it is encoded as what it is; every integer conversion and sum is checked, and a
+ * value that does not fit raises (OverflowError, ValueError, TypeError), never wraps. The C
+ * recursion follows the program, never the value, so its depth is the program's (node_parse's
+ * limit). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <datetime.h>
@@ -46,6 +57,12 @@ typedef struct {
     Py_ssize_t len, cap;
     char inline_data[512];
 } Buffer;
+
+/* The base types' own methods, so that a subclass's override cannot lie about its value. */
+static PyObject *decimal_type;      /* decimal.Decimal */
+static PyObject *decimal_str;       /* decimal.Decimal.__str__ */
+static PyObject *datetime_utcoffset; /* datetime.datetime.utcoffset: the tzinfo's, range-checked */
+static PyObject *sixty_four;        /* 64, for the high half of a UUID's int */
 
 typedef struct {
     PyObject_HEAD
@@ -108,8 +125,24 @@ static Node *node_parse(PyObject *spec, int depth, int max_depth) {
     case OP_ENUM: {
         PyObject *symbols = size == 2 ? PyTuple_GET_ITEM(spec, 1) : NULL;
         if (symbols == NULL || !PyDict_Check(symbols)) break;
-        Py_INCREF(symbols);
-        node->symbols = symbols;
+        /* A copy of its own, of exact str keys and int indexes: the caller's dict may change
+         * later, and a lookup then runs no Python code but the looked-up value's. */
+        node->symbols = PyDict_Copy(symbols);
+        if (node->symbols == NULL) {
+            PyMem_Free(node);
+            return NULL;
+        }
+        PyObject *symbol, *index;
+        Py_ssize_t at = 0;
+        int valid = 1;
+        while (valid && PyDict_Next(node->symbols, &at, &symbol, &index)) {
+            int overflow;
+            long long number = PyLong_CheckExact(index) ? PyLong_AsLongLongAndOverflow(index,
+                                                                                     &overflow)
+                                                        : -1;
+            valid = PyUnicode_CheckExact(symbol) && number >= 0 && number <= INT32_MAX;
+        }
+        if (!valid) break;
         return node;
     }
     case OP_ARRAY: case OP_OPTIONAL: {
@@ -130,8 +163,9 @@ static Node *node_parse(PyObject *spec, int depth, int max_depth) {
     case OP_DECIMAL: {
         if (size != 3) break;
         long precision = PyLong_AsLong(PyTuple_GET_ITEM(spec, 1));
-        long scale = PyLong_AsLong(PyTuple_GET_ITEM(spec, 2));
-        if (PyErr_Occurred()) {
+        long scale = precision == -1 && PyErr_Occurred() ? -1
+                                                          : PyLong_AsLong(PyTuple_GET_ITEM(spec, 2));
+        if (scale == -1 && PyErr_Occurred()) {
             PyMem_Free(node);
             return NULL;
         }
@@ -151,7 +185,11 @@ static Node *node_parse(PyObject *spec, int depth, int max_depth) {
 /* ---- output --------------------------------------------------------------------------------- */
 
 static int buf_reserve(Buffer *buf, Py_ssize_t more) {
-    if (buf->len + more <= buf->cap) return 0;
+    if (more <= buf->cap - buf->len) return 0;
+    if (more > PY_SSIZE_T_MAX / 2 - buf->len) { /* doubling would overflow: no such memory */
+        PyErr_NoMemory();
+        return -1;
+    }
     Py_ssize_t cap = buf->cap * 2;
     while (cap < buf->len + more) cap *= 2;
     char *data;
@@ -218,17 +256,19 @@ static int put_string(Buffer *buf, PyObject *value) {
     return buf_put(buf, data, size);
 }
 
+static int out_of_range(const char *what) {
+    PyErr_Format(PyExc_OverflowError, "%s is out of range for an Avro long", what);
+    return -1;
+}
+
 static int put_timestamp_micros(Buffer *buf, PyObject *value) {
     if (!PyDateTime_Check(value)) {
         PyErr_SetString(PyExc_TypeError, "a timestamp must be a datetime");
         return -1;
     }
-    int64_t days = days_from_civil(PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
-                                   PyDateTime_GET_DAY(value));
-    int64_t seconds = days * 86400 + PyDateTime_DATE_GET_HOUR(value) * 3600 +
-                      PyDateTime_DATE_GET_MINUTE(value) * 60 + PyDateTime_DATE_GET_SECOND(value);
-    int64_t micros = PyDateTime_DATE_GET_MICROSECOND(value);
-    PyObject *offset = PyObject_CallMethod(value, "utcoffset", NULL);
+    /* datetime.utcoffset, not the value's own: the tzinfo's offset, which datetime checks is
+     * within a day, as datetime arithmetic (and so fastavro) reads it. */
+    PyObject *offset = PyObject_CallOneArg(datetime_utcoffset, value);
     if (offset == NULL) return -1;
     if (offset == Py_None) { /* msgspec lets only aware datetimes through */
         Py_DECREF(offset);
@@ -240,26 +280,54 @@ static int put_timestamp_micros(Buffer *buf, PyObject *value) {
         PyErr_SetString(PyExc_TypeError, "utcoffset() did not return a timedelta");
         return -1;
     }
-    seconds -= (int64_t)PyDateTime_DELTA_GET_DAYS(offset) * 86400 +
-               PyDateTime_DELTA_GET_SECONDS(offset);
-    micros -= PyDateTime_DELTA_GET_MICROSECONDS(offset);
+    int64_t offset_days = PyDateTime_DELTA_GET_DAYS(offset);
+    int64_t offset_seconds = PyDateTime_DELTA_GET_SECONDS(offset);
+    int64_t offset_micros = PyDateTime_DELTA_GET_MICROSECONDS(offset);
     Py_DECREF(offset);
-    return put_long(buf, seconds * 1000000 + micros);
+    /* Within range for any datetime and a checked offset; checked all the same, so that no value
+     * can make the sum wrap into another instant. */
+    int64_t days = days_from_civil(PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
+                                   PyDateTime_GET_DAY(value));
+    int64_t seconds, micros;
+    if (__builtin_sub_overflow(days, offset_days, &days) ||
+        __builtin_mul_overflow(days, (int64_t)86400, &seconds) ||
+        __builtin_add_overflow(seconds,
+                               (int64_t)PyDateTime_DATE_GET_HOUR(value) * 3600 +
+                                   PyDateTime_DATE_GET_MINUTE(value) * 60 +
+                                   PyDateTime_DATE_GET_SECOND(value) - offset_seconds,
+                               &seconds) ||
+        __builtin_mul_overflow(seconds, (int64_t)1000000, &micros) ||
+        __builtin_add_overflow(micros,
+                               (int64_t)PyDateTime_DATE_GET_MICROSECOND(value) - offset_micros,
+                               &micros)) {
+        return out_of_range("the timestamp");
+    }
+    return put_long(buf, micros);
 }
 
 static int put_uuid(Buffer *buf, PyObject *value) {
     static const char hex[] = "0123456789abcdef";
     PyObject *number = PyObject_GetAttrString(value, "int");
     if (number == NULL) return -1;
-    PyObject *sixty_four = PyLong_FromLong(64);
-    PyObject *high_part = sixty_four ? PyNumber_Rshift(number, sixty_four) : NULL;
-    Py_XDECREF(sixty_four);
-    uint64_t low = PyLong_AsUnsignedLongLongMask(number);
+    /* An exact int, as UUID() makes it: then the shift and the conversions run no Python code.
+     * From 0 to 2**128 - 1: the high half must fit 64 bits unmasked. */
+    if (!PyLong_CheckExact(number)) {
+        Py_DECREF(number);
+        PyErr_SetString(PyExc_TypeError, "a UUID's int must be an int");
+        return -1;
+    }
+    PyObject *high_part = PyNumber_Rshift(number, sixty_four);
+    uint64_t low = PyLong_AsUnsignedLongLongMask(number); /* of an exact int: cannot fail */
     Py_DECREF(number);
     if (high_part == NULL) return -1;
-    uint64_t high = PyLong_AsUnsignedLongLongMask(high_part);
+    uint64_t high = PyLong_AsUnsignedLongLong(high_part);
     Py_DECREF(high_part);
-    if (PyErr_Occurred()) return -1;
+    if (high == (uint64_t)-1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "a UUID's int must be from 0 to 2**128 - 1");
+        return -1;
+    }
     char text[37]; /* 8-4-4-4-12, lower case: str(UUID) */
     int at = 0;
     for (int i = 0; i < 32; i++) {
@@ -275,7 +343,15 @@ static int put_uuid(Buffer *buf, PyObject *value) {
  * else ValueError. Read off the Decimal's text ("-12.5", "1.2E+5"): never through a float, never
  * rounded, as _decimals.unscaled_decimal. */
 static int decimal_unscaled(PyObject *value, int precision, int scale, __int128 *result) {
-    PyObject *text_object = PyObject_Str(value);
+    PyObject *text_object;
+    if (Py_IS_TYPE(value, (PyTypeObject *)decimal_type)) {
+        text_object = PyObject_Str(value);
+    } else if (PyObject_TypeCheck(value, (PyTypeObject *)decimal_type)) {
+        text_object = PyObject_CallOneArg(decimal_str, value); /* the value's, not an override's */
+    } else {
+        PyErr_SetString(PyExc_TypeError, "a decimal must be a Decimal");
+        return -1;
+    }
     if (text_object == NULL) return -1;
     Py_ssize_t size;
     const char *text = PyUnicode_AsUTF8AndSize(text_object, &size);
@@ -439,7 +515,18 @@ static int put_value(Writer *self, Buffer *buf, const Node *node, PyObject *valu
         Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
         int failed = count > 0 && put_long(buf, count) < 0;
         for (Py_ssize_t i = 0; !failed && i < count; i++) {
-            failed = put_value(self, buf, node->children[0], PySequence_Fast_GET_ITEM(items, i)) < 0;
+            /* An item's encoding (and its release) may run Python code that changes the list,
+             * even the copy PySequence_Fast made (gc finds it): the item is held meanwhile, and
+             * the size read again before the next one. The count is written: a list whose size
+             * changed is an error, as for a dict iterated in Python. */
+            PyObject *item = PySequence_Fast_GET_ITEM(items, i);
+            Py_INCREF(item);
+            failed = put_value(self, buf, node->children[0], item) < 0;
+            Py_DECREF(item);
+            if (!failed && PySequence_Fast_GET_SIZE(items) != count) {
+                PyErr_SetString(PyExc_RuntimeError, "an array changed size while it was encoded");
+                failed = 1;
+            }
         }
         Py_DECREF(items);
         if (failed) return -1;
@@ -554,9 +641,37 @@ static struct PyModuleDef module = {
     .m_size = -1,
 };
 
+static PyObject *attribute_of(const char *module_name, const char *name) {
+    PyObject *module = PyImport_ImportModule(module_name);
+    if (module == NULL) return NULL;
+    PyObject *found = PyObject_GetAttrString(module, name);
+    Py_DECREF(module);
+    return found;
+}
+
 PyMODINIT_FUNC PyInit__avro_native(void) {
     PyDateTime_IMPORT;
     if (PyDateTimeAPI == NULL) return NULL;
+    if (decimal_type == NULL) { /* once: m_size -1, the module is never re-initialised */
+        decimal_type = attribute_of("decimal", "Decimal");
+        if (decimal_type == NULL) return NULL;
+        if (!PyType_Check(decimal_type)) {
+            Py_CLEAR(decimal_type);
+            PyErr_SetString(PyExc_TypeError, "decimal.Decimal is not a type");
+            return NULL;
+        }
+        decimal_str = PyObject_GetAttrString(decimal_type, "__str__");
+        datetime_utcoffset = PyObject_GetAttrString((PyObject *)PyDateTimeAPI->DateTimeType,
+                                                    "utcoffset");
+        sixty_four = PyLong_FromLong(64);
+        if (decimal_str == NULL || datetime_utcoffset == NULL || sixty_four == NULL) {
+            Py_CLEAR(decimal_type);
+            Py_CLEAR(decimal_str);
+            Py_CLEAR(datetime_utcoffset);
+            Py_CLEAR(sixty_four);
+            return NULL;
+        }
+    }
     if (PyType_Ready(&WriterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
