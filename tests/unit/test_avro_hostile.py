@@ -23,7 +23,7 @@ import msgspec
 import pytest
 
 from inlet.codec._avro_native import Writer
-from inlet.codec._avro_writer import native_program, record_encoder
+from inlet.codec._avro_writer import MAX_PROGRAM_DEPTH, native_program, record_encoder
 
 _astuple = msgspec.structs.astuple
 _One = msgspec.defstruct("One", [("value", object)])
@@ -362,7 +362,7 @@ def test_callbacks_that_raise_are_passed_on() -> None:
 
 def test_an_enum_keeps_the_symbols_it_was_made_with() -> None:
     symbols = {"A": 0, "B": 1}
-    write = Writer((5, ((6, symbols),)), b"", _astuple).encode
+    write = Writer((5, ((6, symbols),)), b"", _astuple, MAX_PROGRAM_DEPTH).encode
     symbols["C"] = 2**70  # the caller's dict, changed afterwards
     symbols["A"] = 1
     assert write(_One("A")) == b"\x00"
@@ -375,7 +375,7 @@ def test_an_enum_keeps_the_symbols_it_was_made_with() -> None:
 )
 def test_an_enum_of_odd_indexes_or_symbols_is_refused_when_made(symbols: dict[Any, Any]) -> None:
     with pytest.raises(ValueError, match="malformed program node"):
-        Writer((5, ((6, symbols),)), b"", _astuple)
+        Writer((5, ((6, symbols),)), b"", _astuple, MAX_PROGRAM_DEPTH)
 
 
 def test_enum_values_that_are_not_symbols() -> None:
@@ -419,7 +419,7 @@ def test_an_astuple_that_answers_oddly() -> None:
             return answer
 
         with pytest.raises(TypeError, match="fewer fields"):
-            Writer(program, b"", astuple).encode(object())
+            Writer(program, b"", astuple, MAX_PROGRAM_DEPTH).encode(object())
 
 
 def test_error_paths_release_what_they_hold() -> None:
