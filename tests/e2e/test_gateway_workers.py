@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,12 @@ def _connections_by_worker(workers: list[int], port: int) -> dict[int, int]:
 
 
 @contextmanager
-def gateway_with_two_workers(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def gateway_with_two_workers(
+    settings: Settings,
+    port: int,
+    extra_env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
@@ -76,9 +81,13 @@ def gateway_with_two_workers(settings: Settings, port: int) -> Iterator[subproce
         "INLET_GATEWAY_WORKERS": "2",
         "INLET_TOPIC_PARTITIONS": "1",
         "INLET_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "gateway"], env=env, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "deploy.cli", "gateway"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=preexec_fn,  # noqa: PLW1509 - the callers' only set a resource limit
     )
     try:
         deadline = time.monotonic() + 120

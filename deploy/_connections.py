@@ -1,0 +1,235 @@
+"""HTTP/1.1 connections that cannot be held for free: a deadline in every phase, and a cap.
+
+uvicorn (httptools) times out only the wait between two requests of a kept-alive connection, and
+only once a first answer is out; any byte received stops that timer. A connection that sends
+nothing, a head sent a byte every 2 s, or a body trickled in were held for ever, and enough of
+them took every file descriptor of every worker. ``DeadlineProtocol`` is uvicorn's httptools
+protocol with one timer per request and these rules, per connection:
+
+- **idle**: waiting for the first byte of a request (on a new connection too, not only between
+  requests) — closed after uvicorn's ``timeout_keep_alive``, without an answer (uvicorn's own
+  keep-alive timer, armed from the start);
+- **head**: from a request's first byte, its whole head within ``head_s``, however it trickles —
+  else 408 and closed;
+- **body**: ``body_s`` for the body to start coming, then every ``body_min_rate`` bytes buy one
+  more second (Apache's ``mod_reqtimeout`` rule: a steady sender at that rate or faster is never
+  cut, whatever the size) — else 408 (or, once an answer was sent, a close). The clock runs only
+  while the server reads: a request whose app has not asked for the body yet (a full read buffer,
+  ``Expect: 100-continue`` not answered yet) is never late.
+
+The time an app takes to answer is the app's own (the gateway bounds it by its produce deadline).
+
+A connection accepted while its process already holds ``max_connections`` others gets a 503
+problem (``too_many_connections``, ``Retry-After: 1``, then closed) for its request; the
+connections already there are served as before. The cap is per process, sized by
+``connection_cap`` below the process's file-descriptor limit, which ``raise_nofile_limit`` raises
+to its hard limit first. These answers are the server's, not an app's (like uvicorn's own 400 for
+a request that does not parse): no domain error stands behind them, so they are rendered here in
+the same problem+json shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import resource
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from inlet.problems import PROBLEM_MEDIA_TYPE, problem_body
+
+_log = logging.getLogger("inlet.serve")
+
+# File descriptors a server process needs besides its client connections (Kafka sockets, metric
+# and rate-limit files, pipes, the event loop's own); of the rest, half go to connections under
+# the cap and half stay for connections above it, which are accepted, answered 503 and closed.
+_RESERVED_FDS = 256
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What ``DeadlineProtocol`` enforces beyond uvicorn's keep-alive timeout."""
+
+    head_s: float
+    body_s: float
+    body_min_rate: float  # bytes per second
+    max_connections: int  # per process
+
+
+def raise_nofile_limit() -> tuple[int, int]:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to its hard limit (workers inherit it).
+
+    Returns the soft limit before and after; unchanged when the system refuses.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            _log.warning("could not raise RLIMIT_NOFILE", extra={"error": str(exc)})
+            return soft, soft
+        return soft, hard
+    return soft, soft
+
+
+def connection_cap(wanted: int, nofile: int) -> int:
+    """How many connections a process may serve at once: ``wanted``, or less when the file
+    descriptors (``nofile``, the soft limit) would not hold them and those above the cap."""
+    return max(1, min(wanted, (nofile - _RESERVED_FDS) // 2))
+
+
+def _problem(status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole answer after the status line: ``headers``, then the problem, then close."""
+    body = msgspec.json.encode(problem_body(status, code, detail))
+    head = [
+        *headers,
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return b"".join(name + b": " + value + b"\r\n" for name, value in head) + b"\r\n" + body
+
+
+@functools.cache
+def _too_many_connections(cap: int) -> Any:
+    """The ASGI app that answers every request of a connection above the cap."""
+    body = msgspec.json.encode(
+        problem_body(
+            503,
+            "too_many_connections",
+            f"this server process holds its maximum of {cap} connections; try again shortly",
+        )
+    )
+    start = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+            (b"connection", b"close"),
+        ],
+    }
+    end = {"type": "http.response.body", "body": body, "more_body": False}
+
+    async def app(_scope: Any, _receive: Any, send: Any) -> None:
+        await send(start)
+        await send(end)
+
+    return app
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the deadlines and the cap of this module's docstring.
+
+    Reads ``config.connection_limits`` (a ``ConnectionLimits``). One timer per request: armed
+    at its first byte for the head deadline; if the head is complete by then, the same timer
+    checks the body's progress and re-arms itself; the request's end cancels it.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._limits: ConnectionLimits = config.connection_limits  # type: ignore[attr-defined]
+        self._timer: asyncio.TimerHandle | None = None
+        self._in_head = False
+        self._body_since = 0.0  # when the body's allowance started (or restarted)
+        self._body_bytes = 0  # body bytes received since then
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        cap = self._limits.max_connections
+        if len(self.connections) > cap:
+            self.app = _too_many_connections(cap)  # every request of this connection
+        # uvicorn arms its keep-alive timer only after an answer: a connection that never sends
+        # would be kept for ever. Any byte received cancels it (HttpToolsProtocol.data_received).
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        # A request pipelined behind one whose body ended after its answer: the idle timer that
+        # on_message_complete armed for it is not this request's.
+        self._unset_keepalive_if_required()
+        self._timer = self.loop.call_later(self._limits.head_s, self._check)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._body_since = self.loop.time()
+        self._body_bytes = 0
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._stop_timer()
+        super().on_message_complete()
+        # The answer went out before the body ended (uvicorn then reads the rest and drops it):
+        # the bytes since stopped uvicorn's keep-alive timer, so the idle wait starts now.
+        if (
+            self.cycle.response_complete
+            and self.timeout_keep_alive_task is None
+            and not self.pipeline
+            and not self.transport.is_closing()
+        ):
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._cut(f"the request head did not arrive within {self._limits.head_s:g} s")
+            return
+        now = self.loop.time()
+        if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+            # The server is not reading: the sender cannot be late. Its allowance starts again.
+            self._body_since, self._body_bytes = now, 0
+            self._timer = self.loop.call_later(self._limits.body_s, self._check)
+            return
+        due = self._body_since + self._limits.body_s + self._body_bytes / self._limits.body_min_rate
+        if now < due:
+            self._timer = self.loop.call_later(due - now, self._check)
+            return
+        self._cut(
+            f"the request body came slower than {self._limits.body_min_rate:g} bytes/s "
+            f"(after {self._limits.body_s:g} s to start)"
+        )
+
+    def _cut(self, why: str) -> None:
+        """408 and close; only close while an answer is being written (or was, for this body)."""
+        if self._in_head:
+            between_answers = self.cycle is None or self.cycle.response_complete
+        else:
+            between_answers = not self.cycle.response_started
+            self.cycle.disconnected = True  # the app, still reading the body, is told so
+        if between_answers:
+            headers = self.server_state.default_headers
+            self.transport.write(STATUS_LINE[408] + _problem(408, "request_timeout", why, headers))
+        self.transport.close()
