@@ -4,7 +4,7 @@ uvicorn (httptools) times out only the wait between two requests of a kept-alive
 only once a first answer is out; any byte received stops that timer. A connection that sends
 nothing, a head sent a byte every 2 s, or a body trickled in were held for ever, and enough of
 them took every file descriptor of every worker. ``DeadlineProtocol`` is uvicorn's httptools
-protocol with one timer per request and these rules, per connection:
+protocol with these rules, per connection:
 
 - **idle**: waiting for the first byte of a request (on a new connection too, not only between
   requests) — closed after uvicorn's ``timeout_keep_alive``, without an answer (uvicorn's own
@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import resource
 from dataclasses import dataclass
 from typing import Any
@@ -125,12 +126,21 @@ def _too_many_connections(cap: int) -> Any:
     return app
 
 
+# What a connection is waiting for, as far as its deadlines go.
+_OTHER = 0  # the next request (uvicorn's keep-alive timer), or the app's answer (no deadline)
+_HEAD = 1
+_BODY = 2
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the deadlines and the cap of this module's docstring.
 
-    Reads ``config.connection_limits`` (a ``ConnectionLimits``). One timer per request: armed
-    at its first byte for the head deadline; if the head is complete by then, the same timer
-    checks the body's progress and re-arms itself; the request's end cancels it.
+    Reads ``config.connection_limits`` (a ``ConnectionLimits``). A request only notes when its
+    head and body began (a timer armed and cancelled per request costs ~4.5 µs on uvloop, more
+    than all of this): one watchdog timer per connection, always pending, fires at the current
+    phase's deadline or, when there is none, after the shorter allowance, and re-arms itself.
+    A phase that begins after the watchdog was armed ends no sooner than its allowance after
+    that, so the watchdog never fires late.
     """
 
     def __init__(
@@ -142,9 +152,10 @@ class DeadlineProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._limits: ConnectionLimits = config.connection_limits  # type: ignore[attr-defined]
-        self._timer: asyncio.TimerHandle | None = None
-        self._in_head = False
-        self._body_since = 0.0  # when the body's allowance started (or restarted)
+        self._period = min(self._limits.head_s, self._limits.body_s)
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._phase = _OTHER
+        self._since = 0.0  # when the phase began (for a body: or its allowance restarted)
         self._body_bytes = 0  # body bytes received since then
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -157,23 +168,23 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
+        self._watchdog = self.loop.call_later(self._period, self._check)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_timer()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
+        self._phase, self._since = _HEAD, self.loop.time()
         # A request pipelined behind one whose body ended after its answer: the idle timer that
         # on_message_complete armed for it is not this request's.
         self._unset_keepalive_if_required()
-        self._timer = self.loop.call_later(self._limits.head_s, self._check)
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._body_since = self.loop.time()
-        self._body_bytes = 0
+        self._phase, self._since, self._body_bytes = _BODY, self.loop.time(), 0
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -181,7 +192,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
-        self._stop_timer()
+        self._phase = _OTHER
         super().on_message_complete()
         # The answer went out before the body ended (uvicorn then reads the rest and drops it):
         # the bytes since stopped uvicorn's keep-alive timer, so the idle wait starts now.
@@ -195,36 +206,37 @@ class DeadlineProtocol(HttpToolsProtocol):
                 self.timeout_keep_alive, self.timeout_keep_alive_handler
             )
 
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _due(self, now: float) -> float:
+        """When the current phase is late (``inf``: never)."""
+        if self._phase == _HEAD:
+            return self._since + self._limits.head_s
+        if self._phase == _BODY:
+            if self.flow.read_paused or self.cycle.waiting_for_100_continue:
+                # The server is not reading: the sender cannot be late. Its allowance restarts.
+                self._since, self._body_bytes = now, 0
+            limits = self._limits
+            return self._since + limits.body_s + self._body_bytes / limits.body_min_rate
+        return math.inf
 
     def _check(self) -> None:
-        self._timer = None
+        self._watchdog = None
         if self.transport.is_closing():
             return
-        if self._in_head:
-            self._cut(f"the request head did not arrive within {self._limits.head_s:g} s")
-            return
         now = self.loop.time()
-        if self.flow.read_paused or self.cycle.waiting_for_100_continue:
-            # The server is not reading: the sender cannot be late. Its allowance starts again.
-            self._body_since, self._body_bytes = now, 0
-            self._timer = self.loop.call_later(self._limits.body_s, self._check)
-            return
-        due = self._body_since + self._limits.body_s + self._body_bytes / self._limits.body_min_rate
+        due = self._due(now)
         if now < due:
-            self._timer = self.loop.call_later(due - now, self._check)
-            return
-        self._cut(
-            f"the request body came slower than {self._limits.body_min_rate:g} bytes/s "
-            f"(after {self._limits.body_s:g} s to start)"
-        )
+            self._watchdog = self.loop.call_later(min(due - now, self._period), self._check)
+        elif self._phase == _HEAD:
+            self._cut(f"the request head did not arrive within {self._limits.head_s:g} s")
+        else:
+            self._cut(
+                f"the request body came slower than {self._limits.body_min_rate:g} bytes/s "
+                f"(after {self._limits.body_s:g} s to start)"
+            )
 
     def _cut(self, why: str) -> None:
         """408 and close; only close while an answer is being written (or was, for this body)."""
-        if self._in_head:
+        if self._phase == _HEAD:
             between_answers = self.cycle is None or self.cycle.response_complete
         else:
             between_answers = not self.cycle.response_started
