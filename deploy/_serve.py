@@ -6,6 +6,10 @@
 - A new worker has ``worker_startup_timeout_s`` to answer the server's first health check; uvicorn's
   5 s killed workers that were only slow to start on a busy machine, over and over. Waiting for an
   answer never keeps the server from handling a signal or a worker's death.
+- Connections are bounded (``deploy/_connections.py``): a deadline for each phase of a request,
+  uvicorn's keep-alive timeout from a connection's first moment, a cap per process sized below its
+  file-descriptor limit (raised to the hard limit here first, before workers inherit it). No
+  ``server`` header: what runs behind the port is nobody's business; ``date`` stays.
 - A stop ends: a worker that has not finished starting is killed at once (uvicorn would run its
   whole start-up first, which waits on Kafka), a started one gets ``STOP_GRACE_S`` to finish its
   requests and close its clients, then is killed. Every service is safe to kill: its state is in
@@ -26,6 +30,12 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from deploy._connections import (
+    ConnectionLimits,
+    DeadlineProtocol,
+    connection_cap,
+    raise_nofile_limit,
+)
 from inlet.logs import flush_logs, setup_logging
 from inlet.process import die_with_parent
 from inlet.settings import Settings
@@ -44,7 +54,16 @@ _SLICE_S = 0.25
 class _Config(uvicorn.Config):
     """uvicorn's configuration, carrying what a worker process does before anything else."""
 
-    def __init__(self, app: str, *, service: str, settings: Settings, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: str,
+        *,
+        service: str,
+        settings: Settings,
+        connection_limits: ConnectionLimits,
+        **kwargs: Any,
+    ) -> None:
+        self.connection_limits = connection_limits  # read by DeadlineProtocol
         # Set before uvicorn's __init__, which calls configure_logging.
         self.server_pid = os.getpid()
         self.service = service
@@ -146,6 +165,26 @@ class _Supervisor(Multiprocess):
             self.startup_failed |= process.exitcode == STARTUP_FAILURE
 
 
+def _connection_limits(settings: Settings) -> ConnectionLimits:
+    before, nofile = raise_nofile_limit()
+    cap = connection_cap(settings.http_max_connections, nofile)
+    logger.info(
+        "connections per process",
+        extra={"max": cap, "rlimit_nofile": nofile, "rlimit_nofile_was": before},
+    )
+    if cap < settings.http_max_connections:
+        logger.warning(
+            "INLET_HTTP_MAX_CONNECTIONS lowered to fit the file-descriptor limit",
+            extra={"wanted": settings.http_max_connections, "max": cap, "rlimit_nofile": nofile},
+        )
+    return ConnectionLimits(
+        head_s=settings.http_head_timeout_s,
+        body_s=settings.http_body_timeout_s,
+        body_min_rate=settings.http_body_min_rate,
+        max_connections=cap,
+    )
+
+
 def serve(
     app_factory: str, *, service: str, port: int, settings: Settings, workers: int = 1
 ) -> int:
@@ -154,6 +193,7 @@ def serve(
         app_factory,
         service=service,
         settings=settings,
+        connection_limits=_connection_limits(settings),
         factory=True,
         host=settings.host,
         port=port,
@@ -164,6 +204,10 @@ def serve(
         # address (measured: ~5% of a single-record request's CPU).
         proxy_headers=False,
         lifespan="on",
+        http=DeadlineProtocol,  # httptools (uvicorn[standard]), with deadlines and the cap
+        ws="none",
+        timeout_keep_alive=settings.http_keep_alive_timeout_s,
+        server_header=False,
         timeout_worker_healthcheck=settings.worker_startup_timeout_s,
         timeout_graceful_shutdown=_REQUESTS_GRACE_S,
     )

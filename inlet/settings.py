@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -24,6 +24,8 @@ from inlet.logs import LogFormat
 from inlet.sink_rules import parse_sink_hosts
 
 _PREFIX = "INLET_"
+
+Positive = msgspec.Meta(gt=0)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -87,6 +89,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # issue saw such restarts over and over at load 8-20. A generous bound costs nothing: the
     # server notices a worker's death at once, whatever this is (deploy/_serve.py).
     worker_startup_timeout_s: int = 60
+    # Every HTTP server Inlet runs (each gateway worker process, the registry): how long a client
+    # may hold a connection without progress, and how many connections one process serves; the
+    # rules are in deploy/_connections.py. The body's: http_body_timeout_s for it to start coming,
+    # then one more second per http_body_min_rate bytes (a steady sender at that rate is never cut).
+    http_keep_alive_timeout_s: Annotated[int, Positive] = 5
+    http_head_timeout_s: Annotated[float, Positive] = 10.0
+    http_body_timeout_s: Annotated[float, Positive] = 10.0
+    http_body_min_rate: Annotated[int, Positive] = 32 * 1024  # bytes/s
+    http_max_connections: Annotated[int, Positive] = 1024  # per process; lowered to fit its fds
     consumers_metrics_port: int = 8082  # the consumers process's /metrics (0: the system picks)
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None

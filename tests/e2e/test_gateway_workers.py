@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,12 @@ def _connections_by_worker(workers: list[int], port: int) -> dict[int, int]:
 
 @contextmanager
 def gateway_with_two_workers(
-    settings: Settings, port: int, *, stderr: Path | None = None, **env_extra: str
+    settings: Settings,
+    port: int,
+    *,
+    stderr: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``inlet gateway`` with 2 workers; its log lines go to ``stderr`` (a file), if given."""
     env = {
@@ -79,11 +84,14 @@ def gateway_with_two_workers(
         "INLET_GATEWAY_WORKERS": "2",
         "INLET_TOPIC_PARTITIONS": "1",
         "INLET_LOG_LEVEL": "WARNING",
-        **env_extra,
+        **(extra_env or {}),
     }
     with (stderr or Path(os.devnull)).open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "gateway"], env=env, stderr=log
+            [sys.executable, "-m", "deploy.cli", "gateway"],
+            env=env,
+            stderr=log,
+            preexec_fn=preexec_fn,  # noqa: PLW1509 - the callers' only set a resource limit
         )
     try:
         deadline = time.monotonic() + 120

@@ -134,9 +134,11 @@ def test_no_answer_log_line_or_metric_shows_the_token(settings: Settings, tmp_pa
             settings,
             port,
             stderr=stderr,
-            INLET_LOG_LEVEL="DEBUG",
-            INLET_LOG_FORMAT="json",
-            INLET_MAX_BODY_BYTES=str(MAX_BODY),
+            extra_env={
+                "INLET_LOG_LEVEL": "DEBUG",
+                "INLET_LOG_FORMAT": "json",
+                "INLET_MAX_BODY_BYTES": str(MAX_BODY),
+            },
         ),
     ):
         token, url = _connector(registry)
