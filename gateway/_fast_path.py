@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from gateway._http_errors import handler_for
+from gateway.errors import ClientDisconnected
 from inlet.tokens import presented_token
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class FastIngest:
                 if not event.get("more_body", False):
                     return b"".join(chunks)
             elif event["type"] == "http.disconnect":
-                raise InternalServerException("client disconnected prematurely")
+                raise ClientDisconnected
 
 
 async def _answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
