@@ -1,9 +1,10 @@
 """What one hostile body costs everyone else: single-record latency while it is processed.
 
 Run: ``uv run python bench/hostile_bench.py [--duration 10] [--only ndjson-mixed,gzip-bomb]
-[--source DIR] [--json FILE]`` (about a minute; never part of ``make test``). It starts an ephemeral local Kafka
-broker, ``inlet registry`` and ``inlet gateway`` with ONE worker process (so that the big body and
-the probes share one event loop), then, per scenario, sends one worst-case body after another on
+[--source DIR] [--json FILE]`` (about a minute; never part of ``make test``). It starts an
+ephemeral local Kafka broker, ``inlet registry`` and ``inlet gateway`` with ONE worker process (so
+that the big body and the probes share one event loop), then, per scenario, sends one worst-case
+body after another on
 one connection while a second connection sends single-record requests one after another (closed
 loop). It prints the probes' latency (p50, p99, max), the big bodies' own time and status, and the
 gateway's RSS (peak while the scenario ran, and after it, idle). ``idle`` is the probes alone.
