@@ -24,13 +24,11 @@ def take(
 ) -> tuple[float, float]:
     """Take ``amount`` tokens: (the new ``full_at``, 0) if granted, else (unchanged, the wait in s).
 
-    A request larger than the burst passes only when the bucket is full, and then owes its whole
-    size: the average stays ``rate`` however the records are batched, and such a request is never
-    refused for good (its wait is until the bucket is full).
+    ``amount`` is at most ``burst``: a request larger than the burst never fits in the bucket,
+    and is the caller's to refuse (``ratelimit.py``) rather than to wait for.
     """
     owed = max(0.0, full_at - now)
     level = burst - owed * rate
-    if owed == 0.0 or amount <= level + _EPSILON:
+    if amount <= level + _EPSILON:
         return now + owed + amount / rate, 0.0
-    needed = min(amount, burst) - level
-    return full_at, needed / rate
+    return full_at, (amount - level) / rate

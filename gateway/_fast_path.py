@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import msgspec
 from litestar import Request
 from litestar.enums import ScopeType
-from litestar.exceptions import InternalServerException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
 from gateway._http_errors import handler_for
+from gateway.errors import ClientDisconnected
 from inlet.security_headers import SECURITY_HEADERS, add_security_headers
 from inlet.tokens import presented_token
 
@@ -150,7 +150,7 @@ class FastIngest:
                 if not event.get("more_body", False):
                     return b"".join(chunks)
             elif event["type"] == "http.disconnect":
-                raise InternalServerException("client disconnected prematurely")
+                raise ClientDisconnected
 
 
 async def _answer_error(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:

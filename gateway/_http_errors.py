@@ -18,12 +18,20 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
-from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
+from gateway.errors import (
+    AllRecordsInvalid,
+    BatchExceedsBurst,
+    ClientDisconnected,
+    RateLimited,
+    RecordsInvalid,
+    UnknownToken,
+)
 from inlet.codec.errors import (
     BodyTooLarge,
     BodyUnparseable,
     RecordTooLarge,
     TooDeeplyNested,
+    TooManyRecords,
     UnsupportedMediaType,
 )
 from inlet.errors import InletError, KafkaUnavailable, Problem, StateUnavailable
@@ -39,11 +47,14 @@ STATUS: dict[type[InletError], int] = {
     UnsupportedMediaType: 415,
     BodyTooLarge: 413,
     RecordTooLarge: 413,
+    TooManyRecords: 413,
     TooDeeplyNested: 400,
     RecordsInvalid: 422,
     AllRecordsInvalid: 422,
     UnknownToken: 404,
     RateLimited: 429,
+    BatchExceedsBurst: 429,
+    ClientDisconnected: 499,  # nginx's "client closed request": no answer reaches the client
     KafkaUnavailable: 503,
     StateUnavailable: 503,
 }

@@ -18,27 +18,44 @@ from inlet.records import RecordError
 class RecordsInvalid(InletError):
     """Some records are invalid and the caller's policy refuses the batch for it."""
 
-    def __init__(self, errors: list[RecordError], message: str | None = None) -> None:
-        records = len({error.index for error in errors})
-        super().__init__(message or f"{records} record(s) are invalid")
+    def __init__(
+        self, errors: list[RecordError], message: str | None = None, *, unexamined: int = 0
+    ) -> None:
+        records = len({error.index for error in errors}) + unexamined
+        super().__init__((message or f"{records} record(s) are invalid") + _unexamined(unexamined))
         self.errors = errors
         self.rejected = records
+        self.unexamined = unexamined
         self.max_listed = 100  # a huge bad batch must not make a huge answer
 
     def details(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "accepted": 0,
             "rejected": self.rejected,
             "errors": msgspec.to_builtins(self.errors[: self.max_listed]),
             "errors_total": len(self.errors),
         }
+        if self.unexamined:
+            found["unexamined"] = self.unexamined
+        return found
 
 
 class AllRecordsInvalid(RecordsInvalid):
     """Every record of the batch is invalid: nothing was produced."""
 
-    def __init__(self, errors: list[RecordError], message: str | None = None) -> None:
-        super().__init__(errors, message or "every record is invalid")
+    def __init__(
+        self, errors: list[RecordError], message: str | None = None, *, unexamined: int = 0
+    ) -> None:
+        super().__init__(errors, message or "every record is invalid", unexamined=unexamined)
+
+
+def _unexamined(count: int) -> str:
+    if not count:
+        return ""
+    return (
+        f"; errors_total counts the errors of the records examined: {count} more invalid "
+        "records were counted, not examined"
+    )
 
 
 class UnknownToken(InletError):
@@ -59,6 +76,30 @@ class RateLimited(InletError):
 
     def details(self) -> dict[str, object]:
         return {"retry_after_s": self.retry_after_s}
+
+
+class ClientDisconnected(InletError):
+    """The client went away before its request's body was complete: nothing was done, and no
+    answer reaches it (counted and logged as 499, nginx's "client closed request")."""
+
+    def __init__(self) -> None:
+        super().__init__("the client disconnected before the body was complete")
+
+
+class BatchExceedsBurst(InletError):
+    """A request holds more records than the connector's rate limit lets through at once (its
+    burst): waiting never helps; smaller requests do."""
+
+    def __init__(self, records: int, burst: float) -> None:
+        super().__init__(
+            f"the batch of {records} records exceeds the connector's burst of {burst:g} records "
+            f"(rate_limit_per_s): send at most {int(burst)} records a request"
+        )
+        self.records = records
+        self.burst = burst
+
+    def details(self) -> dict[str, object]:
+        return {"records": self.records, "burst": self.burst}
 
 
 class Overloaded(KafkaUnavailable):

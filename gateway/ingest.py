@@ -13,11 +13,12 @@ import time
 import msgspec
 
 from gateway.connector_lookup import ConnectorLookup
-from gateway.errors import AllRecordsInvalid, Overloaded, RateLimited, RecordsInvalid
+from gateway.errors import AllRecordsInvalid, Overloaded, RecordsInvalid
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
-from inlet.codec.bodies import parse_body
+from inlet.codec.bodies import known_record_count, parse_steps
 from inlet.codec.record_codec import EncodeResult, RecordCodec
+from inlet.codec.steps import run_yielding
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector
@@ -85,22 +86,36 @@ class Ingest:
     ) -> IngestResult:
         received_ms = time.time_ns() // 1_000_000
         codec = self.codec_for(connector)
-        batch = parse_body(
-            body,
-            content_type,
-            content_encoding,
-            max_body_bytes=self._settings.max_body_bytes,
-            max_record_bytes=self._settings.max_record_bytes,
+        settings, rate = self._settings, connector.rate_limit_per_s
+        # The rate limit is charged as soon as the record count is known, so that a 429 costs
+        # no decoding: a single JSON object before parsing, any other body once parsed.
+        known = known_record_count(body, content_type, content_encoding)
+        if known is not None:
+            self._limiter.admit(connector.id, rate, known)
+        # In steps, giving the loop a turn between them: a large body stalls no other request.
+        batch = await run_yielding(
+            parse_steps(
+                body,
+                content_type,
+                content_encoding,
+                max_body_bytes=settings.max_body_bytes,
+                max_record_bytes=settings.max_record_bytes,
+                max_records=settings.max_records_per_request,
+            )
         )
-        result = codec.encode(batch)
-        total = len(result.records) + len(result.rejected)
-        wait_s = self._limiter.check(connector.id, connector.rate_limit_per_s, total)
-        if wait_s > 0:
-            raise RateLimited(wait_s)
-        if result.rejected and not result.records:
-            raise _capped(AllRecordsInvalid(result.errors), self._settings)
-        if result.rejected and (connector.atomic if atomic is None else atomic):
-            raise _capped(RecordsInvalid(result.errors), self._settings)
+        if known is None:
+            self._limiter.admit(connector.id, rate, len(batch))
+        all_or_nothing = connector.atomic if atomic is None else atomic
+        result = await run_yielding(
+            codec.encode_steps(
+                batch, all_or_nothing=all_or_nothing, errors_listed=settings.max_errors_listed
+            )
+        )
+        del body, batch  # the records are in ``result`` now
+        if result.rejected_count and not result.records:
+            raise _capped(AllRecordsInvalid(result.errors, unexamined=result.unexamined), settings)
+        if result.rejected_count and all_or_nothing:
+            raise _capped(RecordsInvalid(result.errors, unexamined=result.unexamined), settings)
         await self._produce(
             connector=connector,
             codec=codec,

@@ -4,6 +4,10 @@
 every worker process maps (``_bucket_table.py``, a file in the data dir), so two workers behind one
 port allow the rate once, however the connections are spread over them. Several gateway instances
 each enforce it on their own (the README says so). The arithmetic is ``_buckets.py``.
+
+A request of n records takes n tokens. One larger than the burst (one second's worth) could only
+pass by owing the bucket for longer than a second, a burst the limit exists to prevent, or by
+waiting for a bucket that never holds enough: it is refused, saying so (``BatchExceedsBurst``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from gateway._bucket_table import BucketTable
 from gateway._buckets import burst_of
+from gateway.errors import BatchExceedsBurst, RateLimited
 from inlet.settings import Settings
 
 log = logging.getLogger("inlet.gateway")
@@ -41,11 +46,23 @@ class RateLimiter:
         self._table: BucketTable | None = None
 
     def check(self, connector_id: str, rate: float | None, records: int) -> float:
-        """0 when ``records`` may pass now, else the seconds to wait (for ``Retry-After``)."""
+        """0 when ``records`` may pass now (and are taken), else the seconds to wait; ``records``
+        at most the burst (``admit`` refuses larger requests)."""
         if rate is None or rate <= 0:
             return 0.0
         table = self._table or self._open()
         return table.take(connector_id, rate, burst_of(rate), records, self._clock())
+
+    def admit(self, connector_id: str, rate: float | None, records: int) -> None:
+        """Take ``records`` tokens, or raise ``RateLimited`` (wait) or ``BatchExceedsBurst``."""
+        if rate is None or rate <= 0:
+            return
+        burst = burst_of(rate)
+        if records > burst:
+            raise BatchExceedsBurst(records, burst)
+        wait_s = self.check(connector_id, rate, records)
+        if wait_s > 0:
+            raise RateLimited(wait_s)
 
     def _open(self) -> BucketTable:
         if self._path is None:

@@ -120,6 +120,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     produce_timeout_s: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
     max_record_bytes: int = 1024 * 1024
+    # Records one request may hold: counted while parsing, the body refused (413) at the first
+    # record over it. A real webhook batch is far smaller; it bounds a request's work.
+    max_records_per_request: int = 100_000
     max_errors_listed: int = 100
     # The gateway's plain-ASGI hot path for ingest requests (gateway/_fast_path.py); off, Litestar
     # answers them all, the same way, more slowly (for comparison: bench/README.md).

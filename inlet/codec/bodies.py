@@ -5,8 +5,13 @@ the body (validated as JSON, not yet typed), so the codec decodes each one once,
 Struct, and a rejected record can be kept byte for byte. CSV rows become ``{column: cell}`` dicts of
 strings, leaving out empty cells (an empty cell is an absent value).
 
-Limits: the body (after decompression) and each record have a byte cap. Decompression never
-inflates more than the cap (plus one byte) into memory, whatever the compressed size.
+Limits: the body (after decompression) and each record have a byte cap, and a body a cap on its
+records, checked as each record is found: a body over it is refused without parsing the rest.
+Decompression never inflates more than the byte cap (plus one byte) into memory, whatever the
+compressed size.
+
+``parse_steps`` does the work in steps (``steps.py``) so that an event loop can serve other
+requests while a large body is parsed; ``parse_body`` does it at once.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from inlet.codec.errors import (
     BodyUnparseable,
     RecordTooLarge,
     TooDeeplyNested,
+    TooManyRecords,
     UnsupportedMediaType,
 )
+from inlet.codec.steps import STEP_BYTES, STEP_RECORDS, Steps, run
 
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
 DEFAULT_MAX_RECORD_BYTES: Final = 1024 * 1024
+DEFAULT_MAX_RECORDS: Final = 100_000
 
 # The body-size cap already bounds memory; csv's own limit (128 KiB a cell, process-wide) would
 # only turn a large but allowed cell into a confusing parse error.
@@ -82,6 +90,10 @@ class JsonRecords(msgspec.Struct, frozen=True):
     format: BodyFormat
     records: list[msgspec.Raw]
     lines: list[int] | None = None
+    body_bytes: int = 0  # what the records were parsed from (the codec sizes its steps by it)
+
+    def __len__(self) -> int:
+        return len(self.records)
 
     def location(self, index: int) -> RecordLocation:
         return RecordLocation(index, None if self.lines is None else self.lines[index])
@@ -94,6 +106,10 @@ class CsvRecords(msgspec.Struct, frozen=True):
     header: list[str]
     rows: list[dict[str, str]]
     lines: list[int]
+    body_bytes: int = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
     @property
     def format(self) -> BodyFormat:
@@ -128,14 +144,19 @@ def decode_content(
 
     Raises BodyTooLarge when the result would exceed ``max_bytes``, never holding more than that.
     """
+    return run(_decode_content(body, content_encoding, max_bytes))
+
+
+def _decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> Steps[bytes]:
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     for coding in reversed(codings):  # listed in the order they were applied
         if coding == "identity":
             continue
         if coding in {"gzip", "x-gzip"}:
-            body = _inflate(body, 16 + zlib.MAX_WBITS, max_bytes, "gzip")
+            body = yield from _inflate(body, 16 + zlib.MAX_WBITS, max_bytes, "gzip")
         elif coding == "deflate":
-            body = _inflate(body, zlib.MAX_WBITS, max_bytes, "deflate")  # zlib-wrapped (RFC 9110)
+            # zlib-wrapped (RFC 9110)
+            body = yield from _inflate(body, zlib.MAX_WBITS, max_bytes, "deflate")
         elif coding == "zstd" and _ZSTD is not None:
             body = _unzstd(body, max_bytes)
         else:
@@ -155,6 +176,7 @@ def parse_body(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_records: int = DEFAULT_MAX_RECORDS,
 ) -> RecordBatch:
     """The raw records of a request body.
 
@@ -162,37 +184,83 @@ def parse_body(
     lines ignored. CSV: a header row naming the fields, then one record per row. Items that are not
     objects are kept: the codec reports them per record.
     """
+    return run(
+        parse_steps(
+            body,
+            content_type,
+            content_encoding,
+            max_body_bytes=max_body_bytes,
+            max_record_bytes=max_record_bytes,
+            max_records=max_records,
+        )
+    )
+
+
+def parse_steps(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_records: int = DEFAULT_MAX_RECORDS,
+) -> Steps[RecordBatch]:
+    """``parse_body`` in steps (``steps.py``)."""
     kind = body_format(content_type)  # before decompressing: refuse cheaply
-    body = decode_content(body, content_encoding, max_bytes=max_body_bytes)
+    body = yield from _decode_content(body, content_encoding, max_body_bytes)
     if kind is BodyFormat.CSV:
-        return _parse_csv(body, max_record_bytes)
+        return (yield from _parse_csv(body, max_record_bytes, max_records))
     skipped = 0
     if body.startswith(_UTF8_BOM):  # RFC 8259 lets a parser ignore it
         body, skipped = body[len(_UTF8_BOM) :], len(_UTF8_BOM)
     _require_utf8(body, skipped)  # msgspec checks UTF-8 only where it decodes a string
     if kind is BodyFormat.NDJSON:
-        return _parse_ndjson(body, max_record_bytes, skipped)
-    return _parse_json(body, max_record_bytes, skipped)
+        return (yield from _parse_ndjson(body, max_record_bytes, max_records, skipped))
+    return (yield from _parse_json(body, max_record_bytes, max_records, skipped))
 
 
-def _inflate(data: bytes, wbits: int, max_bytes: int, coding: str) -> bytes:
+def known_record_count(
+    body: bytes, content_type: str | None, content_encoding: str | None
+) -> int | None:
+    """How many records the body holds if that is known without parsing it, else None.
+
+    A plain JSON body that is not an array is one record (or none, if it does not parse): what a
+    rate limit may charge before the body costs anything.
+    """
+    if (content_encoding or "identity").strip().lower() != "identity":
+        return None
+    try:
+        if body_format(content_type) is not BodyFormat.JSON:
+            return None
+    except UnsupportedMediaType:
+        return None
+    first = _NON_WHITESPACE.search(body[len(_UTF8_BOM) :] if body.startswith(_UTF8_BOM) else body)
+    return None if first is None or first[0] == b"[" else 1
+
+
+def _inflate(data: bytes, wbits: int, max_bytes: int, coding: str) -> Steps[bytes]:
     parts: list[bytes] = []
     total = 0
-    while True:  # a gzip body may hold several members, one after another
-        inflater = zlib.decompressobj(wbits)
+    inflater = zlib.decompressobj(wbits)
+    while True:
         try:
-            part = inflater.decompress(data, max_bytes - total + 1)
+            part = inflater.decompress(data, min(STEP_BYTES, max_bytes - total + 1))
         except zlib.error as exc:
             raise BodyUnparseable(f"invalid {coding} data: {exc}") from exc
         total += len(part)
         if total > max_bytes:
             raise BodyTooLarge(max_bytes)
-        if not inflater.eof:
-            raise BodyUnparseable(f"truncated {coding} data")
         parts.append(part)
-        data = inflater.unused_data
-        if not data:
-            return b"".join(parts)
+        if inflater.eof:
+            data = inflater.unused_data
+            if not data:
+                return b"".join(parts)
+            inflater = zlib.decompressobj(wbits)  # a gzip body may hold several members
+        else:
+            data = inflater.unconsumed_tail
+            if not data and not part:
+                raise BodyUnparseable(f"truncated {coding} data")
+        yield
 
 
 def _unzstd(data: bytes, max_bytes: int) -> bytes:  # pragma: no cover - Python 3.14+
@@ -217,11 +285,13 @@ def _require_utf8(body: bytes, skipped: int) -> None:
         raise _unparseable(body, exc.start, "invalid UTF-8", skipped) from exc
 
 
-def _parse_json(body: bytes, max_record_bytes: int, skipped: int) -> JsonRecords:
+def _parse_json(
+    body: bytes, max_record_bytes: int, max_records: int, skipped: int
+) -> Steps[JsonRecords]:
     first = _NON_WHITESPACE.search(body)
     try:
         if first is not None and first[0] == b"[":
-            records = _RAW_LIST.decode(body)
+            records = yield from _json_items(body, first.start(), max_records)
         else:
             records = [_RAW.decode(body)]
     except RecursionError as exc:
@@ -232,15 +302,73 @@ def _parse_json(body: bytes, max_record_bytes: int, skipped: int) -> JsonRecords
         for index, record in enumerate(records):
             if len(record) > max_record_bytes:
                 raise RecordTooLarge(index, max_record_bytes)
-    return JsonRecords(BodyFormat.JSON, records)
+    return JsonRecords(BodyFormat.JSON, records, body_bytes=len(body))
 
 
-def _parse_ndjson(body: bytes, max_record_bytes: int, skipped: int) -> JsonRecords:
+def _json_items(body: bytes, start: int, max_records: int) -> Steps[list[msgspec.Raw]]:
+    """The items of the array at ``body[start]``, decoded a slice of about ``STEP_BYTES`` at a time
+    so that the count is checked as they come (and the loop gets its turns).
+
+    A slice ends at a comma and is decoded as ``[`` + slice + ``]``. That is valid JSON only when
+    the comma separates two items of the array: a comma inside an item leaves that item's string,
+    array or object open in the slice, and one ``]`` cannot close it and the array both. A slice
+    that does not decode is retried twice as long; at the end of the body, a failure is the body's,
+    and the whole body is decoded once more so that the error names its true position.
+    """
+    end = body.rindex(b"]") if body.rstrip(b" \t\r\n").endswith(b"]") else -1
+    if end == -1 or end - start <= STEP_BYTES:
+        return _at_most(_RAW_LIST.decode(body), max_records)
+    records = []
+    position, size = start + 1, STEP_BYTES
+    while True:
+        cut = body.find(b",", position + size, end)
+        items = _whole_items(body[position : end if cut == -1 else cut])
+        if items is None:
+            if cut == -1:  # the body's own error, named at its position by the whole decode
+                return _at_most(_RAW_LIST.decode(body), max_records)
+            size *= 2
+            continue
+        records += items
+        if len(records) > max_records:
+            raise TooManyRecords(max_records)
+        if cut == -1:
+            return records
+        position, size = cut + 1, STEP_BYTES
+        yield
+
+
+def _at_most(records: list[msgspec.Raw], max_records: int) -> list[msgspec.Raw]:
+    if len(records) > max_records:
+        raise TooManyRecords(max_records)
+    return records
+
+
+def _whole_items(piece: bytes) -> list[msgspec.Raw] | None:
+    """The items of ``piece`` when it is a run of whole array items, else None."""
+    if not piece.strip(b" \t\r\n"):  # "[1,,2]" and "[1,]" are not JSON, though "[]" is
+        return None
+    try:
+        return _RAW_LIST.decode(b"[" + piece + b"]")
+    except msgspec.DecodeError:
+        return None
+
+
+def _parse_ndjson(
+    body: bytes, max_record_bytes: int, max_records: int, skipped: int
+) -> Steps[JsonRecords]:
     records: list[msgspec.Raw] = []
     lines: list[int] = []
-    line_start = 0
-    for line_number, line in enumerate(body.split(b"\n"), start=1):
+    line_start, line_number, size = 0, 0, len(body)
+    next_step = STEP_BYTES
+    while line_start <= size:
+        line_end = body.find(b"\n", line_start)
+        if line_end == -1:
+            line_end = size
+        line = body[line_start:line_end]
+        line_number += 1
         if line and not line.isspace():
+            if len(records) == max_records:
+                raise TooManyRecords(max_records, line=line_number)
             if len(line) > max_record_bytes:
                 raise RecordTooLarge(len(records), max_record_bytes, line=line_number)
             try:
@@ -250,11 +378,14 @@ def _parse_ndjson(body: bytes, max_record_bytes: int, skipped: int) -> JsonRecor
             except msgspec.DecodeError as exc:
                 raise _from_msgspec(body, exc, skipped, line_start) from exc
             lines.append(line_number)
-        line_start += len(line) + 1
-    return JsonRecords(BodyFormat.NDJSON, records, lines)
+        line_start = line_end + 1
+        if line_start >= next_step or line_number % STEP_RECORDS == 0:
+            next_step = line_start + STEP_BYTES
+            yield
+    return JsonRecords(BodyFormat.NDJSON, records, lines, body_bytes=size)
 
 
-def _parse_csv(body: bytes, max_record_bytes: int) -> CsvRecords:
+def _parse_csv(body: bytes, max_record_bytes: int, max_records: int) -> Steps[CsvRecords]:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -265,19 +396,27 @@ def _parse_csv(body: bytes, max_record_bytes: int) -> CsvRecords:
         rows: list[dict[str, str]] = []
         lines: list[int] = []
         line = reader.line_num + 1  # where the next row starts
+        step = 0
         for cells in reader:
             if cells:  # a blank line
+                if len(rows) == max_records:
+                    raise TooManyRecords(max_records, line=line)
                 if len(cells) > len(header):
                     message = f"CSV row has {len(cells)} cells; the header names {len(header)}"
                     raise BodyUnparseable(message, line=line)
-                if _csv_row_size(cells, max_record_bytes) > max_record_bytes:
+                row_size = _csv_row_size(cells, max_record_bytes)
+                if row_size > max_record_bytes:
                     raise RecordTooLarge(len(rows), max_record_bytes, line=line)
                 rows.append({name: cell for name, cell in zip(header, cells, strict=False) if cell})
                 lines.append(line)
+                step += row_size + len(cells)
+                if step >= STEP_BYTES or len(rows) % STEP_RECORDS == 0:
+                    step = 0
+                    yield
             line = reader.line_num + 1
     except csv.Error as exc:
         raise BodyUnparseable(f"invalid CSV: {exc}", line=reader.line_num) from exc
-    return CsvRecords(header, rows, lines)
+    return CsvRecords(header, rows, lines, body_bytes=len(body))
 
 
 def _csv_header(cells: list[str] | None) -> list[str]:

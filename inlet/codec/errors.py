@@ -75,12 +75,47 @@ class RecordTooLarge(InletError):
 
 
 class TooDeeplyNested(InletError):
-    """JSON nested deeper than the parser's recursion limit (about 1000 levels)."""
+    """JSON nested deeper than the parser's recursion limit (about 1000 levels): a JSON or NDJSON
+    body, or the JSON of a CSV cell (``index`` and ``field`` then say whose)."""
 
-    def __init__(self, *, line: int | None = None) -> None:
-        where = "" if line is None else f" (line {line})"
-        super().__init__(f"the JSON is nested too deeply{where}")
+    def __init__(
+        self, *, line: int | None = None, index: int | None = None, field: str | None = None
+    ) -> None:
+        where = [
+            part
+            for part in (
+                None if index is None else f"record {index}",
+                None if field is None else f"field {field!r}",
+                None if line is None else f"line {line}",
+            )
+            if part
+        ]
+        shown = f" ({', '.join(where)})" if where else ""
+        super().__init__(f"the JSON is nested too deeply{shown}")
+        self.line = line
+        self.index = index
+        self.field = field
+
+    def details(self) -> dict[str, object]:
+        found = {"index": self.index, "field": self.field, "line": self.line}
+        return {name: value for name, value in found.items() if value is not None}
+
+
+class TooManyRecords(InletError):
+    """The body holds more records than one request may (``INLET_MAX_RECORDS_PER_REQUEST``).
+    Found while parsing: the records past the limit are never parsed, ``line`` (NDJSON, CSV) is
+    where the first record over it starts."""
+
+    def __init__(self, limit: int, *, line: int | None = None) -> None:
+        where = "" if line is None else f" (record {limit} starts at line {line})"
+        super().__init__(
+            f"the body holds more than {limit} records{where}; send at most {limit} a request"
+        )
+        self.limit = limit
         self.line = line
 
     def details(self) -> dict[str, object]:
-        return {} if self.line is None else {"line": self.line}
+        found: dict[str, object] = {"limit_records": self.limit}
+        if self.line is not None:
+            found["line"] = self.line
+        return found

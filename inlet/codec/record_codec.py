@@ -17,11 +17,15 @@ Paths, fastest first (bench/codec_bench.py measures them):
 3. Anything else, record by record: the strict decode, else the lenient one (valid, with unknown
    keys found by a key scan), else the field-by-field check that finds all of a record's errors
    (``inlet.codec._record_errors``).
+
+The batch goes through these paths a step at a time (``steps.py``: ``encode_steps``), so that an
+event loop serves other requests meanwhile. A refused record's errors are looked for after the
+pass; when none of the rejected records will be written (every record invalid, or the caller's
+batch is all or nothing), only as many as the answer lists, and the others are only counted.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import operator
@@ -43,6 +47,8 @@ from inlet.codec._record_errors import (
 )
 from inlet.codec._record_types import LevelPlan, plan_level, probe_struct
 from inlet.codec.bodies import CsvRecords, JsonRecords, RecordBatch
+from inlet.codec.errors import TooDeeplyNested
+from inlet.codec.steps import STEP_BYTES, STEP_RECORDS, Steps, run
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector
 from inlet.model.fields import FieldSpec, avro_name, unmatchable_character
@@ -76,11 +82,18 @@ class RejectedRecord(msgspec.Struct, frozen=True, omit_defaults=True):
 class EncodeResult(msgspec.Struct, frozen=True):
     """One batch's outcome. ``unknown_fields``: the sorted dotted paths of keys the schema does not
     know, across the batch (ignored, or errors when the codec rejects them); for CSV, every
-    column of the header the schema does not know."""
+    column of the header the schema does not know. ``unexamined``: invalid records counted but
+    not in ``rejected``, their errors not looked for (see ``RecordCodec.encode_steps``)."""
 
     records: list[EncodedRecord]
     rejected: list[RejectedRecord]
     unknown_fields: list[str]
+    unexamined: int = 0
+
+    @property
+    def rejected_count(self) -> int:
+        """How many records are invalid, examined or not."""
+        return len(self.rejected) + self.unexamined
 
     @property
     def errors(self) -> list[RecordError]:
@@ -110,6 +123,7 @@ class _Batch:
     form: _Format
     unknown: set[str]
     encoded: list[EncodedRecord] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # indexes of invalid records, in order
     rejected: list[RejectedRecord] = field(default_factory=list)
 
 
@@ -158,21 +172,60 @@ class RecordCodec:
             reject_unknown_fields=connector.reject_unknown_fields,
         )
 
-    def encode(self, batch: RecordBatch) -> EncodeResult:
-        """Validate and encode every record of ``batch``; never raises for a bad record."""
+    def encode(self, batch: RecordBatch, **options: Any) -> EncodeResult:
+        """Validate and encode every record of ``batch``; never raises for a bad record.
+
+        A CSV cell nested deeper than JSON may be raises ``TooDeeplyNested``, as such a JSON body
+        does. ``options``: those of ``encode_steps``.
+        """
+        return run(self.encode_steps(batch, **options))
+
+    def encode_steps(
+        self, batch: RecordBatch, *, all_or_nothing: bool = False, errors_listed: int | None = None
+    ) -> Steps[EncodeResult]:
+        """``encode`` in steps (``steps.py``).
+
+        Every invalid record is examined (all its errors found, for the rejected topic) unless
+        none will be written: when ``errors_listed`` is given and the batch is ``all_or_nothing``
+        or has no valid record, invalid records are examined only until that many errors are
+        found; the rest are counted in ``unexamined``.
+        """
         if isinstance(batch, JsonRecords):
             records = batch.records
             work = _Batch(records, batch.lines, records, self._json, set())
         else:
             work = self._csv_batch(batch)
-        decoded = _decode_all(work.form.strict, work.records)
-        if decoded is None and not self.reject_unknown_fields:
-            decoded = self._decode_with_probe(work)
-        if decoded is None:
-            self._encode_one_by_one(work)
-        else:
-            self._encode_decoded(work, decoded)
+        total = len(work.records)
+        step = _step_records(total, batch.body_bytes)
+        for start in range(0, total, step):
+            self._encode_slice(work, start, min(start + step, total))
+            if start + step < total:
+                yield
+        examine_all = errors_listed is None or not (all_or_nothing or not work.encoded)
+        found = 0
+        for number, index in enumerate(work.failed):
+            if not examine_all and found >= (errors_listed or 0):
+                unexamined = len(work.failed) - number
+                return EncodeResult(work.encoded, work.rejected, sorted(work.unknown), unexamined)
+            found += self._reject(work, index)
+            if number % STEP_RECORDS == STEP_RECORDS - 1:
+                yield
         return EncodeResult(work.encoded, work.rejected, sorted(work.unknown))
+
+    def _encode_slice(self, work: _Batch, start: int, stop: int) -> None:
+        if work.form is self._csv and self._cell_fields:
+            work.records[start:stop] = [
+                self._decode_cells(work, index) for index in range(start, stop)
+            ]
+        whole = start == 0 and stop == len(work.records)  # one step: no copy
+        records = work.records if whole else work.records[start:stop]
+        decoded = _decode_all(work.form.strict, records)
+        if decoded is None and not self.reject_unknown_fields:
+            decoded = self._decode_with_probe(work, records)
+        if decoded is None:
+            self._encode_one_by_one(work, start, stop)
+        else:
+            self._encode_decoded(work, decoded, start)
 
     def _format(
         self, reader: Reader, decoder_for: Callable[[type[msgspec.Struct]], Decode], extra: Any
@@ -181,22 +234,21 @@ class RecordCodec:
         return _Format(reader, decoder_for, extra, strict, lenient)
 
     def _csv_batch(self, batch: CsvRecords) -> _Batch:
-        rows: list[Any] = batch.rows
-        if self._cell_fields:
-            rows = [self._decode_cells(row) for row in rows]
+        # Rows with array or object cells are decoded a slice at a time (_encode_slice), in a copy.
+        rows: list[Any] = list(batch.rows) if self._cell_fields else batch.rows
         # The header names every key of every row: its unknown columns are the batch's.
         unknown = {name for name in batch.header if name not in self._level.names}
         return _Batch(rows, batch.lines, batch.rows, self._csv, unknown)
 
-    def _decode_with_probe(self, work: _Batch) -> list[Any] | None:
+    def _decode_with_probe(self, work: _Batch, records: list[Any]) -> list[Any] | None:
         # The unknown keys of the first record the strict decode refuses (for CSV, the header's).
-        candidates = work.unknown or self._first_unknown_keys(work)
+        candidates = work.unknown or self._first_unknown_keys(work, records)
         if not candidates or len(candidates) > _MAX_PROBE_KEYS:
             return None
         if any(unmatchable_character(key) is not None for key in candidates):
             return None  # no Struct field can be named so: record by record, with a key scan
         decode, extra = self._probe(work.form, frozenset(candidates))
-        decoded = _decode_all(decode, work.records)
+        decoded = _decode_all(decode, records)
         if decoded is not None:
             unset = msgspec.UNSET
             for key, attr in extra:
@@ -204,8 +256,8 @@ class RecordCodec:
                     work.unknown.add(key)  # usually found in the first record
         return decoded
 
-    def _first_unknown_keys(self, work: _Batch) -> set[str]:
-        for record in work.records:
+    def _first_unknown_keys(self, work: _Batch, records: list[Any]) -> set[str]:
+        for record in records:
             try:
                 work.form.strict(record)
             except _FAILURES:
@@ -221,28 +273,29 @@ class RecordCodec:
             found = form.probes[keys] = (form.decoder_for(probe), extra)
         return found
 
-    def _encode_decoded(self, work: _Batch, decoded: list[Any]) -> None:
+    def _encode_decoded(self, work: _Batch, decoded: list[Any], start: int) -> None:
         # The hot loop: locals only.
         encode, key_of = self._encode, self._key_of
         encoded = work.encoded
-        for index, record in enumerate(decoded):
+        for index, record in enumerate(decoded, start):
             try:
                 value = encode(record)
             except _FAILURES:  # a decimal that does not fit: the one check left to the writer
-                self._reject(work, index)
+                work.failed.append(index)
                 continue
             encoded.append((index, None if key_of is None else key_of(record), value))
 
-    def _encode_one_by_one(self, work: _Batch) -> None:
+    def _encode_one_by_one(self, work: _Batch, start: int, stop: int) -> None:
         encode, key_of = self._encode, self._key_of
         strict = work.form.strict
-        for index, raw in enumerate(work.records):
+        records = work.records
+        for index in range(start, stop):
             try:
-                record = strict(raw)
+                record = strict(records[index])
                 value = encode(record)
             except _FAILURES:
                 if self.reject_unknown_fields or not self._recover(work, index):
-                    self._reject(work, index)
+                    work.failed.append(index)
                 continue
             work.encoded.append((index, None if key_of is None else key_of(record), value))
 
@@ -259,7 +312,8 @@ class RecordCodec:
         work.encoded.append((index, key, value))
         return True
 
-    def _reject(self, work: _Batch, index: int) -> None:
+    def _reject(self, work: _Batch, index: int) -> int:
+        """Examine an invalid record: add it, with all its errors, to ``rejected``; the count."""
         line = None if work.lines is None else work.lines[index]
         errors, unknown = record_errors(
             self._level,
@@ -276,15 +330,29 @@ class RecordCodec:
         original = work.originals[index]
         raw = bytes(original) if isinstance(original, msgspec.Raw) else _json_encode(original)
         work.rejected.append(RejectedRecord(index, raw, errors, line))
+        return len(errors)
 
-    def _decode_cells(self, row: dict[str, str]) -> dict[str, Any]:
+    def _decode_cells(self, work: _Batch, index: int) -> dict[str, Any]:
+        row: dict[str, Any] = work.records[index]
         if self._cell_fields.isdisjoint(row):
             return row
         decoded: dict[str, Any] = dict(row)
         for name in self._cell_fields.intersection(row):
-            with contextlib.suppress(msgspec.DecodeError):  # else text: a value of the wrong type
+            try:
                 decoded[name] = _CELL_DECODER.decode(row[name])
+            except msgspec.DecodeError:
+                pass  # text: a value of the wrong type, reported as such
+            except RecursionError as exc:  # the limit a JSON body has (bodies.py)
+                line = None if work.lines is None else work.lines[index]
+                raise TooDeeplyNested(line=line, index=index, field=name) from exc
         return decoded
+
+
+def _step_records(total: int, body_bytes: int) -> int:
+    """Records per step: ``STEP_RECORDS``, fewer when they are large on average."""
+    if body_bytes <= STEP_BYTES:
+        return max(total, 1) if total <= STEP_RECORDS else STEP_RECORDS
+    return max(1, min(STEP_RECORDS, total * STEP_BYTES // body_bytes))
 
 
 def _decode_all(decode: Decode, records: list[Any]) -> list[Any] | None:

@@ -191,3 +191,56 @@ async def test_a_rate_limit_holds_across_the_gateway_workers(
     # let each worker accept about as much.
     assert accepted <= RATE * elapsed + burst, (accepted, elapsed)
     assert accepted > burst, "the bucket should have refilled while the senders kept sending"
+
+
+async def test_a_batch_larger_than_the_burst_is_refused_by_every_worker(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Issue #10, item 3: at 5/s, 6-record batches all passed (each on a full bucket, then owed),
+    whichever worker took them. Now every worker refuses them, and 5-record batches share one
+    bucket: at most the rate (plus one burst) passes, however the connections spread."""
+    rate = 5.0
+    (port,) = free_ports(1)
+    settings = msgspec.structs.replace(settings, admin_token=TOKEN, gateway_port=port)
+    with (
+        serve(create_registry(settings)) as registry,
+        gateway_with_two_workers(settings, port) as gateway,
+    ):
+        async with httpx.AsyncClient(
+            base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ) as admin:
+            created = await admin.post(
+                "/v1/connectors",
+                json={
+                    "name": f"burst-{uuid.uuid4().hex[:8]}",
+                    "fields": [{"name": "id", "type": "string"}],
+                    "rate_limit_per_s": rate,
+                },
+            )
+        assert created.status_code == 201, created.text
+        url = created.json()["ingest_url"]
+        clients = [
+            httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1)) for _ in range(8)
+        ]
+        try:
+            await _every_connection_knows(clients, url)
+            held = _connections_by_worker(_server_workers(gateway.pid), port)
+            assert len(held) == 2, f"expected 2 worker processes, found {held}"
+            assert all(held.values()), f"every worker should hold connections: {held}"
+
+            six = [{"id": str(i)} for i in range(6)]
+            refused = await asyncio.gather(*(client.post(url, json=six) for client in clients))
+            assert {r.status_code for r in refused} == {429}
+            assert {r.json()["code"] for r in refused} == {"batch_exceeds_burst"}
+
+            five = [{"id": str(i)} for i in range(5)]
+            started = time.monotonic()
+            counts = await asyncio.gather(
+                *(_send(client, url, five, started + 3.0) for client in clients)
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients))
+    accepted = sum(counts)
+    # The refused 6-record batches took nothing (the bucket was full at the start).
+    assert rate <= accepted <= rate * elapsed + rate, (accepted, elapsed)

@@ -6,6 +6,8 @@ import zlib
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from inlet.codec import bodies
 from inlet.codec.bodies import (
@@ -15,15 +17,19 @@ from inlet.codec.bodies import (
     RecordLocation,
     body_format,
     decode_content,
+    known_record_count,
     parse_body,
+    parse_steps,
 )
 from inlet.codec.errors import (
     BodyTooLarge,
     BodyUnparseable,
     RecordTooLarge,
     TooDeeplyNested,
+    TooManyRecords,
     UnsupportedMediaType,
 )
+from inlet.codec.steps import STEP_BYTES
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -298,3 +304,99 @@ def test_many_gzip_members_share_one_cap() -> None:
     member = gzip.compress(b" " * 600)
     with pytest.raises(BodyTooLarge):
         decode_content(member * 2, "gzip", max_bytes=1000)
+
+
+# The records cap (issue #10, item 2): checked while parsing, in steps.
+
+
+def test_a_gzip_bomb_of_tiny_ndjson_records_stops_at_the_cap() -> None:
+    """14.6 KB of gzip inflating to 1.25M records held a worker for 30-57 s: parsing now stops at
+    the first record over the cap, and never holds the records it did not need."""
+    bomb = gzip.compress(b'{"a":1}\n' * 1_250_000, 9)
+    assert len(bomb) < 20_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooManyRecords) as caught:
+            parse_body(bomb, NDJSON, "gzip", max_records=100_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.details() == {"limit_records": 100_000, "line": 100_001}
+    assert "more than 100000 records" in caught.value.message
+    assert peak < 40 << 20  # the 10 MB body (and its inflated parts), not 1.25M parsed records
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"[" + b",".join([b"{}"] * 11) + b"]", JSON),
+        (b"{}\n\n" * 11, NDJSON),
+        (b"a\n" + b"1\n\n" * 11, CSV),
+    ],
+)
+def test_every_format_counts_records_against_the_cap(body: bytes, content_type: str) -> None:
+    assert len(parse_body(body, content_type, max_records=11)) == 11
+    with pytest.raises(TooManyRecords):
+        parse_body(body, content_type, max_records=10)
+
+
+def test_a_large_json_array_is_capped_while_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"[" + b",".join([b"0"] * 5_000_000) + b"]"  # 10 MB: the smallest records there are
+    taken = 0
+    try:
+        for _ in parse_steps(body, JSON, max_records=100_000):
+            taken += 1
+    except TooManyRecords:
+        pass
+    else:
+        pytest.fail("not refused")
+    # Refused within the first megabyte or so, not after 5M records.
+    assert taken < (1 << 20) // STEP_BYTES + 2
+    monkeypatch.setattr(bodies, "STEP_BYTES", 64)
+    assert len(parse_body(body[:2000] + b"]", JSON)) == 1000
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet=',[]{}"\\ :a\u00e9', max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=12,
+)
+
+
+@given(
+    items=st.lists(_JSON_VALUES, max_size=30),
+    spacing=st.sampled_from([b"", b" ", b"\n\t "]),
+    cut=st.integers(min_value=0),
+    junk=st.sampled_from([b"", b",", b"]", b"[", b'"', b"x", b",,"]),
+)
+def test_a_json_array_parsed_in_slices_is_the_array_parsed_at_once(
+    items: list[object], spacing: bytes, cut: int, junk: bytes
+) -> None:
+    """Any JSON array (or a broken one) gives the same records, or the same error, in slices."""
+    body = b"[" + (b"," + spacing).join(msgspec.json.encode(item) for item in items) + b"]"
+    if junk:
+        at = cut % len(body)
+        body = body[:at] + junk + body[at:]
+    expected: list[bytes] | int
+    try:
+        expected = [bytes(r) for r in json_records(body).records]
+    except BodyUnparseable as exc:
+        expected = exc.offset or -1
+    setattr(bodies, "STEP_BYTES", 8)  # noqa: B010 - every item its own slice, slices retried
+    try:
+        got: list[bytes] | int = [bytes(r) for r in json_records(body).records]
+    except BodyUnparseable as exc:
+        got = exc.offset or -1
+    finally:
+        setattr(bodies, "STEP_BYTES", STEP_BYTES)  # noqa: B010
+    assert got == expected
+
+
+def test_a_single_json_object_is_known_to_be_one_record_before_parsing() -> None:
+    assert known_record_count(b' {"id": 1}', JSON, None) == 1
+    assert known_record_count(b"\xef\xbb\xbf{", "application/cloudevents+json", "identity") == 1
+    assert known_record_count(b"[{}]", JSON, None) is None
+    assert known_record_count(b"{}", NDJSON, None) is None
+    assert known_record_count(b"{}", JSON, "gzip") is None
+    assert known_record_count(b"{}", "text/plain", None) is None
+    assert known_record_count(b"  ", JSON, None) is None

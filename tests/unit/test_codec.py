@@ -14,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import AllRecordsInvalid, RateLimited, RecordsInvalid, UnknownToken
+from inlet.codec import record_codec
 from inlet.codec._avro_writer import record_encoder
 from inlet.codec._decimals import unscaled_decimal
 from inlet.codec._record_errors import parse_validation_error
 from inlet.codec.bodies import parse_body
+from inlet.codec.errors import TooDeeplyNested
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.errors import KafkaUnavailable
 from inlet.model.avro import avro_schema
@@ -464,6 +466,75 @@ def test_batch_errors_carry_codes_and_details() -> None:
         assert retryable.retryable
         assert retryable.details() == {"retry_after_s": retryable.retry_after_s}
     assert (UnknownToken().code, UnknownToken().retryable) == ("unknown_token", False)
+
+
+def test_a_csv_cell_nested_too_deeply_is_refused_as_a_json_body_is() -> None:
+    """Issue #10, item 6: a cell of an array field nested 10k deep raised RecursionError (500)."""
+    codec = make_codec([f("id"), f("tags", "array", items="string", nullable=True)])
+    deep = "[" * 10_000 + "]" * 10_000
+    body = f'id,tags\na,[]\nb,"{deep}"\n'.encode()
+    with pytest.raises(TooDeeplyNested) as caught:
+        encode(codec, body, "text/csv")
+    assert caught.value.details() == {"index": 1, "field": "tags", "line": 3}
+    with pytest.raises(TooDeeplyNested):  # the limit a JSON body has
+        parse_body(
+            msgspec.json.encode([{"id": "b", "tags": None}]).replace(b"null", deep.encode()),
+            "application/json",
+        )
+
+
+def test_when_nothing_is_written_only_the_listed_errors_are_looked_for() -> None:
+    """Issue #10, item 2: every invalid record of a refused batch was examined, however many."""
+    codec = make_codec([f("id"), f("n", "integer")])
+    records = [{"id": str(i), "n": "x"} for i in range(50)]
+    full = encode(codec, records)
+    assert (len(full.rejected), full.unexamined) == (50, 0)  # the default: every one examined
+    body = parse_body(msgspec.json.encode(records), "application/json")
+    capped = codec.encode(body, errors_listed=5)  # none valid: nothing will be written
+    assert [r.index for r in capped.rejected] == [0, 1, 2, 3, 4]
+    assert (capped.unexamined, capped.rejected_count) == (45, 50)
+    mixed = [{"id": "ok", "n": 1}, *records]
+    body = parse_body(msgspec.json.encode(mixed), "application/json")
+    kept = codec.encode(body, errors_listed=5)  # one valid: the invalid ones go to the topic
+    assert (len(kept.rejected), kept.unexamined) == (50, 0)
+    atomic = codec.encode(body, errors_listed=5, all_or_nothing=True)
+    assert (len(atomic.records), len(atomic.rejected), atomic.unexamined) == (1, 5, 45)
+    failed = AllRecordsInvalid(capped.errors, unexamined=capped.unexamined)
+    assert failed.details()["rejected"] == 50
+    assert failed.details()["unexamined"] == 45
+    assert "45 more invalid records were counted, not examined" in failed.message
+
+
+def test_a_batch_encoded_in_steps_is_the_batch_encoded_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = make_codec([f("id"), f("n", "integer"), f("tags", "array", items="integer")])
+    rows = [f'{i},{i if i % 3 else "x"},"[{i}]"' for i in range(40)]
+    for body, content_type in (
+        ("id,n,tags\n" + "\n".join(rows) + "\n", "text/csv"),
+        (
+            "\n".join(
+                f'{{"id": "{i}", "n": {i if i % 3 else 1.5}, "tags": [], "extra": {i % 2}}}'
+                for i in range(40)
+            ),
+            "application/x-ndjson",
+        ),
+    ):
+        at_once = codec.encode(parse_body(body.encode(), content_type))
+        monkeypatch.setattr(record_codec, "STEP_RECORDS", 3)
+        steps = codec.encode_steps(parse_body(body.encode(), content_type))
+        taken = 0
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                in_steps = done.value
+                break
+            taken += 1
+        monkeypatch.undo()
+        assert taken >= 13
+        assert in_steps == at_once
+        assert len(at_once.rejected) == 14
 
 
 # --- construction --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from gateway import _bucket_table
 from gateway._bucket_table import SLOTS, BucketTable
 from gateway._buckets import burst_of, take
+from gateway.errors import BatchExceedsBurst, RateLimited
 from gateway.ratelimit import RateLimiter
 
 
@@ -35,14 +36,35 @@ def test_a_full_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
     assert take(full_at, 100.5, rate=10, burst=10, amount=5)[1] == pytest.approx(0.5)
 
 
-def test_a_request_larger_than_the_burst_waits_for_a_full_bucket_then_owes_its_size() -> None:
-    full_at, _ = take(0.0, 100.0, rate=10, burst=10, amount=10)
-    assert take(full_at, 100.0, rate=10, burst=10, amount=50)[1] == pytest.approx(1.0)
-    # Full again: it passes whole, and the next records wait until its 50 are paid for.
-    full_at, wait = take(full_at, 101.0, rate=10, burst=10, amount=50)
+def test_n_records_take_n_tokens_and_wait_for_exactly_the_missing_ones() -> None:
+    full_at, _ = take(0.0, 100.0, rate=10, burst=10, amount=6)
+    assert take(full_at, 100.0, rate=10, burst=10, amount=5)[1] == pytest.approx(0.1)
+    full_at, wait = take(full_at, 100.0, rate=10, burst=10, amount=4)
     assert wait == 0.0
-    assert full_at == pytest.approx(106.0)
-    assert take(full_at, 101.0, rate=10, burst=10, amount=1)[1] == pytest.approx(4.1)
+    assert full_at == pytest.approx(101.0)
+    assert take(full_at, 100.0, rate=10, burst=10, amount=10)[1] == pytest.approx(1.0)
+
+
+def test_a_batch_larger_than_the_burst_is_refused_for_good_and_takes_nothing() -> None:
+    """Issue #10, item 3: at 5/s, 6-record requests passed one after another (each owed a bucket
+    it then waited for), and 1,000-record ones let 1,000 records through at once."""
+    clock = Clock()
+    limiter = RateLimiter(None, clock)
+    for _ in range(3):
+        with pytest.raises(BatchExceedsBurst) as refused:
+            limiter.admit("c", 5, 6)
+        assert refused.value.details() == {"records": 6, "burst": 5.0}
+        assert "exceeds the connector's burst of 5" in refused.value.message
+        assert not refused.value.retryable
+        clock.now += 10
+    with pytest.raises(BatchExceedsBurst):
+        limiter.admit("c", 5, 1_000)
+    # Nothing was taken: the whole burst is still there, and then nothing more.
+    limiter.admit("c", 5, 5)
+    with pytest.raises(RateLimited) as limited:
+        limiter.admit("c", 5, 1)
+    assert limited.value.retry_after_s == pytest.approx(0.2)
+    limiter.admit("c", None, 1_000_000)  # no limit: anything
 
 
 def test_the_average_holds_over_any_batching() -> None:

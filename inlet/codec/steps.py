@@ -1,0 +1,47 @@
+"""Work in steps: long CPU work that lets an event loop serve other requests meanwhile.
+
+Parsing and encoding a large body takes up to a second of pure Python and C calls that never
+await; run at once on an event loop, it stalls every other connection of the process for that
+long. So the parser and the codec are written as generators that ``yield`` after each bounded
+piece of work (``STEP_BYTES`` of input, or ``STEP_RECORDS`` records, whichever comes first) and
+``return`` their result. ``run`` drives one to its end at once (tests, replays, benchmarks);
+``run_yielding`` gives the loop a turn at every step (the gateway). A small body has no step
+boundary at all: a single-record request pays nothing for this.
+
+A thread would not do it: msgspec and the Avro writer hold the GIL for a whole call, and the loop
+thread would wait a switch interval (5 ms) every time it gave the GIL up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+from typing import Final, TypeVar
+
+T = TypeVar("T")
+Steps = Generator[None, None, T]
+
+# About 2-8 ms of work each (bench/hostile_bench.py measures what another connection waits).
+STEP_BYTES: Final = 256 * 1024
+STEP_RECORDS: Final = 1024
+
+
+def run(steps: Steps[T]) -> T:
+    """Every step at once; the generator's result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+
+async def run_yielding(steps: Steps[T]) -> T:
+    """Every step, giving the running event loop a turn between two steps."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        await asyncio.sleep(0)
