@@ -58,6 +58,16 @@ def parse_level(text: str) -> CompatibilityLevel:
         ) from None
 
 
+@dataclass(frozen=True)
+class WithReferences:
+    """A parsed schema and the parsed schemas its references resolve to, dependencies first: the
+    named types they define are known when the schema is read. Wherever this module takes a
+    parsed schema, it takes one of these too."""
+
+    schema: object
+    references: tuple[object, ...]
+
+
 def check(level: CompatibilityLevel, new: object, existing: list[object]) -> list[str]:
     """Why ``new`` may not follow ``existing`` (the live schemas, oldest first) under ``level``.
 
@@ -158,7 +168,12 @@ _TOO_DEEP = "Invalid Avro schema: nested too deeply"
 
 def _parse(schema: object) -> _Type:
     try:
-        return _Parser().parse(schema, "")
+        parser = _Parser()
+        if isinstance(schema, WithReferences):
+            for reference in schema.references:
+                parser.parse(reference, "")
+            schema = schema.schema
+        return parser.parse(schema, "")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidSchema(f"Invalid Avro schema: {exc!r}") from exc
     except RecursionError:

@@ -57,3 +57,9 @@ class Unauthorized(InletError):
     """No valid admin token (``Authorization: Bearer <token>``, or as the Basic password)."""
 
     error_code = 40101
+
+
+class ReferenceExists(InletError):
+    """Other schemas' references name the version: they go first (permanently), as in Confluent."""
+
+    error_code = 42206

@@ -17,7 +17,7 @@ from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from inlet.model.schemas import AVRO, SchemaVersion
+from inlet.model.schemas import AVRO, SchemaReference, SchemaVersion, StoredSchema
 from registry._http_errors import CONFLUENT_MEDIA_TYPE
 from registry.errors import SchemasElsewhere
 from registry.schemas import SchemaRegistry
@@ -25,12 +25,6 @@ from registry.schemas import SchemaRegistry
 # Every answer has Confluent's media type. Bodies are read as JSON whatever type they declare:
 # clients send Confluent's versioned and unversioned types and plain application/json.
 _MEDIA = CONFLUENT_MEDIA_TYPE
-
-
-class SchemaReference(msgspec.Struct, frozen=True):
-    name: str
-    subject: str
-    version: int
 
 
 class SchemaRequest(msgspec.Struct, frozen=True, rename="camel"):
@@ -55,11 +49,13 @@ class SubjectVersionSchema(msgspec.Struct, frozen=True, omit_defaults=True):
     schema_id: int = msgspec.field(name="id")
     schema: str
     schema_type: str | None = msgspec.field(default=None, name="schemaType")  # not for AVRO
+    references: list[SchemaReference] | None = None  # only when there are some, as Confluent
 
 
 class SchemaById(msgspec.Struct, frozen=True, omit_defaults=True):
     schema: str
     schema_type: str | None = msgspec.field(default=None, name="schemaType")
+    references: list[SchemaReference] | None = None
 
 
 class SubjectVersion(msgspec.Struct, frozen=True):
@@ -83,8 +79,18 @@ class CompatibilityResult(msgspec.Struct, frozen=True, omit_defaults=True):
 def _version_body(found: SchemaVersion) -> SubjectVersionSchema:
     schema_type = None if found.schema_type == AVRO else found.schema_type
     return SubjectVersionSchema(
-        found.subject, found.version, found.schema_id, found.schema, schema_type
+        found.subject,
+        found.version,
+        found.schema_id,
+        found.schema,
+        schema_type,
+        list(found.references) or None,
     )
+
+
+def _schema_body(found: StoredSchema) -> SchemaById:
+    schema_type = None if found.schema_type == AVRO else found.schema_type
+    return SchemaById(found.schema, schema_type, list(found.references) or None)
 
 
 def _raw(schema: str) -> Response[bytes]:
@@ -134,6 +140,15 @@ class SchemaRegistryController(Controller):
     ) -> Response[bytes]:
         found = await schema_registry.get_version(subject, version, deleted=deleted)
         return _raw(found.schema)
+
+    @get("/subjects/{subject:str}/versions/{version:str}/referencedby", media_type=_MEDIA)
+    async def get_referenced_by(
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: FromPath[str],
+        version: FromPath[str],
+    ) -> list[int]:
+        return await schema_registry.referenced_by(subject, version)
 
     @post("/subjects/{subject:str}/versions", media_type=_MEDIA, status_code=200)
     async def register(
@@ -194,8 +209,7 @@ class SchemaRegistryController(Controller):
         subject: FromQuery[str | None] = None,
     ) -> SchemaById:
         # ``subject`` narrows the search to a context in Confluent; without contexts ids are global.
-        found = await schema_registry.schema_by_id(schema_id)
-        return SchemaById(found.schema, None if found.schema_type == AVRO else found.schema_type)
+        return _schema_body(await schema_registry.schema_by_id(schema_id))
 
     @get("/schemas/ids/{schema_id:int}/schema", media_type=_MEDIA)
     async def get_raw_schema(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import fastavro
@@ -33,6 +34,8 @@ from inlet.errors import (
 from inlet.model.schemas import (
     AVRO,
     Latest,
+    References,
+    SchemaReference,
     SchemaState,
     SchemaVersion,
     StoredSchema,
@@ -43,14 +46,16 @@ from inlet.model.schemas import (
     schema_tombstone,
 )
 from inlet.statelog.fold import Record, StateLog, confirm_absent
+from registry.avro_rules import check_avro
 from registry.compat import (
     DEFAULT_LEVEL,
     CompatibilityLevel,
+    WithReferences,
     check,
     parse_level,
     reader_writer_problems,
 )
-from registry.errors import SubjectCompatibilityNotConfigured
+from registry.errors import ReferenceExists, SubjectCompatibilityNotConfigured
 
 T = TypeVar("T")
 
@@ -59,6 +64,21 @@ SCHEMA_TYPES = (AVRO,)
 _NOT_FOUND = (SchemaNotFound, SubjectNotFound, VersionNotFound, SubjectCompatibilityNotConfigured)
 _MAX_VERSION = 2**31 - 1
 _VERSION_PATTERN = re.compile(r"-?[0-9]+")
+_MAX_REFERENCE_DEPTH = 32  # references of references...: a bound, as for nesting
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A valid schema: its JSON, its references (versions resolved) and what they resolve to."""
+
+    schema: object
+    references: References = ()
+    documents: tuple[object, ...] = ()  # the referenced schemas' JSON, dependencies first
+
+    @property
+    def checkable(self) -> object:
+        """What ``registry.compat`` takes: the schema with its references' named types."""
+        return WithReferences(self.schema, self.documents) if self.documents else self.schema
 
 
 def parse_version(text: str) -> int | Latest:
@@ -90,16 +110,18 @@ class SchemaRegistry:
         schema_type: str = AVRO,
         *,
         normalize: bool = False,
-        references: Sequence[object] = (),
+        references: Sequence[SchemaReference] = (),
     ) -> int:
         """Register ``schema_text`` under ``subject``; the schema's global id.
 
         A schema the subject already has (live) answers its id and writes nothing. With
-        ``normalize`` a new schema is stored in canonical form instead of as sent.
+        ``normalize`` a new schema is stored in canonical form instead of as sent. References
+        resolve on the caught-up state, inside the decision.
         """
-        parsed = _parse_avro(schema_text, schema_type, references)
+        early = None if references else self._parse(schema_text, schema_type, ())
 
         def decide() -> tuple[list[Record], int]:
+            parsed = early or self._parse(schema_text, schema_type, references)
             records, schema_id, _ = self._plan(subject, schema_text, parsed, normalize=normalize)
             return records, schema_id
 
@@ -114,25 +136,26 @@ class SchemaRegistry:
         records in the same transaction, so other writes (a connector's record) commit with them.
         A schema the subject already has (live) plans no records and answers its id and version.
         """
-        parsed = _parse_avro(schema_text, AVRO, ())
+        parsed = self._parse(schema_text, AVRO, ())
         return self._plan(subject, schema_text, parsed, normalize=normalize)
 
     def _plan(
-        self, subject: str, schema_text: str, parsed: object, *, normalize: bool
+        self, subject: str, schema_text: str, parsed: _Parsed, *, normalize: bool
     ) -> tuple[list[Record], int, int]:
         state = self._state
-        canonical = canonical_json(parsed)
-        if (existing := state.lookup(subject, canonical)) is not None:
+        canonical = canonical_json(parsed.schema)
+        refs = parsed.references
+        if (existing := state.lookup(subject, canonical, references=refs)) is not None:
             return [], existing.schema_id, existing.version
-        live = [json.loads(v.schema) for v in self._live(subject)]
-        reasons = check(self._level(subject), parsed, live)
+        live = [self._checkable(v) for v in self._live(subject)]
+        reasons = check(self._level(subject), parsed.checkable, live)
         if reasons:
             raise IncompatibleSchema(
                 "Schema being registered is incompatible with an earlier schema for subject "
                 f'"{subject}", details: [{"; ".join(reasons)}]',
                 reasons=reasons,
             )
-        schema_id = state.id_for(canonical)
+        schema_id = state.id_for(canonical, references=refs)
         stored = None if schema_id is None else state.schema_by_id(schema_id)
         if schema_id is None or stored is None:
             schema_id, text = state.next_id(), canonical if normalize else schema_text
@@ -140,7 +163,8 @@ class SchemaRegistry:
             text = stored.schema  # one id, one text: the first registration's
         # Versions only grow, past soft-deleted ones too (Confluent's rule).
         number = max(state.versions(subject, deleted=True), default=0) + 1
-        return [schema_record(SchemaVersion(subject, number, schema_id, text))], schema_id, number
+        version = SchemaVersion(subject, number, schema_id, text, references=refs)
+        return [schema_record(version)], schema_id, number
 
     async def lookup(
         self,
@@ -149,14 +173,17 @@ class SchemaRegistry:
         schema_type: str = AVRO,
         *,
         deleted: bool = False,
-        references: Sequence[object] = (),
+        references: Sequence[SchemaReference] = (),
     ) -> SchemaVersion:
-        """The version of ``subject`` that has this schema."""
-        canonical = canonical_json(_parse_avro(schema_text, schema_type, references))
+        """The version of ``subject`` that has this schema (with these references)."""
+        early = None if references else self._parse(schema_text, schema_type, ())
 
         def read() -> SchemaVersion:
             self._require_subject(subject, deleted=deleted)
-            found = self._state.lookup(subject, canonical, deleted=deleted)
+            parsed = early or self._parse(schema_text, schema_type, references)
+            canonical = canonical_json(parsed.schema)
+            refs = parsed.references
+            found = self._state.lookup(subject, canonical, deleted=deleted, references=refs)
             if found is None:
                 raise SchemaNotFound("Schema not found")
             return found
@@ -178,6 +205,16 @@ class SchemaRegistry:
     ) -> SchemaVersion:
         wanted = parse_version(version)
         return await self._read(lambda: self._version(subject, wanted, deleted=deleted))
+
+    async def referenced_by(self, subject: str, version: str) -> list[int]:
+        """The ids of the schemas whose references name this version (soft-deleted included)."""
+        wanted = parse_version(version)
+
+        def read() -> list[int]:
+            found = self._version(subject, wanted)
+            return self._state.referenced_by(subject, found.version)
+
+        return await self._read(read)
 
     async def schema_by_id(self, schema_id: int) -> StoredSchema:
         return await self._read(lambda: self._schema_by_id(schema_id))
@@ -214,11 +251,13 @@ class SchemaRegistry:
                     raise SchemaVersionNotSoftDeleted(
                         f"{where} was not deleted first before being permanently deleted"
                     )
+                self._require_unreferenced(subject, [found.version])
                 return [schema_tombstone(subject, found.version)], found.version
             if found.deleted:
                 raise SchemaVersionSoftDeleted(
                     f"{where} was soft deleted. Set permanent=true to delete permanently"
                 )
+            self._require_unreferenced(subject, [found.version])
             records = [schema_record(msgspec.structs.replace(found, deleted=True))]
             if self._state.versions(subject) == [found.version]:
                 records += self._forget_subject_level(subject)
@@ -245,11 +284,13 @@ class SchemaRegistry:
                     f"{where} was not deleted first before being permanently deleted"
                 )
             every = self._state.versions(subject, deleted=True)
+            self._require_unreferenced(subject, every)
             return [schema_tombstone(subject, n) for n in every], every
         if not live:
             raise SubjectSoftDeleted(
                 f"{where} was soft deleted. Set permanent=true to delete permanently"
             )
+        self._require_unreferenced(subject, live)
         records = [
             delete_subject_record(subject, live[-1]),
             *self._forget_subject_level(subject),
@@ -308,25 +349,29 @@ class SchemaRegistry:
         schema_type: str = AVRO,
         *,
         verbose: bool = False,
-        references: Sequence[object] = (),
+        references: Sequence[SchemaReference] = (),
     ) -> tuple[bool, list[str]]:
         """Could ``schema_text`` be registered after ``version`` (all live versions when None)?
 
         The reasons come back only when ``verbose``. ``latest`` means every live version, so that
         transitive levels check them all, as registering would.
         """
-        parsed = _parse_avro(schema_text, schema_type, references)
+        early = None if references else self._parse(schema_text, schema_type, ())
         wanted = None if version is None else parse_version(version)
 
-        def read() -> list[SchemaVersion]:
+        def read() -> tuple[_Parsed, list[object]]:
+            parsed = early or self._parse(schema_text, schema_type, references)
             if wanted is None:
-                return self._live(subject)
-            self._require_subject(subject)
-            return self._live(subject) if wanted == "latest" else [self._version(subject, wanted)]
+                targets = self._live(subject)
+            else:
+                self._require_subject(subject)
+                targets = (
+                    self._live(subject) if wanted == "latest" else [self._version(subject, wanted)]
+                )
+            return parsed, [self._checkable(v) for v in targets]
 
-        targets = await self._read(read)
-        existing = [json.loads(v.schema) for v in targets]
-        reasons = check(self._level(subject), parsed, existing)
+        parsed, existing = await self._read(read)
+        reasons = check(self._level(subject), parsed.checkable, existing)
         return not reasons, reasons if verbose else []
 
     # --- Helpers. ---
@@ -340,6 +385,56 @@ class SchemaRegistry:
         except _NOT_FOUND:
             await confirm_absent(self._log)
             return read()
+
+    def _parse(
+        self, schema_text: str, schema_type: str, references: Sequence[SchemaReference]
+    ) -> _Parsed:
+        """``schema_text`` parsed with its references resolved on the current state."""
+        refs, documents = self._resolve(references)
+        return _Parsed(_parse_avro(schema_text, schema_type, documents), refs, documents)
+
+    def _resolve(
+        self, references: Sequence[SchemaReference]
+    ) -> tuple[References, tuple[object, ...]]:
+        """The references with ``-1`` (latest) made a number, and the schemas they resolve to,
+        references of references first, each version once. Soft-deleted versions resolve, as in
+        Confluent: they still describe the data written with them."""
+        documents: list[object] = []
+        seen: set[tuple[str, int]] = set()
+
+        def visit(subject: str, number: int | Latest, depth: int) -> SchemaVersion:
+            if depth > _MAX_REFERENCE_DEPTH:
+                raise InvalidSchema("Invalid schema: references nested too deeply")
+            found = self._state.get_version(subject, number, deleted=number != "latest")
+            if found is None:
+                raise InvalidSchema(
+                    f'Invalid schema: No schema reference found for subject "{subject}" '
+                    f"and version {-1 if number == 'latest' else number}"
+                )
+            if (found.subject, found.version) not in seen:
+                seen.add((found.subject, found.version))
+                for inner in found.references:
+                    visit(inner.subject, inner.version, depth + 1)
+                documents.append(json.loads(found.schema))
+            return found
+
+        resolved = []
+        for ref in references:
+            found = visit(ref.subject, "latest" if ref.version == -1 else ref.version, 0)
+            resolved.append(SchemaReference(ref.name, ref.subject, found.version))
+        return tuple(resolved), tuple(documents)
+
+    def _checkable(self, version: SchemaVersion) -> object:
+        """A stored version as ``registry.compat`` takes it: with its references resolved."""
+        return _Parsed(json.loads(version.schema), *self._resolve(version.references)).checkable
+
+    def _require_unreferenced(self, subject: str, versions: Sequence[int]) -> None:
+        for number in versions:
+            if self._state.referenced_by(subject, number):
+                raise ReferenceExists(
+                    "One or more references exist to the schema "
+                    f"{{magic=1,keytype=SCHEMA,subject={subject},version={number}}}."
+                )
 
     def _schema_by_id(self, schema_id: int) -> StoredSchema:
         found = self._state.schema_by_id(schema_id)
@@ -379,17 +474,23 @@ class SchemaRegistry:
         return [config_record(subject, None)]
 
 
-def _parse_avro(schema_text: str, schema_type: str, references: Sequence[object]) -> object:
-    """The parsed JSON of a valid Avro schema, or ``InvalidSchema`` saying what is wrong."""
+def _parse_avro(schema_text: str, schema_type: str, documents: Sequence[object]) -> object:
+    """The parsed JSON of a valid Avro schema, or ``InvalidSchema`` saying what is wrong.
+
+    ``documents`` are the schemas its references resolve to, dependencies first.
+    """
     if schema_type != AVRO:
         raise InvalidSchema(f"Unsupported schema type {schema_type!r}: this registry supports AVRO")
-    if references:
-        raise InvalidSchema("Schema references are not supported")
     try:
         parsed: object = json.loads(schema_text)
-        fastavro.parse_schema(parsed)  # type: ignore[arg-type]
+        check_avro(parsed, documents)  # what Avro Java refuses and fastavro lets through
+        named: dict[str, object] = {}
+        for document in documents:
+            fastavro.parse_schema(document, named_schemas=named)  # type: ignore[arg-type]
+        fastavro.parse_schema(parsed, named_schemas=named)  # type: ignore[arg-type]
         # What is stored must stay checkable: later registrations parse it with the checker.
-        reader_writer_problems(parsed, parsed)
+        checkable = WithReferences(parsed, tuple(documents)) if documents else parsed
+        reader_writer_problems(checkable, checkable)
     except (
         SchemaParseException,
         UnknownType,

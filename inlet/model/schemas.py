@@ -4,15 +4,18 @@ Records use the exact key/value JSON of Confluent Schema Registry (and Karapace)
 by either can be read here and the other way round:
 
 * ``{"keytype":"SCHEMA","subject":s,"version":n,"magic":1}`` → ``{"subject","version","id","schema",
-  "deleted"}`` (``schemaType`` only when not AVRO); a null value permanently deletes that version.
+  "deleted"}`` (``schemaType`` only when not AVRO, ``references`` only when there are some: a list
+  of ``{"name","subject","version"}``); a null value permanently deletes that version.
 * ``{"keytype":"CONFIG","subject":s|null,"magic":0}`` → ``{"compatibilityLevel": level}``; a null
   subject is the global level, a null value removes the level.
 * ``{"keytype":"DELETE_SUBJECT","subject":s,"magic":0}`` → ``{"subject","version"}``: soft-deletes
   every version of the subject up to and including ``version``.
 * ``{"keytype":"NOOP","magic":0}``: written by Confluent to probe the log; no effect.
 
-Schema ids are global: one id per distinct schema (compared in canonical form), whatever the
-subject. An id lives as long as any version, soft-deleted or not, refers to it.
+Schema ids are global: one id per distinct schema (compared in canonical form, with its references),
+whatever the subject. An id lives as long as any version, soft-deleted or not, refers to it. A
+version's references count against deleting the versions they name until the referring version is
+permanently deleted (Confluent's rule): ``referenced_by``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,17 @@ AVRO = "AVRO"
 Latest = Literal["latest"]
 
 
+class SchemaReference(msgspec.Struct, frozen=True):
+    """A named type the schema uses, defined by ``version`` of ``subject`` (Confluent's)."""
+
+    name: str
+    subject: str
+    version: int
+
+
+References = tuple[SchemaReference, ...]
+
+
 class SchemaVersion(msgspec.Struct, frozen=True):
     """One version of a subject."""
 
@@ -38,6 +52,7 @@ class SchemaVersion(msgspec.Struct, frozen=True):
     schema: str  # the text as stored (the first registration's text for this id)
     deleted: bool = False
     schema_type: str = AVRO
+    references: References = ()
 
 
 class StoredSchema(msgspec.Struct, frozen=True):
@@ -46,6 +61,7 @@ class StoredSchema(msgspec.Struct, frozen=True):
     schema_id: int
     schema: str
     schema_type: str = AVRO
+    references: References = ()
 
 
 def canonical_json(parsed: object) -> str:
@@ -98,6 +114,8 @@ class _SchemaValue(msgspec.Struct, rename={"schema_id": "id", "schema_type": "sc
     schema: str
     deleted: bool = False
     schema_type: str = AVRO
+    # Absent from records written before references; Confluent writes [] (and once wrote null).
+    references: References | None = None
 
 
 class _ConfigValue(msgspec.Struct, rename="camel"):
@@ -125,6 +143,8 @@ def schema_record(version: SchemaVersion) -> Record:
     }
     if version.schema_type != AVRO:  # Confluent omits the type of Avro schemas
         value["schemaType"] = version.schema_type
+    if version.references:
+        value["references"] = version.references
     key = _SchemaKey(version.subject, version.version)
     return Record(SCHEMAS_TOPIC, msgspec.json.encode(key), msgspec.json.encode(value))
 
@@ -153,8 +173,11 @@ class SchemaState:
         self._subjects: dict[str, dict[int, SchemaVersion]] = {}
         self._canonical: dict[tuple[str, int], str] = {}  # (subject, version) → canonical form
         self._schemas: dict[int, StoredSchema] = {}
-        self._ids: dict[tuple[str, str], int] = {}  # (schema type, canonical form) → id
+        # (schema type, canonical form, references) → id
+        self._ids: dict[tuple[str, str, References], int] = {}
         self._users: dict[int, set[tuple[str, int]]] = {}  # id → versions that use it
+        # (subject, version) → the versions whose references name it
+        self._referrers: dict[tuple[str, int], set[tuple[str, int]]] = {}
         self._max_id = 0
         self._global_level: str | None = None
         self._subject_levels: dict[str, str] = {}
@@ -185,13 +208,20 @@ class SchemaState:
             raise ValueError(f"value is for {decoded.subject!r} version {decoded.version}")
         canonical = canonical_form(decoded.schema)
         self._remove_version(key.subject, key.version)  # a rewrite (a soft delete) replaces it
-        version = SchemaVersion(**msgspec.structs.asdict(decoded))
+        fields = msgspec.structs.asdict(decoded) | {"references": decoded.references or ()}
+        version = SchemaVersion(**fields)
         self._subjects.setdefault(version.subject, {})[version.version] = version
         self._canonical[version.subject, version.version] = canonical
-        stored = StoredSchema(version.schema_id, version.schema, version.schema_type)
+        stored = StoredSchema(
+            version.schema_id, version.schema, version.schema_type, version.references
+        )
         self._schemas.setdefault(version.schema_id, stored)
-        self._ids.setdefault((version.schema_type, canonical), version.schema_id)
+        identity = (version.schema_type, canonical, version.references)
+        self._ids.setdefault(identity, version.schema_id)
         self._users.setdefault(version.schema_id, set()).add((version.subject, version.version))
+        for ref in version.references:
+            referrers = self._referrers.setdefault((ref.subject, ref.version), set())
+            referrers.add((version.subject, version.version))
         self._max_id = max(self._max_id, version.schema_id)
 
     def _remove_version(self, subject: str, number: int) -> None:
@@ -201,6 +231,11 @@ class SchemaState:
         canonical = self._canonical.pop((subject, number))
         if not self._subjects[subject]:
             del self._subjects[subject]
+        for ref in removed.references:
+            referrers = self._referrers.get((ref.subject, ref.version), set())
+            referrers.discard((subject, number))
+            if not referrers:
+                self._referrers.pop((ref.subject, ref.version), None)
         users = self._users[removed.schema_id]
         users.discard((subject, number))
         if not users:
@@ -208,8 +243,9 @@ class SchemaState:
             # registered again gets a new one (ids are never reused: ``_max_id`` stays).
             del self._users[removed.schema_id]
             del self._schemas[removed.schema_id]
-            if self._ids.get((removed.schema_type, canonical)) == removed.schema_id:
-                del self._ids[removed.schema_type, canonical]
+            identity = (removed.schema_type, canonical, removed.references)
+            if self._ids.get(identity) == removed.schema_id:
+                del self._ids[identity]
 
     def _apply_config(self, key: _ConfigKey, value: bytes | None) -> None:
         level = None if value is None else _CONFIG_VALUE_DECODER.decode(value).compatibility_level
@@ -271,18 +307,37 @@ class SchemaState:
         return sorted({s for s, _ in self.versions_for_id(schema_id, deleted=deleted)})
 
     def lookup(
-        self, subject: str, canonical: str, *, schema_type: str = AVRO, deleted: bool = False
+        self,
+        subject: str,
+        canonical: str,
+        *,
+        schema_type: str = AVRO,
+        deleted: bool = False,
+        references: References = (),
     ) -> SchemaVersion | None:
-        """The latest version of ``subject`` whose schema has the canonical form ``canonical``."""
+        """The latest version of ``subject`` whose schema has the canonical form ``canonical``
+        and these references."""
         for number in reversed(self.versions(subject, deleted=deleted)):
             found = self._subjects[subject][number]
-            if found.schema_type == schema_type and self._canonical[subject, number] == canonical:
+            if (
+                found.schema_type == schema_type
+                and self._canonical[subject, number] == canonical
+                and found.references == references
+            ):
                 return found
         return None
 
-    def id_for(self, canonical: str, *, schema_type: str = AVRO) -> int | None:
+    def id_for(
+        self, canonical: str, *, schema_type: str = AVRO, references: References = ()
+    ) -> int | None:
         """The global id of a schema, if any subject still has a version of it."""
-        return self._ids.get((schema_type, canonical))
+        return self._ids.get((schema_type, canonical, references))
+
+    def referenced_by(self, subject: str, version: int) -> list[int]:
+        """The ids of the schemas whose references name ``version`` of ``subject``, soft-deleted
+        versions included (Confluent's: only a permanent delete lifts a reference)."""
+        referrers = self._referrers.get((subject, version), set())
+        return sorted({self._subjects[s][n].schema_id for s, n in referrers})
 
     def next_id(self) -> int:
         return self._max_id + 1

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from inlet.model.schemas import (
+    SchemaReference,
     SchemaState,
     SchemaVersion,
     StoredSchema,
@@ -295,3 +296,66 @@ def test_two_states_fed_the_same_records_answer_identically() -> None:
     assert first.next_id() == 4
     assert first.subject_level("a") is None
     assert first.global_level() == "FULL"
+
+
+def _raw_schema_record(subject: str, version: int, value: dict[str, object]) -> Record:
+    key = {"keytype": "SCHEMA", "subject": subject, "version": version, "magic": 1}
+    return Record(SCHEMAS_TOPIC, json.dumps(key).encode(), json.dumps(value).encode())
+
+
+def test_references_are_read_from_old_and_confluent_records_and_written_only_when_present() -> None:
+    ref = SchemaReference("com.acme.Address", "address", 1)
+    value = {"subject": "order", "version": 1, "id": 2, "schema": RECORD, "deleted": False}
+    records = [
+        schema_record(_version("address", 1, 1)),
+        _raw_schema_record("order", 1, value),  # before references existed: no key
+        _raw_schema_record("order", 2, value | {"version": 2, "references": []}),  # Confluent's
+        _raw_schema_record("order", 3, value | {"version": 3, "references": None}),
+        _raw_schema_record(
+            "order",
+            4,
+            value
+            | {
+                "version": 4,
+                "id": 3,
+                "references": [{"name": ref.name, "subject": "address", "version": 1}],
+            },
+        ),
+    ]
+    state = _fold(records)
+    assert [state.get_version("order", n).references for n in (1, 2, 3)] == [(), (), ()]  # type: ignore[union-attr]
+    assert state.get_version("order", 4).references == (ref,)  # type: ignore[union-attr]
+    assert state.schema_by_id(3) == StoredSchema(3, RECORD, references=(ref,))
+    assert b"references" not in (schema_record(_version("order", 1, 2)).value or b"")
+    with_refs = schema_record(SchemaVersion("order", 4, 3, RECORD, references=(ref,)))
+    assert json.loads(with_refs.value or b"")["references"] == [
+        {"name": "com.acme.Address", "subject": "address", "version": 1}
+    ]
+
+
+def test_the_same_text_with_other_references_is_another_schema() -> None:
+    ref = SchemaReference("com.acme.Address", "address", 1)
+    state = _fold([schema_record(SchemaVersion("order", 1, 7, RECORD, references=(ref,)))])
+    canonical = canonical_form(RECORD)
+    assert state.id_for(canonical, references=(ref,)) == 7
+    assert state.id_for(canonical) is None
+    assert state.lookup("order", canonical) is None
+    assert state.lookup("order", canonical, references=(ref,)) is not None
+
+
+def test_referrers_count_until_permanently_deleted() -> None:
+    ref = SchemaReference("com.acme.Address", "address", 1)
+    order = SchemaVersion("order", 1, 2, RECORD, references=(ref,))
+    state = _fold([schema_record(_version("address", 1, 1)), schema_record(order)])
+    assert state.referenced_by("address", 1) == [2]
+    state = _fold(
+        [
+            schema_record(_version("address", 1, 1)),
+            schema_record(order),
+            schema_record(SchemaVersion("order", 1, 2, RECORD, deleted=True, references=(ref,))),
+            delete_subject_record("order", 1),
+        ]
+    )
+    assert state.referenced_by("address", 1) == [2]
+    state.apply(SCHEMAS_TOPIC, schema_tombstone("order", 1).key, None)
+    assert state.referenced_by("address", 1) == []
