@@ -23,11 +23,13 @@ from typing import Annotated, Any, Literal
 
 from litestar import Litestar, Request, Response, post
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, QueryParameter
 from litestar.types import ASGIApp
 
 from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
+from gateway._openapi import openapi_plugin
 from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
@@ -35,6 +37,7 @@ from gateway.ratelimit import RateLimiter, table_path
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import HEALTH_ROUTES
+from inlet.http_allow import allow_every_method
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
@@ -105,7 +108,7 @@ ModeParam = Annotated[Literal["atomic", "partial"] | None, QueryParameter(name="
 
 async def _respond(
     request: Request[Any, Any, State], token: str | None, mode: str | None
-) -> Response[Any]:
+) -> Response[IngestResult]:
     result, request_id = await _ingest(
         request.app.state, token, request.body, request.headers, mode
     )
@@ -116,14 +119,14 @@ async def _respond(
 @post(INGEST_PATH + "/{token:str}", status_code=200)
 async def ingest_by_url(
     request: Request[Any, Any, State], token: FromPath[str], mode: ModeParam = None
-) -> Response[Any]:
+) -> Response[IngestResult]:
     return await _respond(request, token, mode)
 
 
 @post(INGEST_PATH, status_code=200)
 async def ingest_by_header(
     request: Request[Any, Any, State], mode: ModeParam = None
-) -> Response[Any]:
+) -> Response[IngestResult]:
     return await _respond(request, presented_token(request.headers.get("authorization")), mode)
 
 
@@ -180,11 +183,14 @@ def build_app(
     app = Litestar(
         route_handlers=[ingest_by_url, ingest_by_header, *HEALTH_ROUTES, metrics_endpoint],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[allow_every_method],
         lifespan=[lifespan],
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         # Litestar's own cap on the (compressed) body; the decompressed size is capped in bodies.
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=None,
+        openapi_config=OpenAPIConfig(
+            title="Inlet gateway: the ingest URL", version="1", render_plugins=[openapi_plugin()]
+        ),
     )
     app.state.metrics = metrics
     # /metrics leaves out connectors this fold does not know (deleted ones)

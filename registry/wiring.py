@@ -19,6 +19,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from inlet.health import HEALTH_ROUTES
+from inlet.http_allow import allow_every_method
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import PipelineState, PipelineStatusState
 from inlet.model.samples import SampleState
@@ -29,6 +30,7 @@ from inlet.settings import Settings
 from inlet.statelog.fold import StateFold, StateLog
 from inlet.topics import CONNECTORS_TOPIC, PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC, SAMPLES_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS
+from registry._openapi import openapi_plugin
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
@@ -155,9 +157,12 @@ def build_app(
         },
         guards=[admin_guard],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[allow_every_method],
         lifespan=list(lifespan),
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
-        openapi_config=OpenAPIConfig(title="Inlet registry and admin API", version="1"),
+        openapi_config=OpenAPIConfig(
+            title="Inlet registry and admin API", version="1", render_plugins=[openapi_plugin()]
+        ),
     )
     app.state.admin_token_hash = admin_token_hash
     app.state.metrics = app.metrics = RegistryMetrics()

@@ -14,6 +14,7 @@ a strict one with given unknown keys, for batches whose records share them.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,6 +119,15 @@ def plan_level(fields: list[FieldSpec], struct_name: str) -> LevelPlan:
         lenient=_struct(struct_name, lenient_fields, rename, forbid_unknown_fields=False),
         strict_fields=tuple(strict_fields),
     )
+
+
+# What msgspec refuses in a renamed field's name: such an unknown key cannot be a probe's field.
+_UNNAMEABLE = re.compile(r'["\\\x00-\x1f]')
+
+
+def probe_can_name(keys: Iterable[str]) -> bool:
+    """Whether ``probe_struct`` can give every one of ``keys`` a field."""
+    return not any(_UNNAMEABLE.search(key) for key in keys)
 
 
 def probe_struct(

@@ -41,7 +41,7 @@ from inlet.codec._record_errors import (
     top_level_unknown_keys,
     unknown_fields,
 )
-from inlet.codec._record_types import LevelPlan, plan_level, probe_struct
+from inlet.codec._record_types import LevelPlan, plan_level, probe_can_name, probe_struct
 from inlet.codec.bodies import CsvRecords, JsonRecords, RecordBatch
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector
@@ -191,8 +191,8 @@ class RecordCodec:
     def _decode_with_probe(self, work: _Batch) -> list[Any] | None:
         # The unknown keys of the first record the strict decode refuses (for CSV, the header's).
         candidates = work.unknown or self._first_unknown_keys(work)
-        if not candidates or len(candidates) > _MAX_PROBE_KEYS:
-            return None
+        if not candidates or len(candidates) > _MAX_PROBE_KEYS or not probe_can_name(candidates):
+            return None  # one by one
         decode, extra = self._probe(work.form, frozenset(candidates))
         decoded = _decode_all(decode, work.records)
         if decoded is not None:
