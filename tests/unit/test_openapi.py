@@ -82,6 +82,7 @@ def test_documents_describe_every_error_status(tmp_path: Path) -> None:
     assert registry["components"]["schemas"]["NewConnector"]["additionalProperties"] is False
     app = build_gateway(Settings(data_dir=str(tmp_path)), GatewayMetrics(), _no_lifespan)
     assert isinstance(app, IngestDispatcher)
+    assert isinstance(app.app, Litestar)
     gateway = openapi_document(app.app)
     ingest = gateway["paths"]["/v1/ingest/{token}"]["post"]
     assert {"200", "400", "404", "413", "415", "422", "429", "503"} == set(ingest["responses"])
