@@ -60,9 +60,19 @@ STATUS: dict[type[InletError], int] = {
 }
 
 
-def status_of(exc: InletError) -> int:
+# The codes of the errors Litestar raises itself (routing, its parameter checks, its body cap).
+HTTP_CODES: dict[int, str] = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: BodyTooLarge.code,
+}
+HTTP_CODE_OTHERWISE = "http_error"
+
+
+def status_of(exc: InletError | type[InletError]) -> int:
     """The table's status for ``exc``: its own class's, else the nearest base's, else 500."""
-    return next((STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS), 500)
+    cls = exc if isinstance(exc, type) else type(exc)
+    return next((STATUS[c] for c in cls.__mro__ if c in STATUS), 500)
 
 
 def _on_inlet_error(_request: Request[Any, Any, Any], exc: InletError) -> Response[Any]:
@@ -79,12 +89,14 @@ def _on_inlet_error(_request: Request[Any, Any, Any], exc: InletError) -> Respon
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         return _on_invalid_parameters(exc)
-    code = {
-        404: "not_found",
-        405: "method_not_allowed",
-        413: BodyTooLarge.code,
-    }.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, _without_path(exc, request.scope["path"]))
+    code = HTTP_CODES.get(exc.status_code, HTTP_CODE_OTHERWISE)
+    # Litestar's own headers stay: a 405's ``Allow`` names the methods the path takes.
+    return problem_response(
+        exc.status_code,
+        code,
+        _without_path(exc, request.scope["path"]),
+        headers=dict(exc.headers or {}),
+    )
 
 
 def _without_path(exc: HTTPException, path: str) -> str:

@@ -29,6 +29,7 @@ from litestar.types import ASGIApp
 
 from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
+from gateway._openapi import complete as complete_openapi
 from gateway.connector_lookup import ConnectorLookup
 from gateway.errors import ClientDisconnected
 from gateway.ingest import Ingest, IngestResult
@@ -38,9 +39,11 @@ from gateway.request_headers import copied_header, request_id_of
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import HEALTH_ROUTES
+from inlet.http_allow import allow_every_method
 from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
+from inlet.openapi import openapi_config
 from inlet.security_headers import add_security_headers
 from inlet.settings import Settings, load_settings
 from inlet.statelog.fold import StateFold
@@ -118,14 +121,14 @@ async def _respond(
 @post(INGEST_PATH + "/{token:str}", status_code=200)
 async def ingest_by_url(
     request: Request[Any, Any, State], token: FromPath[str], mode: ModeParam = None
-) -> Response[Any]:
+) -> Response[IngestResult]:
     return await _respond(request, token, mode)
 
 
 @post(INGEST_PATH, status_code=200)
 async def ingest_by_header(
     request: Request[Any, Any, State], mode: ModeParam = None
-) -> Response[Any]:
+) -> Response[IngestResult]:
     return await _respond(request, presented_token(request.headers.get("authorization")), mode)
 
 
@@ -186,12 +189,12 @@ def build_app(
     app = Litestar(
         route_handlers=[ingest_by_url, ingest_by_header, *HEALTH_ROUTES, metrics_endpoint],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_security_headers, allow_every_method],
         lifespan=[lifespan],
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         # Litestar's own cap on the (compressed) body; the decompressed size is capped in bodies.
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=None,
-        before_send=[add_security_headers],
+        openapi_config=openapi_config("Inlet gateway: the ingest URL", "1", complete_openapi),
     )
     app.state.metrics = metrics
     # /metrics leaves out connectors this fold does not know (deleted ones)

@@ -38,11 +38,22 @@ class _Failure(msgspec.Struct, frozen=True):
     extra: dict[str, object] = msgspec.field(default_factory=dict)
 
 
+def status_of(error: type[InletError] | InletError) -> int:
+    """The status an error is answered with: its Confluent number's first three digits."""
+    number = error.error_code
+    return number // 100 if number >= 10000 else number  # 40401 → 404; 409 stays 409
+
+
+def answers_retry_after(error: type[InletError] | InletError) -> bool:
+    """Whether the answer to ``error`` carries ``Retry-After``."""
+    return error.retryable and status_of(error) == 503
+
+
 def _on_inlet_error(request: Request[Any, Any, Any], exc: InletError) -> Response[Any]:
     number = exc.error_code
-    status = number // 100 if number >= 10000 else number  # 40401 → 404; 409 stays 409
+    status = status_of(exc)
     retry_after = math.ceil(getattr(exc, "retry_after_s", 1))
-    headers = {"Retry-After": str(max(1, retry_after))} if exc.retryable and status == 503 else {}
+    headers = {"Retry-After": str(max(1, retry_after))} if answers_retry_after(exc) else {}
     failure = _Failure(status, number, exc.code, exc.message, exc.problems, headers, exc.details())
     return _render(request, failure)
 

@@ -18,6 +18,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from inlet.health import HEALTH_ROUTES
+from inlet.http_allow import allow_every_method
 from inlet.model.connectors import ConnectorState, utc_now
 from inlet.model.pipelines import PipelineState, PipelineStatusState
 from inlet.model.samples import SampleState
@@ -31,6 +32,7 @@ from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import StateFold, StateLog
 from inlet.topics import CONNECTORS_TOPIC, PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC, SAMPLES_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS
+from registry._openapi import complete as complete_openapi
 from registry._request import RegistryRequest
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
@@ -162,8 +164,8 @@ def build_app(
         request_class=RegistryRequest,
         lifespan=list(lifespan),
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
-        openapi_config=openapi_config("Inlet registry and admin API", "1"),
-        before_send=[add_security_headers],
+        openapi_config=openapi_config("Inlet registry and admin API", "1", complete_openapi),
+        before_send=[add_security_headers, allow_every_method],
     )
     app.state.admin_token_hash = admin_token_hash
     app.state.metrics = app.metrics = RegistryMetrics()

@@ -327,6 +327,16 @@ def test_records_sharing_unknown_keys(count: int) -> None:
     assert again.unknown_fields == ["more"]
 
 
+@pytest.mark.parametrize("key", ['say "hi"', "back\\slash", "tab\there", "nul\u0000", "\u001f"])
+def test_unknown_keys_msgspec_cannot_name(key: str) -> None:
+    # Found by schemathesis (tests/integration/test_openapi_conformance.py): such a key made the
+    # probe Struct fail to build, and every request holding one answered 500.
+    codec = make_codec(NESTED)
+    result = encode(codec, [{"a": 1, key: 2}, {"a": 2, key: 3}])
+    assert [read(codec, value)["a"] for _, _, value in result.records] == [1, 2]
+    assert result.unknown_fields == [key]
+
+
 def test_unknown_fields_may_be_rejected() -> None:
     codec = make_codec(NESTED, reject_unknown_fields=True)
     result = encode(codec, [{"a": 1}, {"a": 2, "x": 1, "o": {"b": "q", "y": 2}}])

@@ -1,0 +1,105 @@
+"""The gateway's OpenAPI document: the ingest URL as both ways in answer it.
+
+Litestar documents the ingest routes from their handlers in ``app.py``; the fast path
+(``_fast_path.py``) answers the same requests the same way, so one document describes both.
+What Litestar cannot see is added here: the bodies the routes read (they read raw bytes, parsed
+by ``inlet/codec/bodies.py``), the ``X-Request-Id`` they answer with, and their errors, from
+``INGEST_ERRORS`` with the statuses of the app's error table (``_http_errors.STATUS``), every one
+an ``application/problem+json`` body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway._http_errors import HTTP_CODE_OTHERWISE, HTTP_CODES, status_of
+from gateway.errors import AllRecordsInvalid, Overloaded, RateLimited, RecordsInvalid, UnknownToken
+from inlet.codec.errors import (
+    BodyTooLarge,
+    BodyUnparseable,
+    RecordTooLarge,
+    TooDeeplyNested,
+    UnsupportedMediaType,
+)
+from inlet.errors import InletError, KafkaUnavailable, StateUnavailable
+from inlet.openapi import (
+    PROBLEM_SCHEMA,
+    Document,
+    ErrorAnswer,
+    add_schemas,
+    document_errors,
+    operations,
+)
+
+# What an ingest request may be answered besides 200, whichever way the token comes.
+INGEST_ERRORS: tuple[type[InletError], ...] = (
+    BodyUnparseable,
+    TooDeeplyNested,
+    UnknownToken,
+    BodyTooLarge,
+    RecordTooLarge,
+    UnsupportedMediaType,
+    RecordsInvalid,
+    AllRecordsInvalid,
+    RateLimited,
+    KafkaUnavailable,
+    Overloaded,
+    StateUnavailable,
+)
+INGEST_OPERATIONS = {("POST", "/v1/ingest/{token}"), ("POST", "/v1/ingest")}
+
+_RECORD: dict[str, Any] = {
+    "type": "object",
+    "description": "One record: the connector's fields by the names it was created with",
+}
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "description": (
+        "Records to write, checked against the connector's schema. JSON (`application/json` or "
+        "any `application/*+json`): one object or an array of objects. NDJSON "
+        "(`application/x-ndjson`, `application/ndjson`, `application/jsonl`, "
+        "`application/x-jsonlines`): one object a line. CSV (`text/csv`): a header line naming "
+        "fields, then one record a line. `Content-Encoding: gzip` (or `deflate`) is read; the "
+        "body's size after decompression is capped (413 `body_too_large`)."
+    ),
+    "content": {
+        "application/json": {
+            "schema": {"oneOf": [_RECORD, {"type": "array", "items": _RECORD}]},
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "one JSON object a line"},
+        },
+        "text/csv": {
+            "schema": {"type": "string", "description": "a header line, then a record a line"},
+        },
+    },
+}
+REQUEST_ID_HEADER: dict[str, Any] = {
+    "description": "The request's id, as written into every record's Kafka headers",
+    "schema": {"type": "string"},
+}
+
+
+def _answers() -> list[ErrorAnswer]:
+    answers = [
+        ErrorAnswer(status_of(error), error.code, retry_after=error.retryable)
+        for error in INGEST_ERRORS
+    ]
+    # Litestar's own checks: ``mode`` not one of its values, and its cap on the raw body.
+    answers.append(ErrorAnswer(400, HTTP_CODES.get(400, HTTP_CODE_OTHERWISE)))
+    answers.append(ErrorAnswer(413, HTTP_CODES[413]))
+    return answers
+
+
+def complete(document: Document) -> None:
+    """Add the ingest routes' bodies, headers and errors to ``document`` (Litestar's)."""
+    served = {(method, path) for method, path, _ in operations(document)}
+    if served != INGEST_OPERATIONS:
+        raise RuntimeError(f"gateway/_openapi.py documents {INGEST_OPERATIONS}, served {served}")
+    add_schemas(document, {"Problem": PROBLEM_SCHEMA})
+    for _method, _path, operation in operations(document):
+        operation["requestBody"] = REQUEST_BODY
+        responses = operation.setdefault("responses", {})
+        responses.pop("400", None)  # Litestar's generic ValidationException body
+        responses["200"].setdefault("headers", {})["X-Request-Id"] = REQUEST_ID_HEADER
+        document_errors(operation, _answers())
