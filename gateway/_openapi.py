@@ -12,13 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway._http_errors import HTTP_CODE_OTHERWISE, HTTP_CODES, status_of
-from gateway.errors import AllRecordsInvalid, Overloaded, RateLimited, RecordsInvalid, UnknownToken
+from gateway._http_errors import HTTP_CODES, status_of
+from gateway.errors import (
+    AllRecordsInvalid,
+    BatchExceedsBurst,
+    Overloaded,
+    RateLimited,
+    RecordsInvalid,
+    UnknownToken,
+)
 from inlet.codec.errors import (
     BodyTooLarge,
     BodyUnparseable,
     RecordTooLarge,
     TooDeeplyNested,
+    TooManyRecords,
     UnsupportedMediaType,
 )
 from inlet.errors import InletError, KafkaUnavailable, StateUnavailable
@@ -38,10 +46,12 @@ INGEST_ERRORS: tuple[type[InletError], ...] = (
     UnknownToken,
     BodyTooLarge,
     RecordTooLarge,
+    TooManyRecords,
     UnsupportedMediaType,
     RecordsInvalid,
     AllRecordsInvalid,
     RateLimited,
+    BatchExceedsBurst,
     KafkaUnavailable,
     Overloaded,
     StateUnavailable,
@@ -86,8 +96,12 @@ def _answers() -> list[ErrorAnswer]:
         for error in INGEST_ERRORS
     ]
     # Litestar's own checks: ``mode`` not one of its values, and its cap on the raw body.
-    answers.append(ErrorAnswer(400, HTTP_CODES.get(400, HTTP_CODE_OTHERWISE)))
+    answers.append(ErrorAnswer(400, "validation_failed"))
     answers.append(ErrorAnswer(413, HTTP_CODES[413]))
+    # The server's, before the app (``deploy/_connections.py``): a head or body too slow, and a
+    # connection over the process's cap.
+    answers.append(ErrorAnswer(408, "request_timeout"))
+    answers.append(ErrorAnswer(503, "too_many_connections", retry_after=True))
     return answers
 
 
