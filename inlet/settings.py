@@ -104,6 +104,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     produce_timeout_s: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
     max_record_bytes: int = 1024 * 1024
+    # The largest record batch Inlet hands to Kafka, as Kafka counts it: the producers'
+    # `message.max.bytes` and the `max.message.bytes` of the topics Inlet creates, one number so
+    # the gateway can size every record before producing any (inlet/record_size.py).
+    # librdkafka's default; Kafka's own topic default (1,048,588) is larger.
+    max_message_bytes: int = 1_000_000
     max_errors_listed: int = 100
     # The gateway's plain-ASGI hot path for ingest requests (gateway/_fast_path.py); off, Litestar
     # answers them all, the same way, more slowly (for comparison: bench/README.md).

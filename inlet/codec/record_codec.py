@@ -158,8 +158,13 @@ class RecordCodec:
             reject_unknown_fields=connector.reject_unknown_fields,
         )
 
-    def encode(self, batch: RecordBatch) -> EncodeResult:
-        """Validate and encode every record of ``batch``; never raises for a bad record."""
+    def encode(self, batch: RecordBatch, *, max_bytes: int | None = None) -> EncodeResult:
+        """Validate and encode every record of ``batch``; never raises for a bad record.
+
+        ``max_bytes``: the most a record's key and value may hold together (what the Kafka record
+        limit leaves them, ``inlet/record_size.py``); a valid record beyond it is rejected with
+        ``record_too_large``, like any other invalid record.
+        """
         if isinstance(batch, JsonRecords):
             records = batch.records
             work = _Batch(records, batch.lines, records, self._json, set())
@@ -172,6 +177,8 @@ class RecordCodec:
             self._encode_one_by_one(work)
         else:
             self._encode_decoded(work, decoded)
+        if max_bytes is not None:
+            _reject_oversized(work, max_bytes)
         return EncodeResult(work.encoded, work.rejected, sorted(work.unknown))
 
     def _format(
@@ -271,9 +278,7 @@ class RecordCodec:
         if not errors:  # the field-by-field check and the decode disagree: never hide the record
             code, message = RecordErrorCode.INVALID_VALUE, "could not be encoded"
             errors = [RecordError(index, f"/{index}", None, code, message, line)]
-        original = work.originals[index]
-        raw = bytes(original) if isinstance(original, msgspec.Raw) else _json_encode(original)
-        work.rejected.append(RejectedRecord(index, raw, errors, line))
+        work.rejected.append(RejectedRecord(index, _raw(work.originals[index]), errors, line))
 
     def _decode_cells(self, row: dict[str, str]) -> dict[str, Any]:
         if self._cell_fields.isdisjoint(row):
@@ -283,6 +288,35 @@ class RecordCodec:
             with contextlib.suppress(msgspec.DecodeError):  # else text: a value of the wrong type
                 decoded[name] = _CELL_DECODER.decode(row[name])
         return decoded
+
+
+def _size(record: EncodedRecord) -> int:
+    key = record[1]
+    return len(record[2]) if key is None else len(record[2]) + len(key)
+
+
+def _reject_oversized(work: _Batch, max_bytes: int) -> None:
+    if not work.encoded or max(map(_size, work.encoded)) <= max_bytes:
+        return
+    kept: list[EncodedRecord] = []
+    for record in work.encoded:
+        size = _size(record)
+        if size <= max_bytes:
+            kept.append(record)
+            continue
+        index = record[0]
+        line = None if work.lines is None else work.lines[index]
+        message = f"is {size:,} bytes encoded, over the {max_bytes:,} a Kafka record can hold here"
+        code = RecordErrorCode.RECORD_TOO_LARGE
+        errors = [RecordError(index, f"/{index}", None, code, message, line)]
+        work.rejected.append(RejectedRecord(index, _raw(work.originals[index]), errors, line))
+    work.encoded = kept
+    work.rejected.sort(key=operator.attrgetter("index"))
+
+
+def _raw(original: Any) -> bytes:
+    """A record as it was sent (a CSV row as a JSON object of its cells)."""
+    return bytes(original) if isinstance(original, msgspec.Raw) else _json_encode(original)
 
 
 def _decode_all(decode: Decode, records: list[Any]) -> list[Any] | None:
