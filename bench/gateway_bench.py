@@ -13,6 +13,10 @@ it with ``bench/loadgen`` (Go, built here with ``go build``):
   (c) single-record POSTs at high concurrency, closed loop
   (d) single records, open loop at a fixed rate, latency from each request's scheduled time
 
+``--transactions both`` starts a second gateway with ``INLET_GATEWAY_TRANSACTIONS=true`` beside the
+first and runs each scenario on the two in turn (``--rounds`` times each, interleaved, so that the
+shared machine's noise falls on both), and reports what the transactions cost.
+
 then, in the same run, the ceiling: the same records pre-encoded and produced straight with
 confluent-kafka with the gateway's producer settings (``bench/_baseline.py``). It prints a table
 (records/s, requests/s, latency percentiles, CPU of each process, the gateway's peak RSS from
@@ -23,6 +27,7 @@ confluent-kafka with the gateway's producer settings (``bench/_baseline.py``). I
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -30,6 +35,7 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -320,13 +326,22 @@ class Stack:
     gateway_url: str
     gateway: subprocess.Popen[bytes]
     registry: subprocess.Popen[bytes]
+    # With --transactions both: the gateway with INLET_GATEWAY_TRANSACTIONS=true.
+    transactional_url: str | None = None
+    transactional: subprocess.Popen[bytes] | None = None
 
 
 @contextmanager
 def services(
-    bootstrap: str, work: Path, server: str, workers: int, *, fast_path: bool
+    bootstrap: str,
+    work: Path,
+    server: str,
+    workers: int,
+    *,
+    fast_path: bool,
+    transactions: str = "off",
 ) -> Iterator[Stack]:
-    registry_port, gateway_port = free_ports(2)
+    registry_port, gateway_port, transactional_port = free_ports(3)
     env = {
         **os.environ,
         "INLET_GATEWAY_FAST_PATH": str(fast_path).lower(),
@@ -335,6 +350,7 @@ def services(
         "INLET_REGISTRY_PORT": str(registry_port),
         "INLET_GATEWAY_PORT": str(gateway_port),
         "INLET_DATA_DIR": str(work / "data"),
+        "INLET_GATEWAY_TRANSACTIONS": str(transactions == "on").lower(),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     processes: list[subprocess.Popen[bytes]] = []
@@ -362,7 +378,25 @@ def services(
         gateway_url = f"http://127.0.0.1:{gateway_port}"
         _wait_healthy(f"{registry_url}/health", registry, logs["registry"])
         _wait_healthy(f"{gateway_url}/health", gateway, logs["gateway"])
-        yield Stack(registry_url, gateway_url, gateway, registry)
+        stack = Stack(registry_url, gateway_url, gateway, registry)
+        if transactions == "both":
+            log = work / "gateway-transactional.log"
+            with log.open("wb") as out:
+                stack.transactional = subprocess.Popen(
+                    _gateway_command(server, workers, transactional_port),
+                    env={
+                        **env,
+                        "INLET_GATEWAY_PORT": str(transactional_port),
+                        "INLET_GATEWAY_TRANSACTIONS": "true",
+                    },
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append(stack.transactional)
+            stack.transactional_url = f"http://127.0.0.1:{transactional_port}"
+            _wait_healthy(f"{stack.transactional_url}/health", stack.transactional, log)
+        yield stack
     finally:
         for process in processes:
             if process.poll() is None:
@@ -396,7 +430,20 @@ def create_connector(stack: Stack) -> dict[str, Any]:
     else:
         raise SystemExit("the gateway never learned of the connector")
     connector["bench_ingest_url"] = ingest_url
+    if stack.transactional_url is not None:
+        connector["transactional_ingest_url"] = ingest_url.replace(
+            stack.gateway_url, stack.transactional_url
+        )
+        _wait_known(connector["transactional_ingest_url"])
     return connector
+
+
+def _wait_known(ingest_url: str) -> None:
+    deadline = time.monotonic() + 30
+    while _http("POST", ingest_url, b"[]", {"Content-Type": "application/json"})[0] == 404:
+        if time.monotonic() > deadline:
+            raise SystemExit("the gateway never learned of the connector")
+        time.sleep(0.1)
 
 
 _BUCKET = re.compile(r'^inlet_produce_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.MULTILINE)
@@ -585,6 +632,12 @@ def print_table(report: dict[str, Any]) -> None:
         print()
         for name, ratio in report["ratios"].items():
             print(f"  {name:28s} {ratio:6.1%} of the baseline")
+    for name, cost in report.get("transactions_cost", {}).items():
+        print(
+            f"  transactions, {name}: {cost['median_plain']:,.0f} → "
+            f"{cost['median_transactions']:,.0f} records/s (median of the rounds): "
+            f"they cost {cost['cost']:.1%}"
+        )
     for row in rows.values():
         if "profile" in row:
             stages = row["profile"]["main_thread_us_per_record"]
@@ -601,6 +654,31 @@ def print_table(report: dict[str, Any]) -> None:
 
 def _bound(ms: float | None) -> str:
     return "?" if ms is None else f"≤{ms:g}"
+
+
+def transactions_cost(rows: dict[str, Any], scenarios: list[Scenario]) -> dict[str, Any]:
+    """Per scenario: the median records/s of its rounds without and with transactions, and the
+    share of records/s the transactions cost."""
+    cost: dict[str, Any] = {}
+    for scenario in scenarios:
+
+        def rates(prefix: str) -> list[int]:
+            return [
+                row["records_per_s"]
+                for key, row in rows.items()
+                if key == prefix or key.startswith(prefix + ".")
+            ]
+
+        plain, transactional = rates(scenario.name), rates(scenario.name + "+transactions")
+        if plain and transactional:
+            without, with_ = statistics.median(plain), statistics.median(transactional)
+            cost[scenario.name] = {
+                "records_per_s": {"plain": plain, "transactions": transactional},
+                "median_plain": without,
+                "median_transactions": with_,
+                "cost": round(1 - with_ / without, 3),
+            }
+    return cost
 
 
 def check_targets(scenarios: dict[str, Any]) -> dict[str, Any]:
@@ -679,6 +757,14 @@ def main() -> int:
         default=60.0,
         help="seconds to wait, before each scenario, for other processes to leave the CPU (0: no)",
     )
+    parser.add_argument(
+        "--transactions",
+        choices=["off", "on", "both"],
+        default="off",
+        help="INLET_GATEWAY_TRANSACTIONS for the gateway; both: a second, transactional gateway, "
+        "each scenario run on the two in turn",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --transactions both")
     parser.add_argument("--save", action="store_true", help="also write a dated copy to commit")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     parser.add_argument(
@@ -719,7 +805,12 @@ def main() -> int:
         with stderr_to(work / "kafka.log"):  # librdkafka's "connection refused" while it boots
             bootstrap = broker.start()
         with services(
-            bootstrap, work, args.server, args.workers, fast_path=args.fast_path
+            bootstrap,
+            work,
+            args.server,
+            args.workers,
+            fast_path=args.fast_path,
+            transactions=args.transactions,
         ) as stack:
             connector = create_connector(stack)
             url = connector["bench_ingest_url"]
@@ -735,13 +826,32 @@ def main() -> int:
                 print(f"warming up Kafka and the gateway ({args.warm:g} s) …", flush=True)
                 for warm in (every_scenario(args)[0], every_scenario(args)[2]):
                     run_load(loadgen, warm, url, work, args.warm / 2, 0.0)
+            runs: list[tuple[str, Scenario, str, Watch, str]] = []
             for scenario in scenarios:
+                if stack.transactional is None:
+                    runs.append((scenario.name, scenario, url, watch, stack.gateway_url))
+                    continue
+                transactional = Watch(stack.transactional.pid, broker.pids())
+                for round_ in range(args.rounds):
+                    suffix = f".{round_ + 1}" if args.rounds > 1 else ""
+                    runs.append((scenario.name + suffix, scenario, url, watch, stack.gateway_url))
+                    runs.append((
+                        f"{scenario.name}+transactions{suffix}",
+                        dataclasses.replace(scenario, title=scenario.title + " +txn"),
+                        connector["transactional_ingest_url"],
+                        transactional,
+                        stack.transactional_url or "",
+                    ))  # fmt: skip
+            if stack.transactional is not None and args.warm > 0:
+                print(f"warming up the transactional gateway ({args.warm:g} s) …", flush=True)
+                run_load(loadgen, every_scenario(args)[0], runs[1][2], work, args.warm / 2, 0.0)
+            for key, scenario, url, watch, gateway_url in runs:
                 before = watch.wait_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
                 print(f"running {scenario.title} …", flush=True)
                 # `inlet gateway` sums its workers' metrics; other launchers answer with one
                 # worker's, whose counts add up only when there is one.
                 single = args.server == "inlet" or args.workers == 1
-                histogram = produce_histogram(stack.gateway_url) if single else {}
+                histogram = produce_histogram(gateway_url) if single else {}
                 with watch.window() as usage:
                     load = run_load(
                         loadgen,
@@ -751,7 +861,7 @@ def main() -> int:
                         args.duration,
                         args.warmup,
                         args.profile,
-                        stack.gateway.pid,
+                        watch.gateway_pid,
                     )
                 usage["cpu_cores"]["loadgen"] = round(
                     load.pop("loadgen_cpu_s") / usage["wall_s"], 2
@@ -759,7 +869,7 @@ def main() -> int:
                 records_per_s = load["requests_per_s"] * scenario.records_per_request
                 # CPU per record: steadier than records/s when the machine is shared.
                 cpu_us = usage["cpu_cores"]["gateway"] / max(records_per_s, 1) * 1e6
-                report["scenarios"][scenario.name] = {
+                report["scenarios"][key] = {
                     "title": scenario.title,
                     "records_per_request": scenario.records_per_request,
                     **load,
@@ -769,14 +879,14 @@ def main() -> int:
                     # From the gateway's metrics: how long Kafka took to ack a request's records
                     # (bucket bounds), to tell Kafka's share of the latency from the gateway's.
                     "kafka_ack_ms": produce_quantiles(
-                        histogram, produce_histogram(stack.gateway_url) if single else {}
+                        histogram, produce_histogram(gateway_url) if single else {}
                     ),
                     **usage,
                 }
                 if args.profile is not None:
                     stacks = args.profile / f"{scenario.name}.txt"
                     if stacks.exists():
-                        row = report["scenarios"][scenario.name]
+                        row = report["scenarios"][key]
                         row["profile"] = shares = breakdown(stacks)
                         # The main thread's CPU per record, split by the stages' shares.
                         main_us = row["gateway_threads_cpu_cores"].get("main", 0.0)
@@ -812,6 +922,8 @@ def main() -> int:
             for name, row in report["scenarios"].items()
             if name != "open"
         }
+    if args.transactions == "both":
+        report["transactions_cost"] = transactions_cost(report["scenarios"], scenarios)
     report["targets"] = check_targets(report["scenarios"])
     print_table(report)
     RESULTS.mkdir(exist_ok=True)

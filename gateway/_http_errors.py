@@ -34,7 +34,14 @@ from inlet.codec.errors import (
     TooManyRecords,
     UnsupportedMediaType,
 )
-from inlet.errors import InletError, KafkaUnavailable, Problem, StateUnavailable
+from inlet.errors import (
+    InletError,
+    KafkaRecordTooLarge,
+    KafkaRefused,
+    KafkaUnavailable,
+    Problem,
+    StateUnavailable,
+)
 from inlet.problems import problem_response
 
 _log = logging.getLogger("inlet.gateway")
@@ -57,6 +64,9 @@ STATUS: dict[type[InletError], int] = {
     ClientDisconnected: 499,  # nginx's "client closed request": no answer reaches the client
     KafkaUnavailable: 503,
     StateUnavailable: 503,
+    # Permanent: retrying cannot help, so no 503 and no Retry-After (inlet/kafka_errors.py).
+    KafkaRecordTooLarge: 413,
+    KafkaRefused: 500,  # Inlet's credentials, a topic deleted outside Inlet: the operator's
 }
 
 
@@ -77,8 +87,10 @@ def status_of(exc: InletError | type[InletError]) -> int:
 
 def _on_inlet_error(_request: Request[Any, Any, Any], exc: InletError) -> Response[Any]:
     status = status_of(exc)
-    if status >= 500 and not exc.retryable:
+    if not any(cls in STATUS for cls in type(exc).__mro__):
         _log.error("domain error without a status", extra={"code": exc.code}, exc_info=exc)
+    elif status >= 500 and not exc.retryable:
+        _log.error("permanent failure", extra={"code": exc.code, "detail": exc.message})
     retry_after = getattr(exc, "retry_after_s", None)
     headers = {} if retry_after is None else {"Retry-After": str(max(1, math.ceil(retry_after)))}
     return problem_response(

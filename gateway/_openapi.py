@@ -19,6 +19,7 @@ from gateway.errors import (
     Overloaded,
     RateLimited,
     RecordsInvalid,
+    RejectedRecordTooLarge,
     UnknownToken,
 )
 from inlet.codec.errors import (
@@ -29,7 +30,15 @@ from inlet.codec.errors import (
     TooManyRecords,
     UnsupportedMediaType,
 )
-from inlet.errors import InletError, KafkaUnavailable, StateUnavailable
+from inlet.errors import (
+    InletError,
+    KafkaNotAuthorized,
+    KafkaRecordTooLarge,
+    KafkaRefused,
+    KafkaTopicMissing,
+    KafkaUnavailable,
+    StateUnavailable,
+)
 from inlet.openapi import (
     PROBLEM_SCHEMA,
     Document,
@@ -47,11 +56,16 @@ INGEST_ERRORS: tuple[type[InletError], ...] = (
     BodyTooLarge,
     RecordTooLarge,
     TooManyRecords,
+    RejectedRecordTooLarge,
+    KafkaRecordTooLarge,
     UnsupportedMediaType,
     RecordsInvalid,
     AllRecordsInvalid,
     RateLimited,
     BatchExceedsBurst,
+    KafkaNotAuthorized,
+    KafkaTopicMissing,
+    KafkaRefused,
     KafkaUnavailable,
     Overloaded,
     StateUnavailable,

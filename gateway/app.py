@@ -35,12 +35,18 @@ from gateway.errors import ClientDisconnected
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.ratelimit import RateLimiter, table_path
-from gateway.request_headers import copied_header, request_id_of
+from gateway.request_headers import copied_header, new_request_id, request_id_of
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import HEALTH_ROUTES
 from inlet.http_allow import allow_every_method
-from inlet.kafka import AsyncProducer, KafkaHealth, producer_config
+from inlet.kafka import (
+    AsyncProducer,
+    ConfigValue,
+    KafkaHealth,
+    TrackedProducer,
+    producer_config,
+)
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
 from inlet.openapi import openapi_config
@@ -50,6 +56,7 @@ from inlet.statelog.fold import StateFold
 from inlet.statelog.kafka import LogReader, ensure_state_topics
 from inlet.tokens import presented_token
 from inlet.topics import CONNECTORS_TOPIC
+from inlet.transactions import GroupCommitProducer
 
 log = logging.getLogger("inlet.gateway")
 _access_log = logging.getLogger("inlet.gateway.access")
@@ -134,6 +141,25 @@ async def ingest_by_header(
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
+# How long a gateway worker's transaction may stay open: a worker that dies inside one holds back
+# read_committed readers of its partitions until the coordinator aborts it, this long at most.
+_TRANSACTION_TIMEOUT_MS = 15_000
+
+
+def gateway_producer(settings: Settings) -> TrackedProducer:
+    """This worker's one producer: idempotent, or transactional (``gateway_transactions``)."""
+    if not settings.gateway_transactions:
+        return AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
+    # One transactional.id per worker process: each writes its own transactions, none fences
+    # another. (A new one per start: a restarted worker cannot abort its predecessor's open
+    # transaction, which the timeout above bounds instead.)
+    transactional: dict[str, ConfigValue] = {
+        "transactional.id": f"inlet-gateway-{new_request_id()[:16]}",
+        "transaction.timeout.ms": _TRANSACTION_TIMEOUT_MS,
+    }
+    config = producer_config(settings, client_id="inlet-gateway", **transactional)
+    return GroupCommitProducer(config, timeout_s=settings.produce_timeout_s)
+
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
     """The gateway as ``inlet gateway`` serves it (``deploy.cli:gateway_app``), Kafka included."""
@@ -155,7 +181,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         await reader.start()
         watching = metrics.state_readers.watch(reader)
         app.state.state_readers = [reader]
-        producer = AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
+        producer = gateway_producer(settings)
         limiter = RateLimiter(table_path(settings))
         lookup = ConnectorLookup(connectors, reader)
         app.state.ingest = Ingest(settings, lookup, producer, metrics, limiter)

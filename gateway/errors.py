@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
+from inlet.codec.errors import RecordTooLarge
 from inlet.errors import InletError, KafkaUnavailable
 from inlet.records import RecordError
 
@@ -56,6 +57,28 @@ def _unexamined(count: int) -> str:
         f"; errors_total counts the errors of the records examined: {count} more invalid "
         "records were counted, not examined"
     )
+
+
+class RejectedRecordTooLarge(RecordTooLarge):
+    """An invalid record that cannot be kept: as a rejected record (the record as sent, with its
+    reasons) it is larger than a Kafka record may be. The request is refused whole, before any of
+    its records was produced, rather than written without it."""
+
+    def __init__(
+        self, index: int, limit_bytes: int, *, size: int, errors: list[RecordError]
+    ) -> None:
+        line = errors[0].line if errors else None
+        super().__init__(index, limit_bytes, line=line)
+        where = f"record {index}" if line is None else f"record {index} (line {line})"
+        self.message = (
+            f"{where} is invalid and cannot be kept: as a rejected record it is {size:,} bytes, "
+            f"over the {limit_bytes:,} a Kafka record may hold; nothing of the request was written"
+        )
+        self.args = (self.message,)
+        self.errors = errors
+
+    def details(self) -> dict[str, object]:
+        return {**super().details(), "errors": msgspec.to_builtins(self.errors[:100])}
 
 
 class UnknownToken(InletError):

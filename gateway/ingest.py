@@ -1,8 +1,14 @@
-"""The ingest path: token → connector → parse → validate/encode → produce → answer.
+"""The ingest path: token → connector → parse → validate/encode → size → produce → answer.
 
 The answer comes only after Kafka acknowledged every record of the request (valid records to the
 connector topic, invalid ones to its rejected topic). Codecs are built once per connector schema
 version and reused; a request keeps the codec it started with even if the connector changes.
+
+Every record of the request is sized against the Kafka record limit (``inlet/record_size.py``)
+before any is produced: a valid record too large is an invalid record (``record_too_large``), a
+rejected record too large to keep refuses the request (413). So a request is not half written
+because Kafka refused one of its records; what a failure after the records went out may have
+written, the answer's ``detail`` says.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ import time
 import msgspec
 
 from gateway.connector_lookup import ConnectorLookup
-from gateway.errors import AllRecordsInvalid, Overloaded, RecordsInvalid
+from gateway.errors import AllRecordsInvalid, Overloaded, RecordsInvalid, RejectedRecordTooLarge
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from inlet.codec.bodies import known_record_count, parse_steps
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.codec.steps import run_yielding
-from inlet.errors import KafkaUnavailable
-from inlet.kafka import AsyncProducer, Headers, OutgoingRecord, ProduceFailed
+from inlet.errors import InletError, KafkaUnavailable
+from inlet.kafka import Delivery, Headers, OutgoingRecord, ProduceFailed, TrackedProducer
+from inlet.kafka_errors import refusal
 from inlet.model.connectors import Connector
+from inlet.record_size import BATCH_OVERHEAD, RECORD_OVERHEAD, headers_size, record_size
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
 from inlet.settings import Settings
 
@@ -44,7 +52,7 @@ class Ingest:
         self,
         settings: Settings,
         connectors: ConnectorLookup,
-        producer: AsyncProducer,
+        producer: TrackedProducer,
         metrics: GatewayMetrics,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -106,9 +114,15 @@ class Ingest:
         if known is None:
             self._limiter.admit(connector.id, rate, len(batch))
         all_or_nothing = connector.atomic if atomic is None else atomic
+        headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
+        # What a Kafka record leaves a valid record's key and value, beside these headers.
+        room = settings.max_message_bytes - BATCH_OVERHEAD - RECORD_OVERHEAD - headers_size(headers)
         result = await run_yielding(
             codec.encode_steps(
-                batch, all_or_nothing=all_or_nothing, errors_listed=settings.max_errors_listed
+                batch,
+                all_or_nothing=all_or_nothing,
+                errors_listed=settings.max_errors_listed,
+                max_bytes=room,
             )
         )
         del body, batch  # the records are in ``result`` now
@@ -116,14 +130,16 @@ class Ingest:
             raise _capped(AllRecordsInvalid(result.errors, unexamined=result.unexamined), settings)
         if result.rejected_count and all_or_nothing:
             raise _capped(RecordsInvalid(result.errors, unexamined=result.unexamined), settings)
-        await self._produce(
+        records = self._outgoing(
             connector=connector,
             codec=codec,
             result=result,
+            headers=headers,
             request_id=request_id,
             received_ms=received_ms,
             content_type=content_type,
         )
+        await self._produce(records)
         self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
         errors = result.errors
         return IngestResult(
@@ -136,18 +152,21 @@ class Ingest:
             unknown_fields=result.unknown_fields,
         )
 
-    async def _produce(
+    def _outgoing(
         self,
         *,
         connector: Connector,
         codec: RecordCodec,
         result: EncodeResult,
+        headers: Headers,
         request_id: str,
         received_ms: int,
         content_type: str | None,
-    ) -> None:
-        headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
+    ) -> list[OutgoingRecord]:
+        """The request's Kafka records, each within the record limit (the codec sized the valid
+        ones); raises ``RejectedRecordTooLarge`` for a rejected record that is not."""
         topic = connector.topic
+        limit = self._settings.max_message_bytes
         records: list[OutgoingRecord] = [
             OutgoingRecord(topic, value, key, headers) for _index, key, value in result.records
         ]
@@ -162,10 +181,19 @@ class Ingest:
                 record=msgspec.Raw(rejected.raw),
                 errors=rejected.errors,
             )
-            records.append(OutgoingRecord(connector.rejected_topic, _rejected_encoder.encode(kept)))
+            value = _rejected_encoder.encode(kept)
+            size = record_size(value, None, 0)
+            if size > limit:
+                raise RejectedRecordTooLarge(
+                    rejected.index, limit, size=size, errors=rejected.errors
+                )
+            records.append(OutgoingRecord(connector.rejected_topic, value))
+        return records
+
+    async def _produce(self, records: list[OutgoingRecord]) -> None:
         started = time.perf_counter()
         in_flight = self._metrics.in_flight
-        acked: asyncio.Future[int] | None = None
+        delivery: Delivery | None = None
         # One deadline from the moment the records go to the producer to the answer. The producer
         # never waits on a full queue (it refuses at once), and librdkafka keeps retrying long
         # after it (inlet/kafka.py DELIVERY_TIMEOUT_MS): a 503 says "not acknowledged in time",
@@ -173,31 +201,55 @@ class Ingest:
         deadline = asyncio.get_running_loop().time() + self._settings.produce_timeout_s
         try:
             async with asyncio.timeout_at(deadline):
-                acked = self._producer.produce_batch(records)
+                delivery = self._producer.produce_tracked(records)
                 in_flight.inc(len(records))
                 try:
-                    await acked
+                    await delivery.future
                 finally:
                     in_flight.dec(len(records))
         except ProduceFailed as exc:
-            if acked is not None:
-                acked.cancel()  # the answer is 503 whatever Kafka says later
-            error = Overloaded if exc.queue_full else KafkaUnavailable
-            written = f"; {exc.queued} of its records were queued and may still be written"
-            raise error(
-                f"Kafka did not take the records: {exc}{written if exc.queued else ''}",
-                retry_after_s=_RETRY_AFTER_S,
-            ) from exc
+            if delivery is not None:
+                delivery.future.cancel()  # the answer is given whatever Kafka says later
+            raise _produce_error(exc, len(records)) from exc
         except TimeoutError as exc:
-            if acked is not None:
-                acked.cancel()
+            acknowledged = 0 if delivery is None else delivery.acknowledged
+            if delivery is not None:
+                delivery.future.cancel()
             raise KafkaUnavailable(
-                f"Kafka did not acknowledge within {self._settings.produce_timeout_s:g} s; "
-                "the records may still be written",
+                f"Kafka did not acknowledge within {self._settings.produce_timeout_s:g} s: "
+                f"{_written(acknowledged, len(records))} acknowledged, and the others may still "
+                "be written",
                 retry_after_s=_RETRY_AFTER_S,
             ) from exc
         finally:
             self._metrics.produce_seconds.observe(time.perf_counter() - started)
+
+
+def _written(count: int, total: int) -> str:
+    """``count`` of a request's ``total`` records, in words."""
+    if count == 0:
+        return f"none of the request's {total} records was"
+    return (
+        f"all {total} of the request's records were"
+        if count == total
+        else (f"{count} of the request's {total} records were")
+    )
+
+
+def _produce_error(exc: ProduceFailed, total: int) -> InletError:
+    """The answer to a failed produce: permanent refusals say so (not retryable); transient ones
+    are 503 with Retry-After. Either way ``detail`` says what of the request may be written."""
+    if exc.written is not None:  # every record was reported: exactly these were written
+        outcome = f"{_written(exc.written, total)} written"
+    elif exc.queued:  # refused while queueing: those queued before go on being delivered
+        outcome = f"{_written(exc.queued, total)} queued and may still be written"
+    else:
+        outcome = "nothing of the request was written"
+    permanent = refusal(exc.error)
+    if permanent is not None:
+        return permanent(f"Kafka refused the records: {exc}; {outcome}")
+    error = Overloaded if exc.queue_full else KafkaUnavailable
+    return error(f"Kafka did not take the records: {exc}; {outcome}", retry_after_s=_RETRY_AFTER_S)
 
 
 def _capped(error: RecordsInvalid, settings: Settings) -> RecordsInvalid:

@@ -72,6 +72,26 @@ class KafkaUnavailable(InletError):
         return {"retry_after_s": self.retry_after_s}
 
 
+class KafkaRefused(InletError):
+    """Kafka refused the records for good: the same request would be refused again until
+    something changes (the records, a topic, Inlet's credentials). Not retryable; which librdkafka
+    errors are permanent is decided in one place, ``inlet/kafka_errors.py``."""
+
+
+class KafkaRecordTooLarge(KafkaRefused):
+    """A record is larger than its topic takes: the topic's ``max.message.bytes`` is below
+    ``INLET_MAX_MESSAGE_BYTES`` (a topic made or changed outside Inlet), else the gateway would
+    have refused the record itself (``record_too_large``)."""
+
+
+class KafkaNotAuthorized(KafkaRefused):
+    """Kafka refused Inlet's credentials, or their permission to write the topic."""
+
+
+class KafkaTopicMissing(KafkaRefused):
+    """The topic (or partition) does not exist: deleted outside Inlet."""
+
+
 class StoreTimeout(InletError):
     """The log did not confirm a write in time; the write may or may not have happened."""
 

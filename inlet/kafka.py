@@ -13,12 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka.helpers import create_ssl_context
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from inlet.kafka_errors import is_transient
 from inlet.settings import Settings
 
 log = logging.getLogger("inlet.kafka")
@@ -173,6 +174,7 @@ def producer_config(
 
     A transactional producer's records time out with its transaction (librdkafka derives
     ``message.timeout.ms`` from ``transaction.timeout.ms`` and refuses a longer one).
+    ``message.max.bytes`` is the maximum the topics Inlet creates share (``inlet/record_size.py``).
     """
     delivery: dict[str, ConfigValue] = (
         {} if "transactional.id" in overrides else {"delivery.timeout.ms": DELIVERY_TIMEOUT_MS}
@@ -185,6 +187,7 @@ def producer_config(
             "acks": "all",
             "compression.type": "lz4",
             "linger.ms": 5,
+            "message.max.bytes": settings.max_message_bytes,
             **delivery,
             "queue.buffering.max.messages": QUEUE_MAX_MESSAGES,
             "queue.buffering.max.kbytes": QUEUE_MAX_KBYTES,
@@ -237,26 +240,36 @@ def produce_waiting(
 
 
 class ProduceFailed(Exception):
-    """Kafka did not take a record; ``retryable`` when it may succeed later.
+    """Kafka did not take a record; ``retryable`` when it may succeed later (``kafka_errors``).
 
-    ``queued`` records of the same ``produce_batch`` call were queued before it failed: they may
-    still be written (nobody waits for their delivery reports).
+    Raised by ``produce_batch`` itself when librdkafka refused to queue a record: ``queued``
+    records of the call were queued before it, and may still be written (nobody waits for their
+    delivery reports). Set on the batch's future once every record was reported: ``written`` of
+    them were written, the others were not.
     """
 
-    def __init__(self, error: KafkaError, *, queued: int = 0) -> None:
+    def __init__(
+        self, error: KafkaError, *, queued: int = 0, written: int | None = None, of: int = 0
+    ) -> None:
         super().__init__(error.str())
         self.error = error
         self.queued = queued
-        self.retryable = error.retriable() or error.code() in (
-            KafkaError._MSG_TIMED_OUT,
-            KafkaError._TRANSPORT,
-            KafkaError._ALL_BROKERS_DOWN,
-        )
+        self.written = written
+        self.of = of
+        self.retryable = is_transient(error)
 
     @property
     def queue_full(self) -> bool:
         """The local queue was full: Kafka is slower than the records coming in."""
         return self.error.code() == KafkaError._QUEUE_FULL
+
+
+class TrackedProducer(Protocol):
+    """What the gateway produces with: ``AsyncProducer`` or ``GroupCommitProducer``."""
+
+    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery: ...
+
+    def close(self, timeout: float = 5.0) -> None: ...
 
 
 class AsyncProducer:
@@ -274,7 +287,12 @@ class AsyncProducer:
 
     def produce_batch(self, records: Iterable[OutgoingRecord]) -> asyncio.Future[int]:
         """Enqueue records; one future for all of them, resolved (with their count) once Kafka
-        acknowledged every one, or failed with the first ``ProduceFailed``.
+        acknowledged every one, or failed with the first ``ProduceFailed``."""
+        return self.produce_tracked(records).future
+
+    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
+        """``produce_batch``, and how many of the records were acknowledged so far (for an
+        answer that must say, at its deadline, what may be written).
 
         Cheaper than a ``produce`` per record: no future, closure and event-loop wake-up per
         record, just a counter the poll thread bumps; the loop is woken once, by the last ack.
@@ -283,7 +301,7 @@ class AsyncProducer:
         event loop keeps turning while Kafka is stalled; the caller refuses the request.
         """
         loop = asyncio.get_running_loop()
-        acks = _Acks(loop, loop.create_future())
+        acks = Delivery(loop, loop.create_future())
         on_delivery, count = acks.on_delivery, 0
         producer = self._producer
         try:
@@ -303,7 +321,7 @@ class AsyncProducer:
             acks.future.cancel()  # records already queued still get acked, and nobody waits
             raise ProduceFailed(exc.args[0], queued=count) from exc
         acks.expect(count)
-        return acks.future
+        return acks
 
     def pending(self) -> int:
         """Records queued or in flight: handed over and not yet reported delivered or failed."""
@@ -316,28 +334,46 @@ class AsyncProducer:
         self._poller.join(timeout=1.0)
 
 
-class _Acks:
+class Delivery:
     """Counts one ``produce_batch`` call's delivery reports (on the poll thread) and settles its
     future after the last one."""
 
-    __slots__ = ("_delivered", "_error", "_expected", "_lock", "_loop", "future")
+    __slots__ = ("_delivered", "_error", "_expected", "_failed", "_lock", "_loop", "future")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[int]) -> None:
         self._loop = loop
         self.future = future
         self._lock = threading.Lock()
         self._delivered = 0
+        self._failed = 0
         self._expected = -1  # unknown until every record is queued
         self._error: KafkaError | None = None
+
+    @property
+    def acknowledged(self) -> int:
+        """Records Kafka acknowledged as written so far."""
+        with self._lock:
+            return self._delivered - self._failed
 
     def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         with self._lock:
             self._delivered += 1
-            if err is not None and self._error is None:
-                self._error = err
+            if err is not None:
+                self._failed += 1
+                if self._error is None:
+                    self._error = err
             done = self._delivered == self._expected
         if done:
             self._loop.call_soon_threadsafe(self._settle)
+
+    def finish(self, count: int, error: KafkaError | None = None) -> None:
+        """Settle, from any thread, with all ``count`` records written, or (``error``) none: what
+        a committed or an aborted transaction did."""
+        with self._lock:
+            self._expected = self._delivered = count
+            self._failed = 0 if error is None else count
+            self._error = error
+        self._loop.call_soon_threadsafe(self._settle)
 
     def expect(self, count: int) -> None:
         """Called on the loop once ``count`` records are queued."""
@@ -351,7 +387,10 @@ class _Acks:
         if self.future.done():
             return
         if self._error is not None:
-            self.future.set_exception(ProduceFailed(self._error))
+            written = self._expected - self._failed
+            self.future.set_exception(
+                ProduceFailed(self._error, written=written, of=self._expected)
+            )
         else:
             self.future.set_result(self._expected)
 

@@ -39,6 +39,8 @@ class RecordErrorCode(StrEnum):
     WRONG_TYPE = "wrong_type"
     INVALID_VALUE = "invalid_value"  # bad format, out of range, too many places, not a symbol
     UNKNOWN_FIELD = "unknown_field"
+    # Valid, but larger encoded than a Kafka record may be (INLET_MAX_MESSAGE_BYTES).
+    RECORD_TOO_LARGE = "record_too_large"
 
 
 class RecordError(msgspec.Struct, frozen=True, omit_defaults=True):

@@ -123,7 +123,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Records one request may hold: counted while parsing, the body refused (413) at the first
     # record over it. A real webhook batch is far smaller; it bounds a request's work.
     max_records_per_request: int = 100_000
+    # The largest record batch Inlet hands to Kafka, as Kafka counts it: the producers'
+    # `message.max.bytes` and the `max.message.bytes` of the topics Inlet creates, one number so
+    # the gateway can size every record before producing any (inlet/record_size.py).
+    # librdkafka's default; Kafka's own topic default (1,048,588) is larger.
+    max_message_bytes: int = 1_000_000
     max_errors_listed: int = 100
+    # Each ingest request's records in a Kafka transaction (the requests of a few milliseconds
+    # share one), so read_committed consumers see a request whole or not at all. Measured against
+    # the plain idempotent producer in README "Record sizes and transactions".
+    gateway_transactions: bool = False
     # The gateway's plain-ASGI hot path for ingest requests (gateway/_fast_path.py); off, Litestar
     # answers them all, the same way, more slowly (for comparison: bench/README.md).
     gateway_fast_path: bool = True

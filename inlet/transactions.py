@@ -1,7 +1,8 @@
 """Kafka transactions: begin, produce, commit; abort on error; fencing told apart.
 
 Three writers use them: the state log (``inlet/statelog/kafka.py``), the sample worker
-(``consumers/sample_worker.py``) and replays (``registry/replay.py``). Each owns one
+(``consumers/sample_worker.py``) and replays (``registry/replay.py``); and the gateway, with
+``INLET_GATEWAY_TRANSACTIONS`` (``GroupCommitProducer``). Each owns one
 ``transactional.id``; ``init_transactions`` (when the producer opens) bumps its epoch and so
 fences every older producer with the same id. What a writer does when *it* is fenced is its
 own policy (the state log opens a new producer and fences back; the sample worker stops; a
@@ -15,13 +16,16 @@ All calls block (librdkafka): run them in a worker thread.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from inlet.kafka import ConfigValue, OutgoingRecord, produce_waiting
+from inlet.kafka import ConfigValue, Delivery, OutgoingRecord, produce_waiting
+from inlet.kafka_errors import is_transient
 
 # What a transactional producer gets once a newer one initialised the same transactional.id.
 FENCED_CODES = frozenset(
@@ -133,3 +137,69 @@ class TransactionalProducer:
 def _classified(exc: KafkaException) -> Exception:
     error = exc.args[0] if exc.args else None
     return Fenced(error) if isinstance(error, KafkaError) and is_fenced(error) else exc
+
+
+class GroupCommitProducer:
+    """Each call's records in a Kafka transaction: ``read_committed`` readers see all of a call's
+    records or none. The calls that arrive while a transaction commits share the next one (group
+    commit), so the cost of a commit is shared by the requests of those few milliseconds.
+
+    One thread runs the transactions (librdkafka's calls block). A group that Kafka refuses for
+    good is tried again call by call, so that one call's refusal (a record the topic will not
+    take) does not fail the others; a transient failure fails the group (each retry would wait out
+    the same outage). A call whose caller stopped waiting (its future cancelled) before its group
+    began is left out. A ``TrackedProducer`` (``inlet/kafka.py``).
+    """
+
+    def __init__(self, config: Mapping[str, ConfigValue], *, timeout_s: float = 10.0) -> None:
+        self._writer = TransactionalProducer(config, timeout_s=timeout_s)
+        self._pending: list[tuple[list[OutgoingRecord], Delivery]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="kafka-transactions", daemon=True)
+        self._thread.start()
+
+    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
+        loop = asyncio.get_running_loop()
+        delivery = Delivery(loop, loop.create_future())
+        with self._wake:
+            self._pending.append((list(records), delivery))
+            self._wake.notify()
+        return delivery
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+                group, self._pending = self._pending, []
+            live = [call for call in group if not call[1].future.cancelled()]
+            if live:
+                self._commit(live)
+
+    def _commit(self, group: list[tuple[list[OutgoingRecord], Delivery]]) -> None:
+        try:
+            self._writer.write(record for records, _ in group for record in records)
+        except (Fenced, KafkaException) as exc:
+            error = exc.error if isinstance(exc, Fenced) else exc.args[0]
+            if not isinstance(error, KafkaError):
+                error = KafkaError(KafkaError._FAIL, str(exc))
+            if len(group) > 1 and not is_transient(error):
+                for call in group:
+                    self._commit([call])
+                return
+            for records, delivery in group:
+                delivery.finish(len(records), error)  # aborted: none of them is committed
+            return
+        for records, delivery in group:
+            delivery.finish(len(records))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is pending, then stop (call off the event loop)."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join(timeout)
+        self._writer.close(timeout)

@@ -18,6 +18,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from inlet.errors import InletError, InvalidConnector, KafkaUnavailable, Problem
 from inlet.kafka import client_config
+from inlet.record_size import topic_config
 from inlet.settings import Settings
 
 
@@ -59,8 +60,11 @@ class KafkaTopicAdmin:
         await asyncio.to_thread(self._delete, list(names))
 
     def _create(self, topics: list[TopicSpec]) -> None:
+        # Every topic made here holds connector records: it takes what the gateway's producer may
+        # send, no less (inlet/record_size.py).
+        config = topic_config(self._settings.max_message_bytes)
         futures = self._client().create_topics(
-            [NewTopic(t.name, t.partitions, t.replication_factor) for t in topics],
+            [NewTopic(t.name, t.partitions, t.replication_factor, config=config) for t in topics],
             operation_timeout=self._timeout_s,
             request_timeout=self._timeout_s,
         )

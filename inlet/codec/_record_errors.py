@@ -26,6 +26,11 @@ _RAW_OBJECT: Final[msgspec.json.Decoder[dict[str, msgspec.Raw] | None]] = msgspe
 )
 _DECODE_ERRORS: Final = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError included
 
+# What a reason may quote of a value, and how long a reason may be: bounded, so a record's
+# reasons stay small beside the record itself (the rejected record keeps both).
+QUOTE_CHARS: Final = 64
+REASON_CHARS: Final = 500
+_LONG_QUOTE: Final = re.compile(f"'[^']{{{QUOTE_CHARS + 1},}}'")
 _AT = re.compile(r" - at `(\$[^`]*)`$")
 _PATH_PART = re.compile(r"\[(\d+|\.\.\.)\]|\.([^.\[]+)")
 _EXPECTED = re.compile(r"Expected `([^`]+)`, got `([^`]+)`$")
@@ -92,6 +97,7 @@ class _Found:
     ) -> None:
         pointer = "".join(f"/{_escape(part)}" for part in (str(self.index), *path))
         field_name = ".".join(names) or None
+        message = bounded_reason(message)
         self.errors.append(RecordError(self.index, pointer, field_name, code, message, self.line))
 
 
@@ -234,7 +240,7 @@ def _value_problem(
         hint = plan.hint
         if plan.spec.type in {"array", "object"}:
             hint = f"must be a JSON {plan.spec.type}"  # written in the cell
-        return RecordErrorCode.INVALID_VALUE, f"{hint} (got {value!r})", inner
+        return RecordErrorCode.INVALID_VALUE, f"{hint} (got {quoted(value)})", inner
     if code is RecordErrorCode.INVALID_VALUE:
         return code, f"{plan.hint} ({message})", inner
     return code, message, inner
@@ -252,6 +258,23 @@ def _collect_unknown(
         nested = reader.as_object(items[name]) if name in items else None
         if nested:
             _collect_unknown(nested_level, nested, reader, (*names, name), found)
+
+
+def quoted(value: object) -> str:
+    """``repr(value)`` of at most ``QUOTE_CHARS`` of a string: reasons quote a slice, not a
+    600 kB value (which would outgrow the rejected record's Kafka limit)."""
+    if isinstance(value, str) and len(value) > QUOTE_CHARS:
+        return f"{value[:QUOTE_CHARS]!r}… ({len(value):,} characters)"
+    return repr(value)
+
+
+def bounded_reason(message: str) -> str:
+    """``message`` with its long quotes cut to ``QUOTE_CHARS``, and cut to ``REASON_CHARS`` in all:
+    msgspec's own messages quote values too (an enum's)."""
+    if len(message) <= REASON_CHARS:
+        return message
+    message = _LONG_QUOTE.sub(lambda m: f"{m[0][: QUOTE_CHARS + 1]}…'", message)
+    return message if len(message) <= REASON_CHARS else message[: REASON_CHARS - 1] + "…"
 
 
 def _type_words(types: str) -> str:

@@ -181,9 +181,18 @@ class RecordCodec:
         return run(self.encode_steps(batch, **options))
 
     def encode_steps(
-        self, batch: RecordBatch, *, all_or_nothing: bool = False, errors_listed: int | None = None
+        self,
+        batch: RecordBatch,
+        *,
+        all_or_nothing: bool = False,
+        errors_listed: int | None = None,
+        max_bytes: int | None = None,
     ) -> Steps[EncodeResult]:
         """``encode`` in steps (``steps.py``).
+
+        ``max_bytes``: the most a record's key and value may hold together (what the Kafka record
+        limit leaves them, ``inlet/record_size.py``); a valid record beyond it is rejected with
+        ``record_too_large``, like any other invalid record.
 
         Every invalid record is examined (all its errors found, for the rejected topic) unless
         none will be written: when ``errors_listed`` is given and the batch is ``all_or_nothing``
@@ -201,16 +210,18 @@ class RecordCodec:
             self._encode_slice(work, start, min(start + step, total))
             if start + step < total:
                 yield
+        if max_bytes is not None:
+            _reject_oversized(work, max_bytes)
         examine_all = errors_listed is None or not (all_or_nothing or not work.encoded)
         found = 0
         for number, index in enumerate(work.failed):
             if not examine_all and found >= (errors_listed or 0):
                 unexamined = len(work.failed) - number
-                return EncodeResult(work.encoded, work.rejected, sorted(work.unknown), unexamined)
+                return _result(work, unexamined)
             found += self._reject(work, index)
             if number % STEP_RECORDS == STEP_RECORDS - 1:
                 yield
-        return EncodeResult(work.encoded, work.rejected, sorted(work.unknown))
+        return _result(work)
 
     def _encode_slice(self, work: _Batch, start: int, stop: int) -> None:
         if work.form is self._csv and self._cell_fields:
@@ -327,9 +338,7 @@ class RecordCodec:
         if not errors:  # the field-by-field check and the decode disagree: never hide the record
             code, message = RecordErrorCode.INVALID_VALUE, "could not be encoded"
             errors = [RecordError(index, f"/{index}", None, code, message, line)]
-        original = work.originals[index]
-        raw = bytes(original) if isinstance(original, msgspec.Raw) else _json_encode(original)
-        work.rejected.append(RejectedRecord(index, raw, errors, line))
+        work.rejected.append(RejectedRecord(index, _raw(work.originals[index]), errors, line))
         return len(errors)
 
     def _decode_cells(self, work: _Batch, index: int) -> dict[str, Any]:
@@ -353,6 +362,40 @@ def _step_records(total: int, body_bytes: int) -> int:
     if body_bytes <= STEP_BYTES:
         return max(total, 1) if total <= STEP_RECORDS else STEP_RECORDS
     return max(1, min(STEP_RECORDS, total * STEP_BYTES // body_bytes))
+
+
+def _size(record: EncodedRecord) -> int:
+    key = record[1]
+    return len(record[2]) if key is None else len(record[2]) + len(key)
+
+
+def _reject_oversized(work: _Batch, max_bytes: int) -> None:
+    if not work.encoded or max(map(_size, work.encoded)) <= max_bytes:
+        return
+    kept: list[EncodedRecord] = []
+    for record in work.encoded:
+        size = _size(record)
+        if size <= max_bytes:
+            kept.append(record)
+            continue
+        index = record[0]
+        line = None if work.lines is None else work.lines[index]
+        message = f"is {size:,} bytes encoded, over the {max_bytes:,} a Kafka record can hold here"
+        code = RecordErrorCode.RECORD_TOO_LARGE
+        errors = [RecordError(index, f"/{index}", None, code, message, line)]
+        work.rejected.append(RejectedRecord(index, _raw(work.originals[index]), errors, line))
+    work.encoded = kept
+
+
+def _result(work: _Batch, unexamined: int = 0) -> EncodeResult:
+    # Oversized records were rejected before the invalid ones: in record order again.
+    work.rejected.sort(key=operator.attrgetter("index"))
+    return EncodeResult(work.encoded, work.rejected, sorted(work.unknown), unexamined)
+
+
+def _raw(original: Any) -> bytes:
+    """A record as it was sent (a CSV row as a JSON object of its cells)."""
+    return bytes(original) if isinstance(original, msgspec.Raw) else _json_encode(original)
 
 
 def _decode_all(decode: Decode, records: list[Any]) -> list[Any] | None:

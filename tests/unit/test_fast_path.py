@@ -27,7 +27,7 @@ from gateway.app import build_app
 from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
-from inlet.kafka import AsyncProducer, OutgoingRecord, ProduceFailed
+from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
 from inlet.problems import PROBLEM_MEDIA_TYPE
@@ -70,15 +70,17 @@ class FakeProducer(AsyncProducer):
         self.produced: list[OutgoingRecord] = []
         self.down = False
 
-    def produce_batch(self, records: Iterable[OutgoingRecord]) -> asyncio.Future[int]:
-        acked: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
+        loop = asyncio.get_running_loop()
+        delivery = Delivery(loop, loop.create_future())
         batch = list(records)
         if self.down:
-            acked.set_exception(ProduceFailed(KafkaError(KafkaError._ALL_BROKERS_DOWN)))
+            failed = ProduceFailed(KafkaError(KafkaError._ALL_BROKERS_DOWN), queued=len(batch))
+            delivery.future.set_exception(failed)
         else:
             self.produced += batch
-            acked.set_result(len(batch))
-        return acked
+            delivery.future.set_result(len(batch))
+        return delivery
 
     def close(self, timeout: float = 5.0) -> None:
         pass

@@ -26,6 +26,7 @@ CLIENTS = frozenset(
         "AIOKafkaClient",
         "AsyncProducer",  # inlet.kafka's wrapper: its callers hand it the config
         "TransactionalProducer",  # inlet.transactions' wrapper: likewise
+        "GroupCommitProducer",  # and its wrapper of that one
     }
 )
 BUILDERS = frozenset({"client_config", "producer_config", "aiokafka_config"})
@@ -33,6 +34,7 @@ BUILDERS = frozenset({"client_config", "producer_config", "aiokafka_config"})
 WRAPPERS = {
     ("inlet/kafka.py", "AsyncProducer.__init__"),
     ("inlet/transactions.py", "TransactionalProducer.open"),
+    ("inlet/transactions.py", "GroupCommitProducer.__init__"),
 }
 
 Scope = ast.FunctionDef | ast.AsyncFunctionDef
