@@ -127,6 +127,14 @@ class TransactionalProducer:
                 return
         self._producer = None  # fenced, fatal or unknown: the next write opens (and fences)
 
+    def reset(self) -> None:
+        """Drop the producer; the next write opens a new one (a new epoch, fencing this one).
+
+        After a refusal for good inside a transaction (a record the topic will not take), the
+        aborted batch leaves a gap in the idempotent sequence numbers that librdkafka repairs only
+        by failing the next transaction too; a new producer starts clean."""
+        self.close(0)
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Drop the producer; every write was committed or aborted, so nothing is queued."""
         producer, self._producer = self._producer, None
@@ -186,10 +194,12 @@ class GroupCommitProducer:
             error = exc.error if isinstance(exc, Fenced) else exc.args[0]
             if not isinstance(error, KafkaError):
                 error = KafkaError(KafkaError._FAIL, str(exc))
-            if len(group) > 1 and not is_transient(error):
-                for call in group:
-                    self._commit([call])
-                return
+            if not is_transient(error):
+                self._writer.reset()
+                if len(group) > 1:
+                    for call in group:
+                        self._commit([call])
+                    return
             for records, delivery in group:
                 delivery.finish(len(records), error)  # aborted: none of them is committed
             return
