@@ -98,12 +98,29 @@ class SchemaRegistry:
         ``normalize`` a new schema is stored in canonical form instead of as sent.
         """
         parsed = _parse_avro(schema_text, schema_type, references)
+        if (known := await self._registered(subject, parsed)) is not None:
+            return known
 
         def decide() -> tuple[list[Record], int]:
             records, schema_id, _ = self._plan(subject, schema_text, parsed, normalize=normalize)
             return records, schema_id
 
         return await self._log.transact(decide)
+
+    async def _registered(self, subject: str, parsed: object) -> int | None:
+        """The id of ``parsed`` if ``subject`` has it live on state caught up with the log.
+
+        Then registering writes nothing, so it need not take the writer nor open a transaction
+        (Confluent answers the id the same way). The state is caught up first because another
+        instance may have deleted the version meanwhile; a schema this instance does not know in
+        the subject is left to ``transact``, which catches up anyway.
+        """
+        canonical = canonical_json(parsed)
+        if self._state.lookup(subject, canonical) is None:
+            return None
+        await self._log.sync()
+        found = self._state.lookup(subject, canonical)
+        return None if found is None else found.schema_id
 
     def plan_register(
         self, subject: str, schema_text: str, *, normalize: bool = False
