@@ -28,10 +28,12 @@ test: lint
 # The end-to-end benchmark: a local Kafka, the registry and the gateway, driven by bench/loadgen (Go),
 # with the confluent-kafka baseline in the same run; a few minutes, loopback only, not part of `make
 # test`. Prints a table and writes bench/results/latest.json. BENCH_ARGS, for example: --save (a dated
-# copy to commit), --quick, --server granian --workers 2, --profile /tmp/prof (needs py-spy).
+# copy to commit), --quick, --server granian --workers 2, --profile /tmp/prof (needs py-spy). Then the
+# registry's write and read latency, one request at a time (bench/results/registry-latest.json).
 bench: sync
 	$(UV) run --locked python bench/codec_bench.py --batches 100
 	$(UV) run --locked python bench/gateway_bench.py $(BENCH_ARGS)
+	$(UV) run --locked python bench/registry_bench.py
 
 # The chaos suite (chaos/): real processes on loopback, faults injected while writers send with
 # retries, every acknowledged record looked for on the topic. Not part of `make test` (which runs a

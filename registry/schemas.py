@@ -119,6 +119,8 @@ class SchemaRegistry:
         resolve on the caught-up state, inside the decision.
         """
         early = None if references else self._parse(schema_text, schema_type, ())
+        if early is not None and (known := await self._registered(subject, early)) is not None:
+            return known
 
         def decide() -> tuple[list[Record], int]:
             parsed = early or self._parse(schema_text, schema_type, references)
@@ -126,6 +128,21 @@ class SchemaRegistry:
             return records, schema_id
 
         return await self._log.transact(decide)
+
+    async def _registered(self, subject: str, parsed: _Parsed) -> int | None:
+        """The id of ``parsed`` if ``subject`` has it live on state caught up with the log.
+
+        Then registering writes nothing, so it need not take the writer nor open a transaction
+        (Confluent answers the id the same way). The state is caught up first because another
+        instance may have deleted the version meanwhile; a schema this instance does not know in
+        the subject is left to ``transact``, which catches up anyway.
+        """
+        canonical, refs = canonical_json(parsed.schema), parsed.references
+        if self._state.lookup(subject, canonical, references=refs) is None:
+            return None
+        await self._log.sync()
+        found = self._state.lookup(subject, canonical, references=refs)
+        return None if found is None else found.schema_id
 
     def plan_register(
         self, subject: str, schema_text: str, *, normalize: bool = False

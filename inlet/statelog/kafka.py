@@ -2,6 +2,9 @@
 
 Reading: ``LogReader`` assigns partition 0 of each state topic, folds every committed record and
 lets callers await "caught up with everything committed so far" (the log's last stable offsets).
+It asks for those offsets on a connection of their own: on the folding consumer's, the request
+would queue behind its long-poll fetch (a broker answers one connection's requests in order), and
+every ``sync`` would cost up to ``fetch_max_wait_ms`` (500 ms) on an idle log.
 
 Writing: ``KafkaStateLog.transact`` gives the registry's writes compare-and-set semantics across
 instances. All instances share one ``transactional.id``; initialising a producer with it fences
@@ -46,6 +49,8 @@ _WRITER_CONFIG: dict[str, ConfigValue] = {
     "enable.idempotence": True,
     "acks": "all",
     "transaction.timeout.ms": 30000,
+    # A state write is one small transaction, committed at once: nothing to wait and batch with.
+    "linger.ms": 0,
 }
 
 
@@ -94,6 +99,8 @@ class LogReader:
         self._strict = settings.strict_state
         self._caught_up_within_s = caught_up_within_s
         self._consumer: AIOKafkaConsumer | None = None
+        # Only asks for end offsets (assigned nothing, it never fetches): see the module's doc.
+        self._ends_consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Condition()
         # The next offset to fold per partition: where a restarted consumer resumes.
@@ -126,10 +133,12 @@ class LogReader:
                 await asyncio.gather(task, return_exceptions=True)
         await self._close()
 
-    async def _open(self) -> None:
-        # aiokafka binds to the running loop, so the consumer is made here, not in __init__.
-        consumer = AIOKafkaConsumer(
-            isolation_level="read_committed",  # an aborted (fenced) write never reaches the fold
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        # aiokafka binds to the running loop, so consumers are made when opened, not in __init__.
+        return AIOKafkaConsumer(
+            # An aborted (fenced) write never reaches the fold, and end offsets are the last
+            # stable ones (ListOffsets asks with the consumer's isolation level).
+            isolation_level="read_committed",
             enable_auto_commit=False,
             group_id=None,
             # Where a position turns out to be out of range: a fold must never skip records, so
@@ -137,6 +146,12 @@ class LogReader:
             auto_offset_reset="earliest",
             **self._consumer_config,
         )
+
+    async def _open(self) -> None:
+        ends = self._new_consumer()
+        self._ends_consumer = ends
+        await ends.start()
+        consumer = self._new_consumer()
         self._consumer = consumer
         await consumer.start()
         consumer.assign(self._partitions)
@@ -148,12 +163,16 @@ class LogReader:
             await consumer.seek_to_beginning(*fresh)
 
     async def _close(self) -> None:
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                await consumer.stop()
-            except Exception:
-                log.debug("closing a failed state reader's consumer", exc_info=True)
+        # The end-offsets consumer first: the folding one's stop can raise the CancelledError of
+        # its own cancelled fetch (aiokafka), which would leave the other one open.
+        consumers = (self._ends_consumer, self._consumer)
+        self._consumer = self._ends_consumer = None
+        for consumer in consumers:
+            if consumer is not None:
+                try:
+                    await consumer.stop()
+                except Exception:
+                    log.debug("closing a failed state reader's consumer", exc_info=True)
 
     async def _run(self) -> None:
         backoff_s = _RESTART_MIN_S
@@ -308,13 +327,18 @@ class LogReader:
         while self._ends_next is not None:
             waiting, self._ends_next = self._ends_next, None
             try:
-                ends: dict[TopicPartition, int] = await self.consumer.end_offsets(self._partitions)
+                ends: dict[TopicPartition, int] = await self._ends().end_offsets(self._partitions)
             except Exception as exc:  # noqa: BLE001 - handed to every caller waiting on it
                 waiting.set_exception(
                     StateUnavailable(f"the {self.name} state log's end is unknown: {exc}")
                 )
             else:
                 waiting.set_result(ends)
+
+    def _ends(self) -> AIOKafkaConsumer:
+        if self._ends_consumer is None:
+            raise RuntimeError("the log reader is not started")
+        return self._ends_consumer
 
     def _raise_if_down(self) -> None:
         if self.failed is not None:
@@ -325,6 +349,15 @@ class LogReader:
             ) from self.error
 
     async def wait_for(self, offsets: dict[TopicPartition, int]) -> None:
+        """Return once the fold is at or past ``offsets`` (the next offset to fold, per partition).
+
+        A partition this reader does not read would never get there: that is a caller's bug,
+        raised at once rather than waited out as a timeout.
+        """
+        unread = set(offsets) - set(self._partitions)
+        if unread:
+            raise ValueError(f"the {self.name} reader does not read {sorted(map(str, unread))}")
+
         def reached() -> bool:
             self._raise_if_down()
             return all(self._positions.get(tp, -1) >= end for tp, end in offsets.items())
