@@ -130,13 +130,14 @@ def test_postgres_feed_is_exactly_once_across_sigkill(
         sending.join(60)
         wait_until(lambda: _count(database, table) >= STREAM, what="every row")
 
-        # The worker reports it: everything delivered, nothing left.
+        # The workers report it: everything delivered, nothing left, and running again (a worker
+        # that failed around the kill and its rebalance says "retrying" until its next session).
         def reported() -> bool:
             view = _pipeline_view(registry, pipeline["id"])
             done = (view["records_delivered"], view["lag"], view["records_dead_lettered"])
-            return bool(done == (STREAM, 0, 0))
+            return bool(done == (STREAM, 0, 0) and view["status"] == "running")
 
-        wait_until(reported, what="the status report")
+        wait_until(reported, timeout_s=120, what="the status report")
     finally:
         first.stop()
         second.stop()
