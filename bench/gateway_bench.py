@@ -54,7 +54,7 @@ import msgspec
 from _profile import breakdown
 
 from deploy.broker import LocalKafka, env_cache_dir
-from inlet.process import free_ports, stderr_to
+from inlet.process import spare_ports, stderr_to
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -341,7 +341,9 @@ def services(
     fast_path: bool,
     transactions: str = "off",
 ) -> Iterator[Stack]:
-    registry_port, gateway_port, transactional_port = free_ports(3)
+    # Bound by the servers themselves (the other servers compared take a --port): outside the
+    # ephemeral range, so no outgoing connection can take one before they do.
+    registry_port, gateway_port, transactional_port = spare_ports(3)
     env = {
         **os.environ,
         "INLET_GATEWAY_FAST_PATH": str(fast_path).lower(),

@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from deploy.broker import LocalKafka, env_cache_dir
-from inlet.process import free_ports, stderr_to
+from inlet.process import spare_ports, stderr_to
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "inlet_admin_hostile-" + uuid.uuid4().hex[:12]
@@ -108,7 +108,9 @@ def _rss_mb(pid: int) -> float:
 
 @contextmanager
 def services(bootstrap: str, work: Path, source: Path) -> Iterator[tuple[str, str, int]]:
-    registry_port, gateway_port = free_ports(2)
+    # Bound by the services themselves (--source may be a checkout that takes no handed socket):
+    # outside the ephemeral range, so no outgoing connection can take one before they do.
+    registry_port, gateway_port = spare_ports(2)
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

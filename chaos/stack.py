@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from deploy.broker import LocalKafka, env_cache_dir
-from inlet.process import die_with_parent, free_ports, stderr_to
+from inlet.process import die_with_parent, spare_ports, stderr_to
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -210,7 +210,10 @@ class Stack:
         )
         self.kafka.stderr_log = self.work / "kafka.log"
         bootstrap = self.kafka.start(timeout_s=180)
-        ports = free_ports(1 + self.gateways)
+        # Bound by the services themselves, again at each restart after a kill (a socket held
+        # here would queue connections while a service is down, not refuse them): outside the
+        # ephemeral range, so no outgoing connection can take one meanwhile.
+        ports = spare_ports(1 + self.gateways)
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("INLET_", "KAFKA_"))},
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import time
 from types import FrameType
 from typing import Any
@@ -186,9 +187,19 @@ def _connection_limits(settings: Settings) -> ConnectionLimits:
 
 
 def serve(
-    app_factory: str, *, service: str, port: int, settings: Settings, workers: int = 1
+    app_factory: str,
+    *,
+    service: str,
+    port: int,
+    settings: Settings,
+    workers: int = 1,
+    listening: socket.socket | None = None,
 ) -> int:
-    """Serve ``app_factory`` ("module:function") until a stop signal; the exit code."""
+    """Serve ``app_factory`` ("module:function") until a stop signal; the exit code.
+
+    On ``listening`` when given (a socket bound by whoever started the server: ``_listen.py``),
+    else on a socket bound here to ``settings.host``:``port``.
+    """
     config = _Config(
         app_factory,
         service=service,
@@ -212,9 +223,10 @@ def serve(
         timeout_graceful_shutdown=_REQUESTS_GRACE_S,
     )
     if workers > 1:
-        supervisor = _Supervisor(config, sockets=[config.bind_socket()])
+        # The worker processes inherit the socket (multiprocessing passes it on at their spawn).
+        supervisor = _Supervisor(config, sockets=[listening or config.bind_socket()])
         supervisor.run()
         return STARTUP_FAILURE if supervisor.startup_failed else 0
     server = _Server(config)
-    server.run()
+    server.run(sockets=None if listening is None else [listening])
     return 0 if server.started else STARTUP_FAILURE

@@ -6,6 +6,10 @@ shows every node. One node is the default; three give a cluster with replication
 ``min.insync.replicas=2``. Every JVM is stopped on ``stop()``, and also dies with its parent
 process (Linux parent-death signal), so no broker outlives Inlet.
 
+Ports: given ``first_port``, the nodes take it and the ports after it (a port taken is an error);
+without, ports outside the kernel's ephemeral range are picked, and a start whose picked port
+another server took first (a JVM cannot be handed a bound socket) tries again on new ones.
+
 Clients speak PLAINTEXT to it. For the tests, ``sasl_users`` adds a second, SASL_PLAINTEXT
 listener that knows those users by PLAIN and by SCRAM-SHA-256 (``sasl_bootstrap_servers``), so
 that Inlet's clients can be seen authenticating against a real broker.
@@ -31,7 +35,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from inlet.kafka import client_config
-from inlet.process import die_with_parent, free_ports
+from inlet.process import die_with_parent, spare_ports
 from inlet.settings import Settings
 
 log = logging.getLogger("inlet.deploy")
@@ -56,6 +60,18 @@ _QUICK_START_FLAGS = (
 
 class BrokerError(RuntimeError):
     pass
+
+
+class PortTaken(BrokerError):
+    """A node could not bind one of its ports: another process listens there."""
+
+
+# With picked ports (``first_port=None``), how many sets of ports a start tries: another process
+# can bind a picked port before the JVM does (a JVM's listeners and controller quorum cannot be
+# handed bound sockets), though never by an outgoing connection (``spare_ports``).
+_PORT_ATTEMPTS = 4
+# What Kafka logs (in server.log) when a listener's port is taken.
+_PORT_TAKEN = "Address already in use"
 
 
 def resolve_jars(cache_dir: Path, *, quiet: bool = False) -> Path:
@@ -128,6 +144,23 @@ class _Node:
     directory: Path
     sasl_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
+    log_start: int = 0  # where this start's lines begin in server.log (it is appended to)
+
+    def port_taken(self) -> bool:
+        """Whether this start of the node logged that one of its ports was taken."""
+        try:
+            with (self.directory / "server.log").open("rb") as log:
+                log.seek(self.log_start)
+                return _PORT_TAKEN.encode() in log.read()
+        except OSError:
+            return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class LocalKafka:
@@ -144,6 +177,7 @@ class LocalKafka:
         quiet: bool = False,
         sasl_users: Mapping[str, str] | None = None,
         quick_start: bool = True,
+        pick_ports: Callable[[int], list[int]] = spare_ports,
     ) -> None:
         if nodes not in (1, 3):
             raise BrokerError("a local cluster has 1 or 3 nodes")
@@ -155,20 +189,29 @@ class LocalKafka:
         self.heap = heap
         self.quiet = quiet
         self.quick_start = quick_start
-        ports = (
-            free_ports(2 * nodes)
-            if first_port is None
-            else list(range(first_port, first_port + 2 * nodes))
-        )
-        self.nodes = [
-            _Node(i + 1, ports[2 * i], ports[2 * i + 1], self.data_dir / f"node-{i + 1}")
-            for i in range(nodes)
-        ]
         self.sasl_users = dict(sasl_users or {})
-        if self.sasl_users:
-            for node, port in zip(self.nodes, free_ports(nodes), strict=True):
-                node.sasl_port = port
+        # Given a first port, the nodes use it and those after it, and a port taken is an error;
+        # without, ports are picked (``pick_ports``, outside the kernel's ephemeral range), and a
+        # start whose picked port was taken tries again on new ones.
+        self._pick_ports = pick_ports if first_port is None else None
+        ports = (
+            pick_ports(self._ports_needed(nodes))
+            if first_port is None
+            else list(range(first_port, first_port + self._ports_needed(nodes)))
+        )
+        self.nodes = [_Node(i + 1, 0, 0, self.data_dir / f"node-{i + 1}") for i in range(nodes)]
+        self._assign(ports)
         self._libs: Path | None = None
+
+    def _ports_needed(self, nodes: int) -> int:
+        return nodes * (3 if self.sasl_users else 2)
+
+    def _assign(self, ports: list[int]) -> None:
+        count = len(self.nodes)
+        for i, node in enumerate(self.nodes):
+            node.port, node.controller_port = ports[2 * i], ports[2 * i + 1]
+            if self.sasl_users:
+                node.sasl_port = ports[2 * count + i]
 
     @property
     def bootstrap_servers(self) -> str:
@@ -315,16 +358,28 @@ class LocalKafka:
     def start(self, timeout_s: float = 90.0) -> str:
         """Start every node and return the bootstrap servers once all of them answer."""
         self._libs = resolve_jars(self.cache_dir, quiet=self.quiet)
-        for node in self.nodes:
-            self.start_node(node.node_id, wait=False)
-        self.wait_ready(timeout_s)
-        return self.bootstrap_servers
+        attempt = 1
+        while True:
+            for node in self.nodes:
+                self.start_node(node.node_id, wait=False)
+            try:
+                self.wait_ready(timeout_s)
+            except PortTaken as exc:
+                if self._pick_ports is None or attempt == _PORT_ATTEMPTS:
+                    raise
+                log.info("a picked port was taken; new ports", extra={"error": str(exc)})
+                self._stop_nodes(timeout_s=10.0)
+                self._assign(self._pick_ports(self._ports_needed(len(self.nodes))))
+                attempt += 1
+                continue
+            return self.bootstrap_servers
 
     def start_node(self, node_id: int, *, wait: bool = True, timeout_s: float = 60.0) -> None:
         node = self.nodes[node_id - 1]
         if node.process is not None and node.process.poll() is None:
             return
         config = self._prepare(node)
+        node.log_start = _size(node.directory / "server.log")
         node.process = subprocess.Popen(
             self._java(node, "kafka.Kafka", str(config)),
             stdin=subprocess.DEVNULL,
@@ -367,7 +422,8 @@ class LocalKafka:
         while True:
             for node in self.nodes:
                 if node.process is not None and node.process.poll() is not None:
-                    raise BrokerError(
+                    error = PortTaken if node.port_taken() else BrokerError
+                    raise error(
                         f"kafka node {node.node_id} exited ({node.process.returncode}); "
                         f"see {node.directory / 'server.log'}"
                     )
@@ -389,6 +445,11 @@ class LocalKafka:
         A node still running after ``timeout_s`` is killed: what it wrote is in the OS's page
         cache already, and Kafka recovers its logs at the next start (a slower start, no loss).
         """
+        self._stop_nodes(timeout_s)
+        if self.ephemeral:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _stop_nodes(self, timeout_s: float) -> None:
         running = [n for n in self.nodes if n.process is not None and n.process.poll() is None]
         for node in running:
             assert node.process is not None
@@ -401,9 +462,8 @@ class LocalKafka:
             except subprocess.TimeoutExpired:
                 node.process.kill()
                 node.process.wait()
+        for node in self.nodes:
             node.process = None
-        if self.ephemeral:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def pids(self) -> list[int]:
         return [

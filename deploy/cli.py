@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deploy._listen import inherited_socket
 from deploy._serve import STOP_GRACE_S, serve
 from deploy.broker import BrokerError, LocalKafka
 from inlet.logs import flush_logs, setup_logging
@@ -169,6 +171,14 @@ Then POST records to the "ingest_url" it returns.  Ctrl-C stops everything.
 """
 
 
+def _handed_fds(settings: Settings, service: str) -> tuple[int, ...]:
+    """The listening socket `inlet up` was handed for ``service`` (its environment names it too)."""
+    fd = {"registry": settings.registry_listen_fd, "gateway": settings.gateway_listen_fd}.get(
+        service
+    )
+    return () if fd is None else (fd,)
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     signals = _Signals()
     token, created = ensure_admin_token(settings.admin_token, Path(settings.data_dir))
@@ -183,9 +193,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         children: list[subprocess.Popen[bytes]] = []
         try:
             for service in SERVICES:
+                handed = _handed_fds(settings, service)
                 child = subprocess.Popen(
                     [sys.executable, "-m", "deploy.cli", service],
                     env=env,
+                    pass_fds=handed,
                     # An orphaned service is killed outright: a graceful stop could wait on a Kafka
                     # that died with `up`, and every service is safe to kill (crash-safe state).
                     preexec_fn=functools.partial(  # noqa: PLW1509 - only prctl and getppid
@@ -193,6 +205,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                     ),
                 )
                 children.append(child)
+                for fd in handed:  # the service's now: a dead one must not leave it listening
+                    os.close(fd)
             for port, child in (
                 (settings.registry_port, children[0]),
                 (settings.gateway_port, children[1]),
@@ -245,6 +259,17 @@ def cmd_registry(settings: Settings, _args: argparse.Namespace) -> int:
         service="registry",
         port=settings.registry_port,
         settings=settings,
+        listening=_handed_socket(settings.registry_listen_fd, "registry", settings.registry_port),
+    )
+
+
+def _handed_socket(fd: int | None, service: str, port: int) -> socket.socket | None:
+    """The socket ``INLET_<SERVICE>_LISTEN_FD`` names, if set (``deploy/_listen.py``)."""
+    if fd is None:
+        return None
+    prefix = f"INLET_{service.upper()}"
+    return inherited_socket(
+        fd, variable=f"{prefix}_LISTEN_FD", port=port, port_variable=f"{prefix}_PORT"
     )
 
 
@@ -267,6 +292,7 @@ def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
         port=settings.gateway_port,
         settings=settings,
         workers=settings.gateway_workers,
+        listening=_handed_socket(settings.gateway_listen_fd, "gateway", settings.gateway_port),
     )
 
 
@@ -302,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(settings, args))
     except _Stop:  # stopped during start-up: what was started is stopped by now
         return 0
+    except SettingsError as exc:  # found only once the command looked (a handed socket)
+        print(f"inlet: {exc}", file=sys.stderr)
+        return 2
     except BrokerError as exc:
         log.error("kafka could not start", extra={"error": str(exc)})  # noqa: TRY400 - no traceback
         return 1

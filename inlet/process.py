@@ -1,11 +1,13 @@
-"""Process helpers for every Inlet process tree: children that die with their parent, free ports,
-children whose stderr goes to a file."""
+"""Process helpers for every Inlet process tree: children that die with their parent, ports for
+servers (bound sockets to hand over, spare ports for those that bind their own), children whose
+stderr goes to a file."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import sys
@@ -13,18 +15,72 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports the OS assigns now (bound together so they differ), released for the broker to take."""
-    sockets = []
+def listening_socket(host: str = "127.0.0.1") -> socket.socket:
+    """A TCP socket listening on ``host``, on a port the OS assigns, to hand to a server.
+
+    Whoever starts a server binds its port and passes the socket on (``INLET_*_LISTEN_FD`` and
+    ``pass_fds`` for a process, ``sockets=`` for uvicorn in a thread): a port picked, closed and
+    bound again by the server could be taken by another process in between. Listening already,
+    it queues the connections that come before the server accepts.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+        sock.bind((host, 0))
+        sock.listen(socket.SOMAXCONN)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Below this: the ports local services are usually configured on (databases, brokers, 8080).
+_LOWEST_SPARE_PORT = 10_000
+
+
+def ephemeral_ports() -> range:
+    """The kernel's ephemeral range: where it picks the local port of an outgoing connection
+    (and of a bind to port 0). Linux's default when it cannot be read."""
+    try:
+        low, high = map(int, _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def spare_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` different ports outside the kernel's ephemeral range, free when asked.
+
+    For the servers that cannot be handed a bound socket (a Kafka JVM's listeners and controller
+    quorum, PostgreSQL) and for those that bind the same port again after a restart (the chaos
+    suite's): the kernel never gives these ports to another process's outgoing connection or
+    port-0 bind, so between this check and the server's bind only another server choosing the
+    same port can take one. The caller tells that from the server's failure to bind ("Address
+    already in use") and starts it again on new ports (``deploy/broker.py``, ``tests/postgres.py``).
+    Chosen at random among the spare ports, so that concurrent test sessions rarely collide.
+    """
+    ephemeral = ephemeral_ports()
+    candidates = [
+        *range(_LOWEST_SPARE_PORT, max(_LOWEST_SPARE_PORT, ephemeral.start)),
+        *range(max(_LOWEST_SPARE_PORT, ephemeral.stop), 65536),
+    ]
+    chosen: list[int] = []
+    for _ in range(100 * count if candidates else 0):
+        port = random.choice(candidates)  # noqa: S311 - spreading, not secrecy
+        if port not in chosen and _bindable(host, port):
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    raise OSError(f"no {count} free ports outside the ephemeral range {ephemeral}")
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 ORPHANED_EXIT_CODE = 70  # a child whose parent died before it could ask to die with it

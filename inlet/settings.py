@@ -81,6 +81,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registry_port: int = 8081
     gateway_port: int = 8080
     gateway_workers: int = 2  # gateway processes sharing the port (measured: see bench/README.md)
+    # A listening socket the server is handed, by file descriptor, instead of binding its port
+    # itself: whoever started it bound the port, so no other process could take it in between
+    # (deploy/_listen.py). It must be bound to the port setting above, which URLs are built from.
+    registry_listen_fd: int | None = None
+    gateway_listen_fd: int | None = None
     # How long a new server worker process may take to answer the server's first health check
     # (uvicorn's timeout_worker_healthcheck; it kills and replaces a worker that takes longer).
     # Measured on 2 cores beside a starting broker, from spawn to that answer: 1.3-1.8 s with

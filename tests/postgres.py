@@ -2,7 +2,12 @@
 
 ``initdb`` refuses to run as root, and tests run as root in containers and CI: then the server's
 binaries run as the ``postgres`` OS user (the temporary directory is given to it). The server
-listens on 127.0.0.1 on a port the OS assigns and dies with the test process (PDEATHSIG).
+dies with the test process (PDEATHSIG).
+
+It listens on 127.0.0.1, on a port picked outside the kernel's ephemeral range: PostgreSQL binds
+its own port (it cannot be handed a socket), and no outgoing connection of another process can
+take such a port between the pick and that bind. Another server still could: then PostgreSQL
+exits with "Address already in use", and the start tries again on a new port.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
-from inlet.process import die_with_parent, free_ports
+from inlet.process import die_with_parent, spare_ports
 
 SUPERUSER = "postgres"
 # The one role whose password the server checks (everyone else is trusted): for the tests of a
@@ -33,6 +39,12 @@ _SERVER_SETTINGS = (
     "full_page_writes=off",
     "max_connections=200",
 )
+_PORT_ATTEMPTS = 4
+_PORT_TAKEN = b"Address already in use"
+
+
+class PortTaken(RuntimeError):
+    pass
 
 
 def postgres_bindir() -> Path | None:
@@ -59,8 +71,11 @@ def postgres_bindir() -> Path | None:
 
 
 class LocalPostgres:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(
+        self, bindir: Path, *, pick_port: Callable[[], int] = lambda: spare_ports(1)[0]
+    ) -> None:
         self._bindir = bindir
+        self._pick_port = pick_port
         self._root = Path(tempfile.mkdtemp(prefix="inlet-pg-"))
         self._process: subprocess.Popen[bytes] | None = None
         # Root may not run the server: hand the directory to the postgres user.
@@ -85,8 +100,18 @@ class LocalPostgres:
     def start(self, timeout_s: float = 60.0) -> str:
         data = self._root / "data"
         self._initdb(data)
-        port = free_ports(1)[0]
-        log = (self._root / "server.log").open("wb")
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            try:
+                return self._start_on(data, self._pick_port(), timeout_s)
+            except PortTaken:
+                if attempt == _PORT_ATTEMPTS:
+                    raise
+        raise AssertionError  # the loop returns or raises
+
+    def _start_on(self, data: Path, port: int, timeout_s: float) -> str:
+        log_path = self._root / "server.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        log = log_path.open("ab")
         command = [str(self._bindir / "postgres"), "-D", str(data), "-p", str(port)]
         command += ["-k", str(self._root)]
         for setting in _SERVER_SETTINGS:
@@ -101,10 +126,17 @@ class LocalPostgres:
         )
         log.close()
         dsn = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
-        self._wait_ready(dsn, timeout_s)
+        try:
+            self._wait_ready(dsn, data, timeout_s)
+        except RuntimeError:
+            with log_path.open("rb") as lines:
+                lines.seek(log_start)
+                if _PORT_TAKEN in lines.read():
+                    raise PortTaken(f"port {port} taken") from None
+            raise
         return dsn
 
-    def _wait_ready(self, dsn: str, timeout_s: float) -> None:
+    def _wait_ready(self, dsn: str, data: Path, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
             assert self._process is not None
@@ -112,12 +144,18 @@ class LocalPostgres:
                 raise RuntimeError(f"postgres exited: {self.log_tail()}")
             try:
                 with psycopg.connect(dsn, connect_timeout=2) as conn:
-                    conn.execute("SELECT 1")
-                return
+                    row = conn.execute("SHOW data_directory").fetchone()
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+                continue
+            # Another server that took the port first would answer too, until ours exits.
+            if row is not None and Path(row[0]).resolve() == data.resolve():
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"another server answers on {dsn}")
+            time.sleep(0.1)
 
     def log_tail(self) -> str:
         path = self._root / "server.log"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ import msgspec
 import uvicorn
 from litestar.types import ASGIApp
 
+from inlet.process import listening_socket
 from inlet.settings import Settings
 
 
@@ -23,8 +23,7 @@ def serve(app: ASGIApp, timeout_s: float = 60.0) -> Iterator[str]:
     The server gets a socket bound here, never a port number: a port picked, closed and bound again
     can be taken by another process in between.
     """
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
+    listening = listening_socket()
     port = listening.getsockname()[1]
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -18,7 +18,7 @@ import httpx
 import msgspec
 import pytest
 
-from inlet.process import free_ports
+from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
 from tests.e2e.test_gateway_workers import (
@@ -208,7 +208,8 @@ async def _steady_body(port: int, token: str) -> None:
 
 @pytest.mark.timeout(300)  # a gateway start on a busy machine, then a minute at most per cut
 async def test_idle_and_slow_connections_are_cut(settings: Settings) -> None:
-    (port,) = free_ports(1)  # a subprocess binds it itself, as in test_gateway_workers
+    listening = listening_socket()
+    port = listening.getsockname()[1]
     settings = msgspec.structs.replace(settings, admin_token=TOKEN, gateway_port=port)
     limits = {
         "INLET_HTTP_KEEP_ALIVE_TIMEOUT_S": str(KEEP_ALIVE_S),
@@ -218,7 +219,7 @@ async def test_idle_and_slow_connections_are_cut(settings: Settings) -> None:
     }
     with (
         serve(create_registry(settings)) as registry,
-        gateway_with_two_workers(settings, port, extra_env=limits),
+        gateway_with_two_workers(settings, listening, extra_env=limits),
     ):
         async with httpx.AsyncClient(
             base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
@@ -280,7 +281,8 @@ def _soft_nofile(pid: int) -> int:
 
 @pytest.mark.timeout(300)
 async def test_beyond_the_connection_cap_a_clean_503_then_recovery(settings: Settings) -> None:
-    (port,) = free_ports(1)
+    listening = listening_socket()
+    port = listening.getsockname()[1]
     settings = msgspec.structs.replace(settings, gateway_port=port)
     limits = {
         "INLET_HTTP_MAX_CONNECTIONS": str(CAP),
@@ -289,7 +291,7 @@ async def test_beyond_the_connection_cap_a_clean_503_then_recovery(settings: Set
     }
     held: list[asyncio.StreamWriter] = []
     with gateway_with_two_workers(
-        settings, port, extra_env=limits, preexec_fn=_soft_nofile_1024
+        settings, listening, extra_env=limits, preexec_fn=_soft_nofile_1024
     ) as gateway:
         workers = _server_workers(gateway.pid)
         assert len(workers) == 2, workers

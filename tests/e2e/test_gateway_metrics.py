@@ -14,7 +14,7 @@ import httpx
 import msgspec
 import pytest
 
-from inlet.process import free_ports
+from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
 from tests.e2e.test_gateway_workers import (
@@ -81,12 +81,13 @@ def _scrape_now(gateway: str, connector: str) -> float:
 async def test_metrics_add_up_over_the_workers_and_survive_a_worker(
     settings: Settings, tmp_path: Path
 ) -> None:
-    (port,) = free_ports(1)  # a subprocess binds it itself, as in test_gateway_workers
+    listening = listening_socket()
+    port = listening.getsockname()[1]
     settings = msgspec.structs.replace(settings, admin_token=TOKEN, gateway_port=port)
     gateway = f"http://127.0.0.1:{port}"
     with (
         serve(create_registry(settings)) as registry,
-        gateway_with_two_workers(settings, port) as server,
+        gateway_with_two_workers(settings, listening) as server,
     ):
         async with httpx.AsyncClient(
             base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import httpx
 import msgspec
 import pytest
 
-from inlet.process import free_ports
+from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
 from tests.servers import serve
@@ -69,28 +70,32 @@ def _connections_by_worker(workers: list[int], port: int) -> dict[int, int]:
 @contextmanager
 def gateway_with_two_workers(
     settings: Settings,
-    port: int,
+    listening: socket.socket,
     *,
     stderr: Path | None = None,
     extra_env: dict[str, str] | None = None,
     preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``inlet gateway`` with 2 workers; its log lines go to ``stderr`` (a file), if given."""
+    """``inlet gateway`` with 2 workers, serving on ``listening`` (handed over: closed here once
+    the server has it); its log lines go to ``stderr`` (a file), if given."""
+    port = listening.getsockname()[1]
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
         "INLET_DATA_DIR": settings.data_dir,
         "INLET_GATEWAY_PORT": str(port),
+        "INLET_GATEWAY_LISTEN_FD": str(listening.fileno()),
         "INLET_GATEWAY_WORKERS": "2",
         "INLET_TOPIC_PARTITIONS": "1",
         "INLET_LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
-    with (stderr or Path(os.devnull)).open("wb") as log:
+    with listening, (stderr or Path(os.devnull)).open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "deploy.cli", "gateway"],
             env=env,
             stderr=log,
+            pass_fds=(listening.fileno(),),
             preexec_fn=preexec_fn,  # noqa: PLW1509 - the callers' only set a resource limit
         )
     try:
@@ -144,11 +149,12 @@ async def _every_connection_knows(clients: list[httpx.AsyncClient], url: str) ->
 async def test_a_rate_limit_holds_across_the_gateway_workers(
     settings: Settings, tmp_path: Path
 ) -> None:
-    (port,) = free_ports(1)  # a subprocess binds it itself: see the report on ports
+    listening = listening_socket()
+    port = listening.getsockname()[1]
     settings = msgspec.structs.replace(settings, admin_token=TOKEN, gateway_port=port)
     with (
         serve(create_registry(settings)) as registry,
-        gateway_with_two_workers(settings, port) as gateway,
+        gateway_with_two_workers(settings, listening) as gateway,
     ):
         async with httpx.AsyncClient(
             base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
@@ -200,11 +206,12 @@ async def test_a_batch_larger_than_the_burst_is_refused_by_every_worker(
     whichever worker took them. Now every worker refuses them, and 5-record batches share one
     bucket: at most the rate (plus one burst) passes, however the connections spread."""
     rate = 5.0
-    (port,) = free_ports(1)
+    listening = listening_socket()
+    port = listening.getsockname()[1]
     settings = msgspec.structs.replace(settings, admin_token=TOKEN, gateway_port=port)
     with (
         serve(create_registry(settings)) as registry,
-        gateway_with_two_workers(settings, port) as gateway,
+        gateway_with_two_workers(settings, listening) as gateway,
     ):
         async with httpx.AsyncClient(
             base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
@@ -244,3 +251,42 @@ async def test_a_batch_larger_than_the_burst_is_refused_by_every_worker(
     accepted = sum(counts)
     # The refused 6-record batches took nothing (the bucket was full at the start).
     assert rate <= accepted <= rate * elapsed + rate, (accepted, elapsed)
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[len("socket:[") : -1]))
+    return inodes
+
+
+@pytest.mark.timeout(300)  # a gateway start on a busy machine
+def test_the_gateway_serves_on_a_handed_socket_with_both_workers(settings: Settings) -> None:
+    """Issue #15, item 7: the port is bound here and handed over (INLET_GATEWAY_LISTEN_FD), never
+    picked, closed and bound again; both workers serve on that very socket."""
+    listening = listening_socket()
+    port = listening.getsockname()[1]
+    handed = os.fstat(listening.fileno()).st_ino
+    settings = msgspec.structs.replace(settings, gateway_port=port)
+    with gateway_with_two_workers(settings, listening) as gateway:
+        workers = _server_workers(gateway.pid)
+        assert len(workers) == 2, workers
+        for pid in [gateway.pid, *workers]:
+            assert handed in _socket_inodes(pid), f"process {pid} does not hold the handed socket"
+        clients = [
+            httpx.Client(timeout=60, limits=httpx.Limits(max_connections=1)) for _ in range(16)
+        ]
+        try:
+            for client in clients:
+                assert client.get(f"http://127.0.0.1:{port}/health/live").status_code == 200
+            held = _connections_by_worker(workers, port)
+        finally:
+            for client in clients:
+                client.close()
+    assert sum(held.values()) == len(clients), held
+    assert all(held.values()), f"both workers should have answered: {held}"

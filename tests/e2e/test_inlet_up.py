@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from inlet.process import free_ports
+from inlet.process import ephemeral_ports, listening_socket, spare_ports
 from tests.conftest import IN_CI
 from tests.cpu_load import busy_cores
 from tests.processes import commands, descendants, marked, new_mark, running
@@ -33,15 +33,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
 
 
 def _port_pair() -> int:
-    """A free port whose successor is free too (the broker's client and controller ports)."""
+    """A free port whose successor is free too (the broker's client and controller ports),
+    outside the ephemeral range: `inlet up` starts its broker on a port it is told (a JVM cannot
+    be handed a socket), and no outgoing connection can take such a port meanwhile."""
+    ephemeral = ephemeral_ports()
     for _ in range(50):
-        port = free_ports(1)[0]
+        port = spare_ports(1)[0]
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
-        return port
+        if port + 1 not in ephemeral and port + 1 < 65536:
+            return port
     raise RuntimeError("no free port pair")
 
 
@@ -72,22 +76,26 @@ def started(data_dir: Path) -> Iterator[Up]:
     if IN_CI and not os.environ.get("JAVA_HOME") and not Path("/usr/bin/java").exists():
         pytest.fail("CI needs Java for `inlet up`")
     kafka_port = _port_pair()
-    registry_port, gateway_port = free_ports(2)
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"},
-        "INLET_DATA_DIR": str(data_dir),
-        "INLET_KAFKA_PORT": str(kafka_port),
-        "INLET_REGISTRY_PORT": str(registry_port),
-        "INLET_GATEWAY_PORT": str(gateway_port),
-        **new_mark(),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    # The services' ports are bound here and handed down (`inlet up` passes each to its service).
+    with listening_socket() as registry, listening_socket() as gateway:
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"},
+            "INLET_DATA_DIR": str(data_dir),
+            "INLET_KAFKA_PORT": str(kafka_port),
+            "INLET_REGISTRY_PORT": str(registry.getsockname()[1]),
+            "INLET_REGISTRY_LISTEN_FD": str(registry.fileno()),
+            "INLET_GATEWAY_PORT": str(gateway.getsockname()[1]),
+            "INLET_GATEWAY_LISTEN_FD": str(gateway.fileno()),
+            **new_mark(),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            pass_fds=(registry.fileno(), gateway.fileno()),
+        )
     up = Up(process, env)
     try:
         yield up

@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from inlet.process import free_ports
+from inlet.process import listening_socket
 from tests.cpu_load import busy_cores
 from tests.processes import commands, marked, new_mark
 
@@ -32,17 +33,30 @@ def cpu_load() -> Iterator[list[int]]:
         yield pids
 
 
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    # Kafka on a port nothing listens on: the services' start-up waits on it (then fails, ~30 s).
-    no_kafka, port = free_ports(2)
+@pytest.fixture
+def ports() -> Iterator[dict[str, str]]:
+    """The ports' variables: Kafka on a port bound here but not listening (connections to it are
+    refused; nothing else can take it), and the service's port, bound here and handed over."""
+    with socket.socket() as no_kafka, listening_socket() as service:
+        no_kafka.bind(("127.0.0.1", 0))
+        port, fd = str(service.getsockname()[1]), str(service.fileno())
+        yield {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{no_kafka.getsockname()[1]}",
+            "INLET_REGISTRY_PORT": port,
+            "INLET_REGISTRY_LISTEN_FD": fd,
+            "INLET_GATEWAY_PORT": port,
+            "INLET_GATEWAY_LISTEN_FD": fd,
+        }
+
+
+def _env(tmp_path: Path, ports: dict[str, str], **extra: str) -> dict[str, str]:
+    # The services' start-up waits on the Kafka that refuses connections (then fails, ~30 s).
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("INLET_")},
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{no_kafka}",
         "INLET_DATA_DIR": str(tmp_path / "data"),
         "INLET_CACHE_DIR": str(tmp_path / "cache"),
-        "INLET_REGISTRY_PORT": str(port),
-        "INLET_GATEWAY_PORT": str(port),
         "INLET_ADMIN_TOKEN": "e2e-admin-token-e2e-admin-token",
+        **ports,
         **new_mark(),
         **extra,
     }
@@ -59,6 +73,7 @@ def _service(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            pass_fds=(int(env["INLET_GATEWAY_LISTEN_FD"]),),
         )
     try:
         yield process
@@ -89,10 +104,10 @@ def _wait_none_left(env: dict[str, str], since: float) -> None:
 @pytest.mark.usefixtures("cpu_load")
 @pytest.mark.parametrize(("service", "workers"), [("gateway", 2), ("registry", 1)])
 def test_sigterm_during_start_up_stops_every_process_of_a_service(
-    tmp_path: Path, service: str, workers: int
+    tmp_path: Path, ports: dict[str, str], service: str, workers: int
 ) -> None:
     """Its start-up is waiting on Kafka: uvicorn alone would run it to the end (~30 s here)."""
-    env = _env(tmp_path)
+    env = _env(tmp_path, ports)
     stderr = tmp_path / "stderr"
     with _service(service, env, stderr) as process:
         _wait_for_line(stderr, "Waiting for application startup.", process, count=workers)
@@ -106,11 +121,10 @@ def test_sigterm_during_start_up_stops_every_process_of_a_service(
 
 
 @pytest.mark.usefixtures("cpu_load")
-def test_sigterm_during_start_up_stops_the_consumers(tmp_path: Path) -> None:
+def test_sigterm_during_start_up_stops_the_consumers(tmp_path: Path, ports: dict[str, str]) -> None:
     """Their start-up waits on Kafka in a worker thread (the state topics' creation), which no
     cancellation reaches: the process must go all the same."""
-    metrics_port = free_ports(1)[0]
-    env = _env(tmp_path, INLET_CONSUMERS_METRICS_PORT=str(metrics_port))
+    env = _env(tmp_path, ports, INLET_CONSUMERS_METRICS_PORT="0")  # a port the system picks
     stderr = tmp_path / "stderr"
     with _service("consumers", env, stderr) as process:
         _wait_for_line(stderr, "metrics served", process)  # the workers are starting now
@@ -125,8 +139,10 @@ def test_sigterm_during_start_up_stops_the_consumers(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cpu_load")
-def test_a_killed_gateway_server_takes_its_starting_workers_with_it(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+def test_a_killed_gateway_server_takes_its_starting_workers_with_it(
+    tmp_path: Path, ports: dict[str, str]
+) -> None:
+    env = _env(tmp_path, ports)
     stderr = tmp_path / "stderr"
     with _service("gateway", env, stderr) as process:
         # As soon as the workers exist, before they could ask to die with their server.
@@ -143,8 +159,8 @@ def test_a_killed_gateway_server_takes_its_starting_workers_with_it(tmp_path: Pa
 
 def _fatal(tmp_path: Path, stderr: int, **extra: str) -> int:
     """`inlet kafka` with neither cached jars nor Maven: a fatal error, logged, exit 1."""
-    env = _env(tmp_path, PATH=str(tmp_path), **extra)  # an empty PATH: no mvn, no java
-    del env["KAFKA_BOOTSTRAP_SERVERS"]
+    env = _env(tmp_path, {}, PATH=str(tmp_path), **extra)  # an empty PATH: no mvn, no java
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return subprocess.run(
         [sys.executable, "-m", "deploy.cli", "kafka"],
         env=env,

@@ -17,7 +17,7 @@ import httpx
 import msgspec
 import pytest
 
-from inlet.process import free_ports
+from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
 from tests.e2e.test_gateway_workers import gateway_with_two_workers
@@ -125,14 +125,15 @@ def _send(gateway: str, token: str, url: str) -> tuple[dict[int, int], list[str]
 
 @pytest.mark.timeout(300)  # a gateway start on a busy machine
 def test_no_answer_log_line_or_metric_shows_the_token(settings: Settings, tmp_path: Path) -> None:
-    (port,) = free_ports(1)
+    listening = listening_socket()
+    port = listening.getsockname()[1]
     settings = msgspec.structs.replace(settings, admin_token=ADMIN, gateway_port=port)
     stderr = tmp_path / "gateway.log"
     with (
         serve(create_registry(settings)) as registry,
         gateway_with_two_workers(
             settings,
-            port,
+            listening,
             stderr=stderr,
             extra_env={
                 "INLET_LOG_LEVEL": "DEBUG",

@@ -1,4 +1,5 @@
-"""deploy/broker.py: persistent data across restarts, a 3-node cluster, no JVM left behind."""
+"""deploy/broker.py: persistent data across restarts, a 3-node cluster, no JVM left behind, a start
+that survives a picked port taken by another process."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from deploy.broker import LocalKafka, env_cache_dir
+from inlet.process import listening_socket, spare_ports
 
 pytestmark = pytest.mark.kafka
 
@@ -95,3 +97,31 @@ def test_three_node_cluster_replicates_with_min_insync_two(tmp_path: Path) -> No
         assert delivered == [None]
     finally:
         broker.stop()
+
+
+@pytest.mark.parametrize("taken", ["client", "controller"])
+def test_a_start_whose_picked_port_is_taken_tries_new_ports(taken: str) -> None:
+    """Another process can bind a picked port before the JVM does (a JVM cannot be handed a
+    bound socket): the node fails to bind, and the start goes on with new ports."""
+    with listening_socket() as occupied:
+        port = occupied.getsockname()[1]
+        picked: list[list[int]] = []
+
+        def pick(count: int) -> list[int]:
+            ports = spare_ports(count)
+            if not picked:  # the first set: the port someone else holds
+                ports[0 if taken == "client" else 1] = port
+            picked.append(ports)
+            return ports
+
+        broker = LocalKafka(
+            data_dir=None, cache_dir=env_cache_dir(), first_port=None, quiet=True, pick_ports=pick
+        )
+        try:
+            bootstrap = broker.start()
+            assert len(picked) == 2, picked
+            assert port not in (broker.nodes[0].port, broker.nodes[0].controller_port)
+            metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30)
+            assert list(metadata.brokers) == [1]
+        finally:
+            broker.stop()

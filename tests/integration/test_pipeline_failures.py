@@ -20,7 +20,6 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from inlet.process import free_ports
 from inlet.settings import Settings
 from registry.app import create_app
 from tests.conftest import postgres_unavailable
@@ -240,11 +239,14 @@ def test_a_dsn_is_no_port_probe(
         banner = registry.create_pipeline(
             connector, {"type": "postgres", "dsn": f"host=127.0.0.1 port={banner_port} dbname=x"}
         )
-        closed = free_ports(1)[0]
+        # Bound, never listening: connections are refused, and no server can take the port.
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
         nothing = registry.create_pipeline(
-            connector, {"type": "postgres", "dsn": f"host=127.0.0.1 port={closed} dbname=x"}
+            connector,
+            {"type": "postgres", "dsn": f"host=127.0.0.1 port={closed.getsockname()[1]} dbname=x"},
         )
-        with worker(registry.settings, tmp_path / "worker.log"):
+        with closed, worker(registry.settings, tmp_path / "worker.log"):
             _wait_status(registry, banner["id"], "failing", "does not speak PostgreSQL")
             _wait_status(registry, nothing["id"], "retrying", "connection refused")
             first = _view(registry, nothing["id"])["last_error"]["at"]
