@@ -38,7 +38,7 @@ from typing import Any
 from gateway_bench import _cpu_s, _system_busy_s, _wait_healthy, machine, process_tree
 
 from deploy.broker import LocalKafka, env_cache_dir
-from inlet.process import free_ports, stderr_to
+from inlet.process import listening_socket, stderr_to
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -136,12 +136,14 @@ def idle_cpu(registry_pid: int, broker_pids: list[int], seconds: float) -> dict[
 
 @contextmanager
 def registry_process(bootstrap: str, work: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    (port,) = free_ports(1)
+    listening = listening_socket()  # handed to the registry: no port to pick and re-bind
+    port = listening.getsockname()[1]
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INLET_ADMIN_TOKEN": ADMIN_TOKEN,
         "INLET_REGISTRY_PORT": str(port),
+        "INLET_REGISTRY_LISTEN_FD": str(listening.fileno()),
         "INLET_DATA_DIR": str(work / "data"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
@@ -153,7 +155,9 @@ def registry_process(bootstrap: str, work: Path) -> Iterator[tuple[subprocess.Po
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            pass_fds=[listening.fileno()],
         )
+    listening.close()  # the registry holds it now
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/health", process, log)
         yield process, port
