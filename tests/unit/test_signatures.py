@@ -98,6 +98,14 @@ def refused(check: Callable[[], None]) -> type[InletError]:
     return type(caught.value)
 
 
+def refusal(verify: Verifier, headers: Headers, body: bytes, now: float) -> type[InletError]:
+    try:
+        verify.verify(headers, body, now)
+    except InletError as exc:
+        return type(exc)
+    pytest.fail("verified")
+
+
 # --- Standard Webhooks. ---
 
 
@@ -205,7 +213,7 @@ def test_timestamps_out_of_tolerance_are_refused(scheme: str) -> None:
     for now in (ts, ts + 60, ts - 60):  # within, on either side
         verify.verify(headers, body, now)
     for now in (ts + 61, ts - 61):  # a replay, or a sender's clock ahead
-        assert refused(lambda n=now: verify.verify(headers, body, n)) is TimestampOutOfTolerance
+        assert refusal(verify, headers, body, now) is TimestampOutOfTolerance
 
 
 # --- Stripe. ---
@@ -229,7 +237,7 @@ def test_stripe() -> None:
         ({"stripe-signature": good.replace(f"t={ts}", f"t={ts + 1}")}, BODY, SignatureInvalid),
         ({}, BODY, SignatureMissing),
     ]:
-        assert refused(lambda h=headers, b=body: verify.verify(h, b, ts)) is error
+        assert refusal(verify, headers, body, ts) is error
 
 
 # --- GitHub, Shopify, Slack. ---
@@ -238,14 +246,16 @@ def test_stripe() -> None:
 def test_github_vector() -> None:
     verify = verifier("github", [GH_SECRET])
     verify.verify({"x-hub-signature-256": GH_SIGNATURE}, GH_BODY, 0)
-    verify.verify({"x-hub-signature-256": GH_SIGNATURE.upper().replace("SHA256", "sha256")}, GH_BODY, 0)
+    verify.verify(
+        {"x-hub-signature-256": GH_SIGNATURE.upper().replace("SHA256", "sha256")}, GH_BODY, 0
+    )
     for headers, body, error in [
         ({"x-hub-signature-256": GH_SIGNATURE}, GH_BODY + b"!", SignatureInvalid),
         ({"x-hub-signature-256": GH_SIGNATURE.removeprefix("sha256=")}, GH_BODY, SignatureInvalid),
         ({"x-hub-signature-256": "sha256=zz"}, GH_BODY, SignatureInvalid),
         ({"x-hub-signature": "sha1=abc"}, GH_BODY, SignatureMissing),
     ]:
-        assert refused(lambda h=headers, b=body: verify.verify(h, b, 0)) is error
+        assert refusal(verify, headers, body, 0) is error
     wrong = verifier("github", ["It's a Secret to Nobody"])
     header = {"x-hub-signature-256": GH_SIGNATURE}
     assert refused(lambda: wrong.verify(header, GH_BODY, 0)) is SignatureInvalid
@@ -296,13 +306,23 @@ def test_hmac_recipes(algorithm: str, encoding: str, prefix: str) -> None:
 
 # --- Settings refused, each naming its field. ---
 
+SW = "standard-webhooks"
+
 
 @pytest.mark.parametrize(
     ("verify", "field", "reason"),
     [
-        ({"scheme": "standard-webhooks", "secrets": ["MfKQ9r8GKYqr"]}, "verify.secrets[0]", "whsec_"),
+        (
+            {"scheme": "standard-webhooks", "secrets": ["MfKQ9r8GKYqr"]},
+            "verify.secrets[0]",
+            "whsec_",
+        ),
         ({"scheme": "standard-webhooks", "secrets": ["whsec_!!"]}, "verify.secrets[0]", "base64"),
-        ({"scheme": "standard-webhooks", "secrets": ["whsk_" + SW_SEED]}, "verify.secrets[0]", "whpk_"),
+        (
+            {"scheme": "standard-webhooks", "secrets": ["whsk_" + SW_SEED]},
+            "verify.secrets[0]",
+            "whpk_",
+        ),
         ({"scheme": "standard-webhooks", "secrets": ["whpk_AAAA"]}, "verify.secrets[0]", "32-byte"),
         ({"scheme": "stripe", "secrets": ["sk_live_123"]}, "verify.secrets[0]", "whsec_"),
         ({"scheme": "github", "secrets": [" padded "]}, "verify.secrets[0]", "blanks"),
