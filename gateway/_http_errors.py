@@ -24,6 +24,10 @@ from gateway.errors import (
     ClientDisconnected,
     RateLimited,
     RecordsInvalid,
+    SignatureInvalid,
+    SignatureKeysUnavailable,
+    SignatureMissing,
+    TimestampOutOfTolerance,
     UnknownToken,
 )
 from inlet.codec.errors import (
@@ -59,6 +63,10 @@ STATUS: dict[type[InletError], int] = {
     RecordsInvalid: 422,
     AllRecordsInvalid: 422,
     UnknownToken: 404,
+    SignatureMissing: 401,
+    SignatureInvalid: 401,
+    TimestampOutOfTolerance: 401,
+    SignatureKeysUnavailable: 503,  # the operator's keys differ: the sender should retry
     RateLimited: 429,
     BatchExceedsBurst: 429,
     ClientDisconnected: 499,  # nginx's "client closed request": no answer reaches the client

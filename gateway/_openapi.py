@@ -20,6 +20,10 @@ from gateway.errors import (
     RateLimited,
     RecordsInvalid,
     RejectedRecordTooLarge,
+    SignatureInvalid,
+    SignatureKeysUnavailable,
+    SignatureMissing,
+    TimestampOutOfTolerance,
     UnknownToken,
 )
 from inlet.codec.errors import (
@@ -53,6 +57,10 @@ INGEST_ERRORS: tuple[type[InletError], ...] = (
     BodyUnparseable,
     TooDeeplyNested,
     UnknownToken,
+    SignatureMissing,
+    SignatureInvalid,
+    TimestampOutOfTolerance,
+    SignatureKeysUnavailable,
     BodyTooLarge,
     RecordTooLarge,
     TooManyRecords,

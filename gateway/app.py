@@ -50,6 +50,7 @@ from inlet.kafka import (
 from inlet.logs import silence_server_access_log
 from inlet.model.connectors import ConnectorState
 from inlet.openapi import openapi_config
+from inlet.sealing import secret_box
 from inlet.security_headers import add_security_headers
 from inlet.settings import Settings, load_settings
 from inlet.statelog.fold import StateFold
@@ -77,9 +78,12 @@ async def _ingest(
     try:
         connector = await ingest.connector_for(token)
         connector_id = connector.id
+        body = await read_body()
+        if connector.verify is not None:  # before anything reads the body
+            ingest.verify(connector, headers, body)
         result = await ingest.ingest(
             connector,
-            await read_body(),
+            body,
             content_type=copied_header(headers, "content-type"),
             content_encoding=copied_header(headers, "content-encoding"),
             atomic=None if mode is None else mode == "atomic",
@@ -184,7 +188,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         producer = gateway_producer(settings)
         limiter = RateLimiter(table_path(settings))
         lookup = ConnectorLookup(connectors, reader)
-        app.state.ingest = Ingest(settings, lookup, producer, metrics, limiter)
+        # Opens connectors' signature secrets; made when the first one is needed.
+        box = functools.cache(functools.partial(secret_box, settings))
+        app.state.ingest = Ingest(settings, lookup, producer, metrics, limiter, box=box)
         # What start-up built lives as long as the process: out of the collector's sight, so
         # that a full collection (which a large request's allocations set off) walks only what
         # requests made. Measured in bench/hostile_bench.py.

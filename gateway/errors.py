@@ -130,3 +130,52 @@ class Overloaded(KafkaUnavailable):
     broker, or more traffic than the cluster writes). Refused at once, never waited out; answered
     as ``KafkaUnavailable`` is (503, ``Retry-After``), with its own code so the two are told apart.
     Records of the request queued before the queue filled may still be written."""
+
+
+class SignatureMissing(InletError):
+    """The connector verifies signatures and the request carries none (or not the headers its
+    scheme signs with). Nothing was read or written."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(f"the request is not signed: no {header} header")
+        self.header = header
+
+    def details(self) -> dict[str, object]:
+        return {"header": self.header}
+
+
+class SignatureInvalid(InletError):
+    """No signature on the request matches the body with any of the connector's secrets, or the
+    signature header cannot be read. Nothing was read or written."""
+
+    def __init__(self, message: str = "no signature matches the body") -> None:
+        super().__init__(message)
+
+
+class TimestampOutOfTolerance(InletError):
+    """A validly signed request whose signed timestamp is too far from now: a replay, or a
+    sender's clock that is off. Nothing was written."""
+
+    def __init__(self, tolerance_s: int) -> None:
+        super().__init__(
+            f"the signed timestamp is more than {tolerance_s} s from the gateway's clock"
+        )
+        self.tolerance_s = tolerance_s
+
+    def details(self) -> dict[str, object]:
+        return {"tolerance_s": self.tolerance_s}
+
+
+class SignatureKeysUnavailable(InletError):
+    """The connector's secrets cannot be opened here: the gateway runs with another
+    ``INLET_SECRET_KEY`` than the registry that sealed them. The operator's to fix; the sender
+    should retry (nothing was written)."""
+
+    retryable = True
+
+    def __init__(self) -> None:
+        super().__init__("the connector's signature secrets cannot be opened (INLET_SECRET_KEY)")
+        self.retry_after_s = 30.0
+
+    def details(self) -> dict[str, object]:
+        return {"retry_after_s": self.retry_after_s}

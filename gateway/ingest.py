@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
 
 import msgspec
 
 from gateway.connector_lookup import ConnectorLookup
-from gateway.errors import AllRecordsInvalid, Overloaded, RecordsInvalid, RejectedRecordTooLarge
+from gateway.errors import (
+    AllRecordsInvalid,
+    Overloaded,
+    RecordsInvalid,
+    RejectedRecordTooLarge,
+    SignatureInvalid,
+    SignatureMissing,
+    TimestampOutOfTolerance,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
+from gateway.signatures import Verifiers
 from inlet.codec.bodies import known_record_count, parse_steps
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.codec.steps import run_yielding
@@ -31,6 +41,7 @@ from inlet.kafka_errors import refusal
 from inlet.model.connectors import Connector
 from inlet.record_size import BATCH_OVERHEAD, RECORD_OVERHEAD, headers_size, record_size
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
+from inlet.sealing import SecretBox
 from inlet.settings import Settings
 
 _RETRY_AFTER_S = 2.0
@@ -55,17 +66,29 @@ class Ingest:
         producer: TrackedProducer,
         metrics: GatewayMetrics,
         limiter: RateLimiter | None = None,
+        *,
+        box: Callable[[], SecretBox] | None = None,
     ) -> None:
         self._settings = settings
         self._connectors = connectors
         self._producer = producer
         self._metrics = metrics
         self._limiter = limiter or RateLimiter()
+        self._verifiers = Verifiers(box)
         self._codecs: dict[tuple[str, int, str | None, bool], RecordCodec] = {}
 
     async def connector_for(self, token: str | None) -> Connector:
         """The connector a token opens; unknown, rotated-out and deleted tokens look alike."""
         return await self._connectors.connector_for(token)
+
+    def verify(self, connector: Connector, headers: Mapping[str, str], body: bytes) -> None:
+        """Refuse the request unless one of the connector's senders signed it (only for a
+        connector with ``verify``: the caller checks, so others pay nothing here)."""
+        try:
+            self._verifiers.verify(connector, headers, body)
+        except (SignatureMissing, SignatureInvalid, TimestampOutOfTolerance) as exc:
+            self._metrics.count_signature_failure(connector.id, exc.code)
+            raise
 
     def codec_for(self, connector: Connector) -> RecordCodec:
         key = (

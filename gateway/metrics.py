@@ -87,6 +87,12 @@ class GatewayMetrics:
             ["connector"],
             registry=self.registry,
         )
+        self.signature_failures = Counter(
+            "inlet_signature_failures",
+            "Ingest requests refused by signature verification, by connector and reason (code)",
+            ["connector", "code"],
+            registry=self.registry,
+        )
         self.produce_seconds = Histogram(
             "inlet_produce_latency_seconds",
             "From handing a request's records to the producer to Kafka acknowledging all of them",
@@ -103,6 +109,7 @@ class GatewayMetrics:
         self.deleted = DeletedConnectors()  # folded beside the connectors (app.py)
         self._requests_by_label: dict[tuple[str, int], Counter] = {}
         self._accepted_by_connector: dict[str, tuple[Counter, Counter]] = {}
+        self._failures_by_label: dict[tuple[str, str], Counter] = {}
 
     def count_request(self, connector: str, status: int) -> None:
         """Count one ingest request."""
@@ -110,6 +117,14 @@ class GatewayMetrics:
         child = self._requests_by_label.get(key)
         if child is None:
             child = self._requests_by_label[key] = self.requests.labels(connector, str(status))
+        child.inc()
+
+    def count_signature_failure(self, connector: str, code: str) -> None:
+        """Count one request refused by signature verification (401)."""
+        key = (connector, code)
+        child = self._failures_by_label.get(key)
+        if child is None:
+            child = self._failures_by_label[key] = self.signature_failures.labels(connector, code)
         child.inc()
 
     def count_records(self, connector: str, accepted: int, rejected: int) -> None:
@@ -140,6 +155,9 @@ class GatewayMetrics:
         for connector, status in [k for k in self._requests_by_label if not keep(k[0])]:
             del self._requests_by_label[connector, status]
             self.requests.remove(connector, str(status))
+        for connector, code in [k for k in self._failures_by_label if not keep(k[0])]:
+            del self._failures_by_label[connector, code]
+            self.signature_failures.remove(connector, code)
         for connector in [c for c in self._accepted_by_connector if not keep(c)]:
             del self._accepted_by_connector[connector]
             self.accepted.remove(connector)

@@ -65,6 +65,7 @@ from registry.errors import (
     ReplayConflict,
     SubjectCompatibilityNotConfigured,
     Unauthorized,
+    VerifySecretNotFound,
 )
 
 Errors = tuple[type[InletError], ...]
@@ -92,6 +93,12 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("DELETE", "/v1/connectors/{connector_id}"): (*_CONNECTOR, ConnectorInUse),
     ("POST", "/v1/connectors/{connector_id}/duplicate"): (*_CONNECTOR, InvalidConnector, NameTaken),
     ("POST", "/v1/connectors/{connector_id}/rotate-token"): (*_CONNECTOR, InvalidConnector),
+    ("POST", "/v1/connectors/{connector_id}/verify/secrets"): (*_CONNECTOR, InvalidConnector),
+    ("DELETE", "/v1/connectors/{connector_id}/verify/secrets/{fingerprint}"): (
+        *_CONNECTOR,
+        VerifySecretNotFound,
+        InvalidConnector,
+    ),
     ("GET", "/v1/connectors/{connector_id}/samples"): _CONNECTOR,
     ("GET", "/v1/connectors/{connector_id}/rejected"): _CONNECTOR,
     ("POST", "/v1/connectors/{connector_id}/rejected/replay"): (*_CONNECTOR, ReplayConflict),

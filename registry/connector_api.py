@@ -20,6 +20,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from inlet.model.connectors import Connector, Status, TopicPolicy
 from inlet.model.fields import FieldSpec
+from inlet.model.verify import MAX_SECRET_CHARS, Algorithm, Encoding, Scheme, Signed, Verify
 from registry.connector_service import (
     MAX_GRACE_PERIOD_S,
     ConnectorChanges,
@@ -47,6 +48,47 @@ class RotateRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     grace_period_s: Annotated[int, msgspec.Meta(ge=0, le=MAX_GRACE_PERIOD_S)] = 0
 
 
+class SecretRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SECRET_CHARS)]
+
+
+class SecretView(msgspec.Struct, frozen=True, kw_only=True):
+    """A secret as answers show it: never its text, only what names it."""
+
+    fingerprint: str
+    added_at: datetime
+
+
+class VerifyView(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    scheme: Scheme
+    tolerance_s: int
+    secrets: list[SecretView]
+    # The recipe, for scheme hmac only.
+    header: str | None = None
+    algorithm: Algorithm | None = None
+    encoding: Encoding | None = None
+    prefix: str | None = None
+    signed: Signed | None = None
+    timestamp_header: str | None = None
+
+
+def verify_view(verify: Verify) -> VerifyView:
+    secrets = [SecretView(fingerprint=s.fingerprint, added_at=s.added_at) for s in verify.secrets]
+    if verify.scheme != "hmac":
+        return VerifyView(scheme=verify.scheme, tolerance_s=verify.tolerance_s, secrets=secrets)
+    return VerifyView(
+        scheme=verify.scheme,
+        tolerance_s=verify.tolerance_s,
+        secrets=secrets,
+        header=verify.header,
+        algorithm=verify.algorithm,
+        encoding=verify.encoding,
+        prefix=verify.prefix,
+        signed=verify.signed,
+        timestamp_header=verify.timestamp_header,
+    )
+
+
 class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
@@ -66,6 +108,8 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     partitions: int
     replication_factor: int
     on_delete: TopicPolicy
+    # Signature verification: the scheme and its secrets' fingerprints (null: none).
+    verify: VerifyView | None
     # Until when the token replaced by the last rotation still works (null: it does not).
     previous_token_expires_at: datetime | None
     created_at: datetime
@@ -107,7 +151,10 @@ def _with_token(issued: Issued) -> ConnectorWithToken:
 
 def _public(connector: Connector) -> dict[str, Any]:
     # Listed by the view's fields, so a secret added to Connector stays out unless added here.
-    return {name: getattr(connector, name) for name in ConnectorView.__struct_fields__}
+    public = {name: getattr(connector, name) for name in ConnectorView.__struct_fields__}
+    # The sealed secrets stay out: the view shows their fingerprints.
+    public["verify"] = None if connector.verify is None else verify_view(connector.verify)
+    return public
 
 
 class ConnectorController(Controller):
@@ -179,3 +226,29 @@ class ConnectorController(Controller):
     ) -> ConnectorWithToken:
         grace = 0 if data is None else data.grace_period_s
         return _with_token(await connector_service.rotate_token(connector_id, grace))
+
+    @post("/{connector_id:str}/verify/secrets", status_code=201)
+    async def add_secret(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        data: JSONBody[SecretRequest],
+    ) -> VerifyView:
+        connector = await connector_service.add_secret(connector_id, data.secret)
+        return _verify_view_of(connector)
+
+    @delete("/{connector_id:str}/verify/secrets/{fingerprint:str}", status_code=200)
+    async def retire_secret(
+        self,
+        connector_service: NamedDependency[ConnectorService],
+        connector_id: FromPath[str],
+        fingerprint: FromPath[str],
+    ) -> VerifyView:
+        connector = await connector_service.retire_secret(connector_id, fingerprint)
+        return _verify_view_of(connector)
+
+
+def _verify_view_of(connector: Connector) -> VerifyView:
+    if connector.verify is None:  # the service answered with a verify setting
+        raise RuntimeError("the connector has no verify setting")
+    return verify_view(connector.verify)

@@ -54,12 +54,27 @@ from inlet.model.fields import (
     name_problem,
     validate_connector_name,
 )
+from inlet.model.verify import (
+    MAX_SECRETS,
+    StoredSecret,
+    Verify,
+    VerifyRequest,
+    resealed,
+    seal_secret,
+    secrets_problems,
+    stored_verify,
+    verify_problems,
+)
+from inlet.model.verify import (
+    fingerprint as fingerprint_of,
+)
+from inlet.sealing import SecretBox
 from inlet.settings import Settings
 from inlet.statelog.fold import Record, StateLog
 from inlet.tokens import INGEST_PREFIX, new_token, token_hash
 from inlet.topics import CONNECTORS_TOPIC, connector_topic, rejected_topic, value_subject
 from registry.cursors import CursorCodec
-from registry.errors import ConnectorInUse, NameTaken
+from registry.errors import ConnectorInUse, NameTaken, VerifySecretNotFound
 from registry.schema_store import Registration, SchemaStore
 from registry.topic_admin import TopicAdmin, TopicSpec
 
@@ -87,6 +102,7 @@ class NewConnector(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     partitions: int | None = None  # None: the ``topic_partitions`` setting
     replication_factor: int | None = None  # None: the ``topic_replication_factor`` setting
     on_delete: TopicPolicy = "delete"
+    verify: VerifyRequest | None = None
 
 
 class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -103,6 +119,9 @@ class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     partitions: int | msgspec.UnsetType = msgspec.UNSET
     replication_factor: int | msgspec.UnsetType = msgspec.UNSET
     on_delete: TopicPolicy | msgspec.UnsetType = msgspec.UNSET
+    # An object replaces the setting (``secrets`` left out: the current ones, same scheme);
+    # null removes it. Applied by ``ConnectorService.update``, which seals the secrets.
+    verify: VerifyRequest | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Issued(NamedTuple):
@@ -137,8 +156,10 @@ class ConnectorService:
         *,
         clock: Callable[[], datetime] = utc_now,
         pipelines_of: Callable[[str], list[str]] = lambda _connector_id: [],
+        box: SecretBox | None = None,
     ) -> None:
         self._settings = settings
+        self._box = box  # seals ``verify`` secrets (inlet/sealing.py)
         self._pipelines_of = pipelines_of  # the ids of the pipelines reading a connector
         self._state = connector_state
         self._schemas = schemas
@@ -178,6 +199,7 @@ class ConnectorService:
             *field_problems(new.fields, new.key_field),
             *_topic_problems(partitions, replication),
             *_rate_problems(new.rate_limit_per_s),
+            *_new_verify_problems(new.verify),
         ]
         if problems:
             raise InvalidConnector("invalid connector", problems=problems)
@@ -205,7 +227,16 @@ class ConnectorService:
             created_at=now,
             updated_at=now,
         )
-        return await self._provision(template)
+        request = new.verify
+        if request is None:
+            return await self._provision(template)
+        secrets = [] if isinstance(request.secrets, msgspec.UnsetType) else request.secrets
+
+        def sealed(connector_id: str) -> Verify:
+            stored = [self._seal(secret, connector_id, now) for secret in secrets]
+            return stored_verify(request, stored)
+
+        return await self._provision(template, sealed)
 
     async def duplicate(self, connector_id: str, name: str) -> Issued:
         """A new connector with the fields and settings of ``connector_id``, awaiting samples.
@@ -222,8 +253,16 @@ class ConnectorService:
             status="awaiting_samples",
             previous_token_hash=None,
             previous_token_expires_at=None,
+            verify=None,
         )
-        return await self._provision(template)
+        if source.verify is None:
+            return await self._provision(template)
+        verify = source.verify
+
+        def sealed(connector_id: str) -> Verify:
+            return resealed(verify, source_id=source.id, target_id=connector_id, box=self._sealer)
+
+        return await self._provision(template, sealed)
 
     async def update(self, connector_id: str, changes: ConnectorChanges) -> Connector:
         """Apply a PATCH; new fields register a new schema version if compatible (409 if not)."""
@@ -238,6 +277,9 @@ class ConnectorService:
         def decide() -> tuple[list[Record], Connector]:
             current = self._state.require(connector_id)
             changed = _changed(current, changes)
+            if changes.verify is not msgspec.UNSET:
+                verify = self._changed_verify(current, changes.verify)
+                changed = msgspec.structs.replace(changed, verify=verify)
             if changed == current:
                 return [], current  # nothing to write, and updated_at stays
             if changed.name.casefold() != current.name.casefold():
@@ -259,6 +301,53 @@ class ConnectorService:
             if registration is not None:
                 await self._undo_update(connector_id, registration)
             raise
+
+    async def add_secret(self, connector_id: str, secret: str) -> Connector:
+        """One more secret for the connector's ``verify`` (a rotation's first step: requests
+        signed with either secret verify until the old one is retired)."""
+
+        def decide() -> tuple[list[Record], Connector]:
+            current = self._state.require(connector_id)
+            verify = _verify_of(current)
+            field = "secret"
+            problems = secrets_problems(verify.scheme, [secret], field=field)
+            if any(s.fingerprint == fingerprint_of(secret) for s in verify.secrets):
+                problems.append(Problem(field=field, reason="the connector has it already"))
+            if len(verify.secrets) >= MAX_SECRETS:
+                reason = f"the connector has {MAX_SECRETS} secrets already: retire one first"
+                problems.append(Problem(field=field, reason=reason))
+            if problems:
+                raise InvalidConnector("invalid secret", problems=problems)
+            now = self._clock()
+            stored = self._seal(secret, connector_id, now)
+            verify = msgspec.structs.replace(verify, secrets=[*verify.secrets, stored])
+            changed = msgspec.structs.replace(current, verify=verify, updated_at=now)
+            return [_connector_record(changed)], changed
+
+        return await self._log.transact(decide)
+
+    async def retire_secret(self, connector_id: str, fingerprint: str) -> Connector:
+        """Drop the secret with ``fingerprint`` (a rotation's last step). The last secret stays:
+        to stop verifying, PATCH ``verify`` to null."""
+
+        def decide() -> tuple[list[Record], Connector]:
+            current = self._state.require(connector_id)
+            verify = _verify_of(current)
+            kept = [s for s in verify.secrets if s.fingerprint != fingerprint]
+            if len(kept) == len(verify.secrets):
+                raise VerifySecretNotFound(
+                    "no secret of the connector has this fingerprint",
+                    problems=[Problem(field="fingerprint", reason="not among the secrets")],
+                )
+            if not kept:
+                reason = "the last secret: add another first, or PATCH verify to null"
+                problems = [Problem(field="fingerprint", reason=reason)]
+                raise InvalidConnector("cannot retire the last secret", problems=problems)
+            verify = msgspec.structs.replace(verify, secrets=kept)
+            changed = msgspec.structs.replace(current, verify=verify, updated_at=self._clock())
+            return [_connector_record(changed)], changed
+
+        return await self._log.transact(decide)
 
     async def rotate_token(self, connector_id: str, grace_period_s: int = 0) -> Issued:
         """A new token; the old one stops now, or keeps working for ``grace_period_s`` seconds.
@@ -317,10 +406,15 @@ class ConnectorService:
 
     # --- Helpers. ---
 
-    async def _provision(self, template: Connector) -> Issued:
-        """Make ``template`` a new connector: id, token, topics, schema version, record."""
+    async def _provision(
+        self, template: Connector, verify: Callable[[str], Verify] | None = None
+    ) -> Issued:
+        """Make ``template`` a new connector: id, token, topics, schema version, record; its
+        ``verify`` made by ``verify`` for the new id (the secrets are sealed bound to it)."""
         self._require_free_name(template.name)  # early, so a taken name creates no topics
         connector_id = new_connector_id()
+        if verify is not None:
+            template = msgspec.structs.replace(template, verify=verify(connector_id))
         token = new_token(INGEST_PREFIX)
         topic = connector_topic(connector_id)
         now = self._clock()
@@ -419,6 +513,33 @@ class ConnectorService:
         with _explained(connector.subject):
             return self._schemas.plan(registration)
 
+    @property
+    def _sealer(self) -> SecretBox:
+        if self._box is None:
+            raise RuntimeError("this connector service was made without a secret box")
+        return self._box
+
+    def _seal(self, secret: str, connector_id: str, now: datetime) -> StoredSecret:
+        return seal_secret(secret, connector_id=connector_id, box=self._sealer, now=now)
+
+    def _changed_verify(self, current: Connector, request: VerifyRequest | None) -> Verify | None:
+        """The ``verify`` a PATCH makes: ``request`` stored, or none."""
+        if request is None:
+            return None
+        problems = verify_problems(request)
+        kept = current.verify
+        keeps = isinstance(request.secrets, msgspec.UnsetType)
+        if keeps and (kept is None or kept.scheme != request.scheme):
+            reason = "required (the current secrets are kept only for the same scheme)"
+            problems.append(Problem(field="verify.secrets", reason=reason))
+        if problems:
+            raise InvalidConnector("invalid verify setting", problems=problems)
+        if isinstance(request.secrets, msgspec.UnsetType) and kept is not None:
+            return stored_verify(request, kept.secrets)
+        now = self._clock()
+        secrets = [] if isinstance(request.secrets, msgspec.UnsetType) else request.secrets
+        return stored_verify(request, [self._seal(s, current.id, now) for s in secrets])
+
     def _require_free_name(self, name: str) -> None:
         if self._state.by_name(name) is not None:
             raise NameTaken(
@@ -449,7 +570,8 @@ def _changed(current: Connector, changes: ConnectorChanges) -> Connector:
     updates = {
         name: value
         for name in changes.__struct_fields__
-        if (value := getattr(changes, name)) is not msgspec.UNSET
+        # ``verify`` needs sealing: ``ConnectorService.update`` applies it.
+        if (value := getattr(changes, name)) is not msgspec.UNSET and name != "verify"
     }
     problems: list[Problem] = []
     for fixed in ("partitions", "replication_factor"):
@@ -466,6 +588,24 @@ def _changed(current: Connector, changes: ConnectorChanges) -> Connector:
     if problems:
         raise InvalidConnector("invalid connector changes", problems=problems)
     return changed
+
+
+def _new_verify_problems(request: VerifyRequest | None) -> list[Problem]:
+    if request is None:
+        return []
+    problems = verify_problems(request)
+    if isinstance(request.secrets, msgspec.UnsetType):
+        problems.append(Problem(field="verify.secrets", reason="required"))
+    return problems
+
+
+def _verify_of(connector: Connector) -> Verify:
+    if connector.verify is None:
+        reason = "the connector verifies no signatures: PATCH it with a verify setting first"
+        raise InvalidConnector(
+            "no verify setting", problems=[Problem(field="verify", reason=reason)]
+        )
+    return connector.verify
 
 
 def _topic_problems(partitions: int, replication_factor: int) -> list[Problem]:

@@ -63,3 +63,9 @@ class ReferenceExists(InletError):
     """Other schemas' references name the version: they go first (permanently), as in Confluent."""
 
     error_code = 42206
+
+
+class VerifySecretNotFound(InletError):
+    """No secret of the connector's ``verify`` setting has this fingerprint."""
+
+    error_code = 40452

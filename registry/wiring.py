@@ -118,6 +118,7 @@ class Services:
             parts.topics,
             clock=clock,
             pipelines_of=state.pipelines.ids_of_connector,
+            box=state.pipelines.box,
         )
         self.samples = SampleService(state.connectors, state.samples, parts.log, clock=clock)
         self.pipelines = PipelineService(

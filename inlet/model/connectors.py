@@ -15,6 +15,7 @@ import msgspec
 
 from inlet.errors import ConnectorNotFound, Problem
 from inlet.model.fields import FieldSpec
+from inlet.model.verify import Verify
 from inlet.statelog.fold import CorruptRecord, StateLog, StateReader, confirm_absent, text_key
 from inlet.topics import CONNECTORS_TOPIC
 
@@ -58,6 +59,9 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     partitions: int = 3
     replication_factor: int = -1
     on_delete: TopicPolicy = "delete"
+    # Signature verification (``inlet/model/verify.py``); None: the ingest URL alone admits.
+    # Records written before it existed have none.
+    verify: Verify | None = None
     created_at: datetime
     updated_at: datetime
 

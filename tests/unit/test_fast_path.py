@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import hashlib
+import hmac
+import os
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,7 +33,9 @@ from gateway.metrics import GatewayMetrics
 from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
+from inlet.model.verify import Verify, seal_secret
 from inlet.problems import PROBLEM_MEDIA_TYPE
+from inlet.sealing import SecretBox
 from inlet.settings import Settings
 from inlet.statelog.fold import CompleteState
 from inlet.tokens import token_hash
@@ -55,12 +60,32 @@ CONNECTOR = Connector(
     created_at=AT,
     updated_at=AT,
 )
+# A connector that verifies GitHub's signature: the fast path must verify as Litestar's route does.
+SIGNED_TOKEN = "inlet_ingest_parity-signed"
+SIGNING_SECRET = "parity secret"
+BOX = SecretBox(os.urandom(32))
+SIGNED = msgspec.structs.replace(
+    CONNECTOR,
+    id="con_fedcba9876543210",
+    name="parity-signed",
+    token_hash=token_hash(SIGNED_TOKEN),
+    verify=Verify(
+        scheme="github",
+        secrets=[seal_secret(SIGNING_SECRET, connector_id="con_fedcba9876543210", box=BOX, now=AT)],
+    ),
+)
 JSON = {"content-type": "application/json"}
 BEARER = {**JSON, "authorization": f"Bearer {TOKEN}"}
 GOOD = b'[{"id": "a", "qty": 1}, {"id": "b", "qty": 2}]'
 MIXED = b'[{"id": "a", "qty": 1}, {"id": "b", "qty": "two"}]'
 BAD = b'[{"id": 1}, {"qty": 2}]'
 BY_URL = f"/v1/ingest/{TOKEN}"
+SIGNED_URL = f"/v1/ingest/{SIGNED_TOKEN}"
+
+
+def github_signed(body: bytes, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {**JSON, "x-hub-signature-256": f"sha256={digest}"}
 
 
 class FakeProducer(AsyncProducer):
@@ -109,14 +134,19 @@ def gateway(*, fast_path: bool) -> Gateway:
     """The gateway as ``create_app`` builds it, with its lifespan's Kafka parts replaced."""
     settings = msgspec.structs.replace(SETTINGS, gateway_fast_path=fast_path)
     connectors = ConnectorState()
-    connectors.apply(CONNECTORS_TOPIC, CONNECTOR.id.encode(), connector_record_value(CONNECTOR))
+    for connector in (CONNECTOR, SIGNED):
+        connectors.apply(CONNECTORS_TOPIC, connector.id.encode(), connector_record_value(connector))
     metrics = GatewayMetrics()
     producer = FakeProducer()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.ingest = Ingest(
-            settings, ConnectorLookup(connectors, CompleteState()), producer, metrics
+            settings,
+            ConnectorLookup(connectors, CompleteState()),
+            producer,
+            metrics,
+            box=lambda: BOX,
         )
         yield
 
@@ -185,6 +215,20 @@ CASES = {
     ),
     "200 empty batch": Case(200, "POST", BY_URL, JSON, b"[]"),
     "503 Kafka down": Case(503, "POST", BY_URL, JSON, GOOD, kafka_down=True),
+    "200 signed": Case(200, "POST", SIGNED_URL, github_signed(GOOD), GOOD),
+    "200 signed, by header": Case(
+        200,
+        "POST",
+        "/v1/ingest",
+        {**github_signed(GOOD), "authorization": f"Bearer {SIGNED_TOKEN}"},
+        GOOD,
+    ),
+    "401 unsigned": Case(401, "POST", SIGNED_URL, JSON, GOOD),
+    "401 mis-signed": Case(401, "POST", SIGNED_URL, github_signed(GOOD, "other"), GOOD),
+    "401 tampered": Case(401, "POST", SIGNED_URL, github_signed(GOOD), MIXED),
+    "401 signed, Litestar's route": Case(
+        401, "POST", SIGNED_URL + "/", github_signed(GOOD, "other"), GOOD, fast=False
+    ),
 }
 
 
