@@ -46,7 +46,7 @@ import msgspec
 
 from inlet.codec._record_types import scalar_type
 from inlet.codec.bodies import CsvRecords, RecordBatch, parse_body
-from inlet.errors import InletError, Problem
+from inlet.errors import InletError
 from inlet.model.fields import (
     MAX_DECIMAL_PRECISION,
     MAX_NESTING_DEPTH,
@@ -90,11 +90,18 @@ class InvalidExample(InletError):
     error_code = 42252
 
 
+class FieldNote(msgspec.Struct, frozen=True):
+    """What was left out or guessed: the key's dotted path in the records, and why."""
+
+    field: str
+    reason: str
+
+
 class InferredFields(msgspec.Struct, frozen=True):
     """The proposed fields, in the admin API's format, and what was left out or guessed."""
 
     fields: list[FieldSpec]
-    notes: list[Problem]
+    notes: list[FieldNote]
 
 
 @dataclass
@@ -155,10 +162,10 @@ def infer_from_batch(batch: RecordBatch) -> InferredFields:
                 line = "" if where.line is None else f" (line {where.line})"
                 raise InvalidExample(f"record {index}{line} is not an object")
             _observe_object(top, record, csv=False, depth=0)
-    notes: list[Problem] = []
+    notes: list[FieldNote] = []
     fields = _level_fields(top, "", notes, cells=isinstance(batch, CsvRecords))
     if not fields:
-        notes.append(Problem(field="", reason="no field found: the records hold no keys"))
+        notes.append(FieldNote(field="", reason="no field found: the records hold no keys"))
     return InferredFields(fields, notes)
 
 
@@ -260,7 +267,7 @@ def _count_digits(seen: _Seen, value: Decimal) -> None:
 
 
 def _level_fields(
-    level: _Level, path: str, notes: list[Problem], *, cells: bool = False
+    level: _Level, path: str, notes: list[FieldNote], *, cells: bool = False
 ) -> list[FieldSpec]:
     # cells: the values are CSV cells, every one of which a string field takes
     fields: list[FieldSpec] = []
@@ -273,7 +280,7 @@ def _level_fields(
             if other is not None:
                 problem = f"collides with {other!r} (the same Avro name, ignoring case)"
         if problem is not None:
-            notes.append(Problem(field=at, reason=f"left out: the name {problem}"))
+            notes.append(FieldNote(field=at, reason=f"left out: the name {problem}"))
             continue
         nullable = seen.null or seen.occurrences < level.count
         spec = _field(key, seen, at, notes, nullable=nullable, cells=cells)
@@ -287,7 +294,7 @@ def _field(
     name: str,
     seen: _Seen,
     at: str,
-    notes: list[Problem],
+    notes: list[FieldNote],
     *,
     nullable: bool,
     cells: bool,
@@ -295,7 +302,7 @@ def _field(
     kinds = seen.kinds
     found: FieldSpec | str  # the field, or why it is left out
     if not kinds:
-        notes.append(Problem(field=at, reason="only null or empty values: proposed as a string"))
+        notes.append(FieldNote(field=at, reason="only null or empty values: proposed as a string"))
         found, nullable = FieldSpec(name=name, type="string"), True
     elif kinds == {"object"}:
         found = _object_field(name, seen, at, notes)
@@ -304,12 +311,12 @@ def _field(
     else:
         found = _scalar(name, seen) or _mixed(name, kinds, at, notes, cells=cells)
     if isinstance(found, str):
-        notes.append(Problem(field=at, reason=f"left out: {found}"))
+        notes.append(FieldNote(field=at, reason=f"left out: {found}"))
         return None
     return msgspec.structs.replace(found, nullable=nullable)
 
 
-def _object_field(name: str, seen: _Seen, at: str, notes: list[Problem]) -> FieldSpec | str:
+def _object_field(name: str, seen: _Seen, at: str, notes: list[FieldNote]) -> FieldSpec | str:
     if seen.children is None:
         return f"objects nest at most {MAX_NESTING_DEPTH} levels"
     nested = _level_fields(seen.children, at, notes)
@@ -318,11 +325,13 @@ def _object_field(name: str, seen: _Seen, at: str, notes: list[Problem]) -> Fiel
     return FieldSpec(name=name, type="object", fields=nested)
 
 
-def _mixed(name: str, kinds: set[str], at: str, notes: list[Problem], *, cells: bool) -> FieldSpec:
+def _mixed(
+    name: str, kinds: set[str], at: str, notes: list[FieldNote], *, cells: bool
+) -> FieldSpec:
     reason = f"values of several kinds ({_kind_words(kinds)}): proposed as a string"
     if not cells and not kinds <= _STRINGS:
         reason += "; a record whose value is not a string is refused until the type is edited"
-    notes.append(Problem(field=at, reason=reason))
+    notes.append(FieldNote(field=at, reason=reason))
     return FieldSpec(name=name, type="string")
 
 
@@ -348,7 +357,9 @@ def _scalar(name: str, seen: _Seen) -> FieldSpec | None:
     return None
 
 
-def _array_field(name: str, items: _Seen | None, at: str, notes: list[Problem]) -> FieldSpec | str:
+def _array_field(
+    name: str, items: _Seen | None, at: str, notes: list[FieldNote]
+) -> FieldSpec | str:
     item_type: ItemType | None = None
     kinds = set() if items is None else items.kinds
     if items is not None and items.null:
@@ -356,7 +367,7 @@ def _array_field(name: str, items: _Seen | None, at: str, notes: list[Problem]) 
     if kinds & {"array", "object"}:
         return "array items must be scalars"
     if not kinds:
-        notes.append(Problem(field=at, reason="only empty arrays: items proposed as strings"))
+        notes.append(FieldNote(field=at, reason="only empty arrays: items proposed as strings"))
         item_type = "string"
     elif kinds <= _NUMBERS:  # an item cannot be a decimal
         wide = items is not None and items.wide
