@@ -14,6 +14,7 @@ that embeds it, appear only in the answers that make one: create, duplicate and 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -129,9 +130,12 @@ class ConnectorController(Controller):
     @post("/infer-fields", status_code=200)
     async def infer_fields(self, request: Request[Any, Any, Any]) -> InferredFields:
         # The body is read raw, as the gateway reads one; its size is capped by the inference.
+        # A worker thread: a 1 MiB example takes a few hundred ms, not the event loop's to give.
         headers = request.headers
         body = await request.body()
-        return infer_fields(body, headers.get("content-type"), headers.get("content-encoding"))
+        return await asyncio.to_thread(
+            infer_fields, body, headers.get("content-type"), headers.get("content-encoding")
+        )
 
     @get("/")
     async def list_connectors(
