@@ -1,7 +1,7 @@
 """The ``inlet`` command.
 
 ``up`` runs everything; ``kafka``, ``registry``, ``gateway`` and ``consumers`` run one part each,
-for real deployments.
+for real deployments; ``send`` sends a file's records to an ingest URL (``deploy/send.py``).
 """
 
 from __future__ import annotations
@@ -302,6 +302,12 @@ def cmd_consumers(settings: Settings, _args: argparse.Namespace) -> int:
     return run(settings)
 
 
+def _send_arguments(parser: argparse.ArgumentParser) -> None:
+    from deploy.send import add_arguments  # noqa: PLC0415 - rich and httpx only for `send`
+
+    add_arguments(parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="inlet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -314,7 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("registry", help="run the registry + admin API").set_defaults(run=cmd_registry)
     sub.add_parser("gateway", help="run the ingest gateway").set_defaults(run=cmd_gateway)
     sub.add_parser("consumers", help="run the consumer workers").set_defaults(run=cmd_consumers)
+    send = sub.add_parser("send", help="send a JSON, NDJSON or CSV file to an ingest URL")
+    _send_arguments(send)
     args = parser.parse_args(argv)
+    if args.command == "send":  # a client: no settings, no service logging
+        from deploy.send import cmd_send  # noqa: PLC0415 - only this command needs it
+
+        return cmd_send(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

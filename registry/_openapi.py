@@ -16,6 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from inlet.codec.errors import (
+    BodyTooLarge,
+    BodyUnparseable,
+    RecordTooLarge,
+    TooDeeplyNested,
+    TooManyRecords,
+    UnsupportedMediaType,
+)
+from inlet.codec.field_inference import MAX_EXAMPLE_BYTES, MAX_EXAMPLE_RECORDS, InvalidExample
 from inlet.errors import (
     ConnectorNotFound,
     IncompatibleSchema,
@@ -83,6 +92,15 @@ ERRORS: dict[tuple[str, str], Errors] = {
     # Connectors.
     ("POST", "/v1/connectors"): (InvalidConnector, NameTaken),
     ("GET", "/v1/connectors"): (InvalidCursor,),
+    ("POST", "/v1/connectors/infer-fields"): (
+        BodyUnparseable,
+        TooDeeplyNested,
+        BodyTooLarge,
+        RecordTooLarge,
+        TooManyRecords,
+        UnsupportedMediaType,
+        InvalidExample,
+    ),
     ("GET", "/v1/connectors/{connector_id}"): _CONNECTOR,
     ("PATCH", "/v1/connectors/{connector_id}"): (
         *_CONNECTOR,
@@ -204,6 +222,31 @@ LINKS: dict[tuple[str, str], tuple[str, str, list[str]]] = {
     ("POST", "/v1/pipelines"): ("/v1/pipelines/{pipeline_id}", "pipeline_id", ["get", "delete"]),
 }
 
+# Example records, read raw as the ingest URL reads a body (Litestar sees no body parameter).
+_EXAMPLE_RECORD: dict[str, Any] = {"type": "object", "description": "one example record"}
+EXAMPLE_BODY: dict[str, Any] = {
+    "required": True,
+    "description": (
+        "Example records to propose fields from, read as the ingest URL reads a body: JSON (one "
+        "object or an array of objects), NDJSON (`application/x-ndjson`, one object a line) or "
+        "CSV (`text/csv`, a header line, then a record a line); `Content-Encoding: gzip` is read. "
+        f"At most {MAX_EXAMPLE_BYTES} bytes (after decompression) and {MAX_EXAMPLE_RECORDS} "
+        "records."
+    ),
+    "content": {
+        "application/json": {
+            "schema": {"oneOf": [_EXAMPLE_RECORD, {"type": "array", "items": _EXAMPLE_RECORD}]},
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "one JSON object a line"},
+        },
+        "text/csv": {
+            "schema": {"type": "string", "description": "a header line, then a record a line"},
+        },
+    },
+}
+RAW_BODY_OPERATIONS = {("POST", "/v1/connectors/infer-fields"): EXAMPLE_BODY}
+
 CONFLUENT_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "Confluent Schema Registry's error body",
@@ -246,6 +289,8 @@ def complete(document: Document) -> None:
     for method, path, operation in operations(document):
         if (method, path) in LINKS:
             _link(operation, *LINKS[method, path])
+        if (method, path) in RAW_BODY_OPERATIONS:
+            operation["requestBody"] = RAW_BODY_OPERATIONS[method, path]
         if (method, path) in RAW_SCHEMA_OPERATIONS:
             operation["responses"]["200"]["content"][CONFLUENT_MEDIA_TYPE]["schema"] = RAW_SCHEMA
         for parameter in operation.get("parameters", []):

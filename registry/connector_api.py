@@ -4,20 +4,26 @@ Handlers only translate between JSON and ``ConnectorService`` (the app's ``conne
 dependency); errors are domain errors, rendered as ``application/problem+json`` by
 ``registry._http_errors``. Request bodies refuse unknown properties (422).
 
+``POST /v1/connectors/infer-fields`` proposes fields for example records (JSON, NDJSON or CSV, as
+the ingest URL reads them; ``inlet/codec/field_inference.py``): what the console's "start from an
+example" shows, to be edited before a create.
+
 A connector's view never carries its token or the token's hash. The token, and the ingest URL
 that embeds it, appear only in the answers that make one: create, duplicate and rotate-token.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from inlet.codec.field_inference import InferredFields, infer_fields
 from inlet.model.connectors import Connector, Status, TopicPolicy
 from inlet.model.fields import FieldSpec
 from inlet.model.verify import MAX_SECRET_CHARS, Algorithm, Encoding, Scheme, Signed, Verify
@@ -167,6 +173,16 @@ class ConnectorController(Controller):
         data: JSONBody[NewConnector],
     ) -> ConnectorWithToken:
         return _with_token(await connector_service.create(data))
+
+    @post("/infer-fields", status_code=200)
+    async def infer_fields(self, request: Request[Any, Any, Any]) -> InferredFields:
+        # The body is read raw, as the gateway reads one; its size is capped by the inference.
+        # A worker thread: a 1 MiB example takes a few hundred ms, not the event loop's to give.
+        headers = request.headers
+        body = await request.body()
+        return await asyncio.to_thread(
+            infer_fields, body, headers.get("content-type"), headers.get("content-encoding")
+        )
 
     @get("/")
     async def list_connectors(

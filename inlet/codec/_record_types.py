@@ -52,6 +52,12 @@ _HINTS: Final = {
 _StructField = tuple[str, Any, Any] | tuple[str, Any]  # what defstruct takes
 
 
+def scalar_type(type_name: str) -> Any:
+    """The msgspec type a value of a scalar field type (not enum) decodes into: what the codec
+    accepts, for whoever must judge a value as the codec will (``field_inference.py``)."""
+    return _SCALARS[type_name]
+
+
 @dataclass(frozen=True, slots=True)
 class FieldPlan:
     """One field: its names, and the types that check a value of it."""

@@ -1,6 +1,8 @@
 """Errors about a whole request body, raised while reading it (``inlet/codec/bodies.py``).
 
-They know nothing of HTTP; the gateway's table maps them to 400, 413 and 415. Errors about single
+They know nothing of HTTP; the gateway's table maps them to 400, 413 and 415. ``error_code``, in
+the Confluent scheme the registry's table reads its statuses from, says the same for the admin
+API, which reads example bodies (``POST /v1/connectors/infer-fields``). Errors about single
 records are not exceptions: the codec returns them as ``RecordError`` values (``inlet/records.py``).
 """
 
@@ -12,6 +14,8 @@ from inlet.errors import InletError
 class BodyUnparseable(InletError):
     """The body is not valid JSON, NDJSON, CSV or gzip. Positions are 0-based bytes, 1-based
     lines and columns (columns count bytes), each None when unknown."""
+
+    error_code = 400
 
     def __init__(
         self,
@@ -34,6 +38,8 @@ class BodyUnparseable(InletError):
 class UnsupportedMediaType(InletError):
     """A Content-Type or Content-Encoding the gateway does not read."""
 
+    error_code = 415
+
     def __init__(
         self, message: str, *, media_type: str | None = None, encoding: str | None = None
     ) -> None:
@@ -49,6 +55,8 @@ class UnsupportedMediaType(InletError):
 class BodyTooLarge(InletError):
     """The body, after decompression, is larger than the limit."""
 
+    error_code = 413
+
     def __init__(self, limit_bytes: int) -> None:
         super().__init__(f"the body is larger than {limit_bytes} bytes (after decompression)")
         self.limit_bytes = limit_bytes
@@ -59,6 +67,8 @@ class BodyTooLarge(InletError):
 
 class RecordTooLarge(InletError):
     """One record is larger than the per-record limit; the whole batch is refused."""
+
+    error_code = 413
 
     def __init__(self, index: int, limit_bytes: int, *, line: int | None = None) -> None:
         where = f"record {index}" if line is None else f"record {index} (line {line})"
@@ -77,6 +87,8 @@ class RecordTooLarge(InletError):
 class TooDeeplyNested(InletError):
     """JSON nested deeper than the parser's recursion limit (about 1000 levels): a JSON or NDJSON
     body, or the JSON of a CSV cell (``index`` and ``field`` then say whose)."""
+
+    error_code = 400
 
     def __init__(
         self, *, line: int | None = None, index: int | None = None, field: str | None = None
@@ -105,6 +117,8 @@ class TooManyRecords(InletError):
     """The body holds more records than one request may (``INLET_MAX_RECORDS_PER_REQUEST``).
     Found while parsing: the records past the limit are never parsed, ``line`` (NDJSON, CSV) is
     where the first record over it starts."""
+
+    error_code = 413
 
     def __init__(self, limit: int, *, line: int | None = None) -> None:
         where = "" if line is None else f" (record {limit} starts at line {line})"
