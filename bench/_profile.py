@@ -26,7 +26,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
         "encode (Avro)",
         ("(inlet/codec/record_codec.py)", "(inlet/codec/_avro_writer.py)", "(fastavro/"),
     ),
-    ("produce (enqueue)", ("_enqueue (inlet/kafka.py)", "produce_batch (inlet/kafka.py)")),
+    ("produce (enqueue)", ("produce_steps (inlet/kafka.py)", "produce_waiting (inlet/kafka.py)")),
     ("acks -> futures", ("_settle (inlet/kafka.py)", "on_delivery (inlet/kafka.py)", "_settle")),
     ("await/gather", ("(asyncio/tasks.py)", "(asyncio/timeouts.py)")),
     ("handler other", ("(gateway/", "(inlet/", "(registry/", "(uuid.py)", "(hashlib")),

@@ -71,7 +71,7 @@ async def _round(protocol_class: type[HttpToolsProtocol], requests: int) -> floa
         log_config=None,
     )
     config.connection_limits = ConnectionLimits(  # type: ignore[attr-defined]
-        head_s=10, body_s=10, body_min_rate=32768, max_connections=1024
+        head_s=10, body_s=10, body_min_rate=32768, max_connections=1024, max_head_bytes=65536
     )
     config.load()
     protocol = protocol_class(config, ServerState(), {})

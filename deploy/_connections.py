@@ -10,7 +10,8 @@ protocol with these rules, per connection:
   requests) — closed after uvicorn's ``timeout_keep_alive``, without an answer (uvicorn's own
   keep-alive timer, armed from the start);
 - **head**: from a request's first byte, its whole head within ``head_s``, however it trickles —
-  else 408 and closed;
+  else 408 and closed; and at most ``max_head_bytes`` (the target and the header lines; httptools
+  itself has no limit and buffers a header as it comes) — else 431 and closed;
 - **body**: ``body_s`` for the body to start coming, then every ``body_min_rate`` bytes buy one
   more second (Apache's ``mod_reqtimeout`` rule: a steady sender at that rate or faster is never
   cut, whatever the size) — else 408 (or, once an answer was sent, a close). The clock runs only
@@ -62,6 +63,7 @@ class ConnectionLimits:
     body_s: float
     body_min_rate: float  # bytes per second
     max_connections: int  # per process
+    max_head_bytes: int
 
 
 def raise_nofile_limit() -> tuple[int, int]:
@@ -102,20 +104,27 @@ def _problem(status: int, code: str, detail: str, headers: list[tuple[bytes, byt
 @functools.cache
 def _too_many_connections(cap: int) -> Any:
     """The ASGI app that answers every request of a connection above the cap."""
-    body = msgspec.json.encode(
-        problem_body(
-            503,
-            "too_many_connections",
-            f"this server process holds its maximum of {cap} connections; try again shortly",
-        )
-    )
+    detail = f"this server process holds its maximum of {cap} connections; try again shortly"
+    return _refusal(503, "too_many_connections", detail, ((b"retry-after", b"1"),))
+
+
+def _head_too_large(limit: int) -> str:
+    return f"the request head is larger than {limit} bytes"
+
+
+@functools.cache
+def _refusal(
+    status: int, code: str, detail: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> Any:
+    """An ASGI app that answers a problem, reading nothing, and closes the connection."""
+    body = msgspec.json.encode(problem_body(status, code, detail))
     start = {
         "type": "http.response.start",
-        "status": 503,
+        "status": status,
         "headers": [
             (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
             (b"content-length", str(len(body)).encode()),
-            (b"retry-after", b"1"),
+            *headers,
             (b"connection", b"close"),
             *SECURITY_HEADERS,
         ],
@@ -160,6 +169,12 @@ class DeadlineProtocol(HttpToolsProtocol):
         self._phase = _OTHER
         self._since = 0.0  # when the phase began (for a body: or its allowance restarted)
         self._body_bytes = 0  # body bytes received since then
+        # The head's size, bounded cheaply: the bytes of the chunks it came in (from below: only
+        # the chunks wholly its own; from above: all of them), so that a head is measured
+        # exactly only when it may be too large.
+        self._chunk_bytes = 0
+        self._head_within = 0
+        self._head_at_most = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -179,16 +194,40 @@ class DeadlineProtocol(HttpToolsProtocol):
             self._watchdog = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        in_head = self._phase == _HEAD
+        self._chunk_bytes = len(data)
+        if in_head:
+            self._head_at_most += len(data)
+        super().data_received(data)
+        if in_head and self._phase == _HEAD:  # the head goes on past this chunk: all of it is head
+            self._head_within += len(data)
+            if self._head_within > self._limits.max_head_bytes:
+                self._cut(
+                    _head_too_large(self._limits.max_head_bytes),
+                    431,
+                    "request_header_fields_too_large",
+                )
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._phase, self._since = _HEAD, self.loop.time()
+        self._head_within, self._head_at_most = 0, self._chunk_bytes
         # A request pipelined behind one whose body ended after its answer: the idle timer that
         # on_message_complete armed for it is not this request's.
         self._unset_keepalive_if_required()
 
     def on_headers_complete(self) -> None:
         self._phase, self._since, self._body_bytes = _BODY, self.loop.time(), 0
+        limit = self._limits.max_head_bytes
+        if self._head_at_most > limit and self._head_bytes() > limit:
+            # Answered by the server, as a request: uvicorn reads and drops its body, then closes.
+            self.app = _refusal(431, "request_header_fields_too_large", _head_too_large(limit))
         super().on_headers_complete()
+
+    def _head_bytes(self) -> int:
+        """The request head's size as received: its target and its header lines."""
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -237,8 +276,9 @@ class DeadlineProtocol(HttpToolsProtocol):
                 f"(after {self._limits.body_s:g} s to start)"
             )
 
-    def _cut(self, why: str) -> None:
-        """408 and close; only close while an answer is being written (or was, for this body)."""
+    def _cut(self, why: str, status: int = 408, code: str = "request_timeout") -> None:
+        """408 (or ``status``) and close; only close while an answer is being written (or was,
+        for this body)."""
         if self._phase == _HEAD:
             between_answers = self.cycle is None or self.cycle.response_complete
         else:
@@ -246,5 +286,5 @@ class DeadlineProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True  # the app, still reading the body, is told so
         if between_answers:
             headers = self.server_state.default_headers
-            self.transport.write(STATUS_LINE[408] + _problem(408, "request_timeout", why, headers))
+            self.transport.write(STATUS_LINE[status] + _problem(status, code, why, headers))
         self.transport.close()

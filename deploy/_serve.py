@@ -183,6 +183,7 @@ def _connection_limits(settings: Settings) -> ConnectionLimits:
         body_s=settings.http_body_timeout_s,
         body_min_rate=settings.http_body_min_rate,
         max_connections=cap,
+        max_head_bytes=settings.http_max_head_bytes,
     )
 
 

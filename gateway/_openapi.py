@@ -120,9 +120,10 @@ def _answers() -> list[ErrorAnswer]:
     # Litestar's own checks: ``mode`` not one of its values, and its cap on the raw body.
     answers.append(ErrorAnswer(400, "validation_failed"))
     answers.append(ErrorAnswer(413, HTTP_CODES[413]))
-    # The server's, before the app (``deploy/_connections.py``): a head or body too slow, and a
-    # connection over the process's cap.
+    # The server's, before the app (``deploy/_connections.py``): a head or body too slow, a head
+    # too large, and a connection over the process's cap.
     answers.append(ErrorAnswer(408, "request_timeout"))
+    answers.append(ErrorAnswer(431, "request_header_fields_too_large"))
     answers.append(ErrorAnswer(503, "too_many_connections", retry_after=True))
     return answers
 

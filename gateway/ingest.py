@@ -34,7 +34,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.signatures import Verifiers
 from inlet.codec.bodies import known_record_count, parse_steps
 from inlet.codec.record_codec import EncodeResult, RecordCodec
-from inlet.codec.steps import run_yielding
+from inlet.codec.steps import STEP_RECORDS, Steps, run_yielding
 from inlet.errors import InletError, KafkaUnavailable
 from inlet.kafka import Delivery, Headers, OutgoingRecord, ProduceFailed, TrackedProducer
 from inlet.kafka_errors import refusal
@@ -153,14 +153,16 @@ class Ingest:
             raise _capped(AllRecordsInvalid(result.errors, unexamined=result.unexamined), settings)
         if result.rejected_count and all_or_nothing:
             raise _capped(RecordsInvalid(result.errors, unexamined=result.unexamined), settings)
-        records = self._outgoing(
-            connector=connector,
-            codec=codec,
-            result=result,
-            headers=headers,
-            request_id=request_id,
-            received_ms=received_ms,
-            content_type=content_type,
+        records = await run_yielding(
+            self._outgoing(
+                connector=connector,
+                codec=codec,
+                result=result,
+                headers=headers,
+                request_id=request_id,
+                received_ms=received_ms,
+                content_type=content_type,
+            )
         )
         await self._produce(records)
         self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
@@ -185,15 +187,24 @@ class Ingest:
         request_id: str,
         received_ms: int,
         content_type: str | None,
-    ) -> list[OutgoingRecord]:
+    ) -> Steps[list[OutgoingRecord]]:
         """The request's Kafka records, each within the record limit (the codec sized the valid
-        ones); raises ``RejectedRecordTooLarge`` for a rejected record that is not."""
+        ones); raises ``RejectedRecordTooLarge`` for a rejected record that is not. In steps of
+        ``STEP_RECORDS`` records, a step only between two of them (none for a small request)."""
         topic = connector.topic
         limit = self._settings.max_message_bytes
-        records: list[OutgoingRecord] = [
-            OutgoingRecord(topic, value, key, headers) for _index, key, value in result.records
-        ]
+        valid = result.records
+        records: list[OutgoingRecord] = []
+        for start in range(0, len(valid), STEP_RECORDS):
+            if start:
+                yield
+            records += [
+                OutgoingRecord(topic, value, key, headers)
+                for _index, key, value in valid[start : start + STEP_RECORDS]
+            ]
         for rejected in result.rejected:
+            if records and len(records) % STEP_RECORDS == 0:
+                yield
             kept = RejectedRecord(
                 connector_id=connector.id,
                 request_id=request_id,
@@ -216,36 +227,45 @@ class Ingest:
     async def _produce(self, records: list[OutgoingRecord]) -> None:
         started = time.perf_counter()
         in_flight = self._metrics.in_flight
-        delivery: Delivery | None = None
-        # One deadline from the moment the records go to the producer to the answer. The producer
+        delivery = Delivery.on_running_loop()
+        # One deadline from the moment the records go to the producer to the answer, handing them
+        # over included (in slices: the loop serves other requests meanwhile). The producer
         # never waits on a full queue (it refuses at once), and librdkafka keeps retrying long
         # after it (inlet/kafka.py DELIVERY_TIMEOUT_MS): a 503 says "not acknowledged in time",
         # and the records may still be written.
         deadline = asyncio.get_running_loop().time() + self._settings.produce_timeout_s
         try:
             async with asyncio.timeout_at(deadline):
-                delivery = self._producer.produce_tracked(records)
+                await run_yielding(self._producer.produce_steps(records, delivery))
                 in_flight.inc(len(records))
                 try:
                     await delivery.future
                 finally:
                     in_flight.dec(len(records))
         except ProduceFailed as exc:
-            if delivery is not None:
-                delivery.future.cancel()  # the answer is given whatever Kafka says later
+            delivery.future.cancel()  # the answer is given whatever Kafka says later
             raise _produce_error(exc, len(records)) from exc
         except TimeoutError as exc:
-            acknowledged = 0 if delivery is None else delivery.acknowledged
-            if delivery is not None:
-                delivery.future.cancel()
+            delivery.future.cancel()
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge within {self._settings.produce_timeout_s:g} s: "
-                f"{_written(acknowledged, len(records))} acknowledged, and the others may still "
-                "be written",
+                f"{_unacknowledged(delivery.acknowledged, delivery.queued, len(records))}",
                 retry_after_s=_RETRY_AFTER_S,
             ) from exc
         finally:
             self._metrics.produce_seconds.observe(time.perf_counter() - started)
+
+
+def _unacknowledged(acknowledged: int, queued: int, total: int) -> str:
+    """What a request whose deadline passed may have written: ``queued`` of its ``total`` records
+    were handed to the producer (the deadline can pass while a large request is handed over)."""
+    done = f"{_written(acknowledged, total)} acknowledged"
+    if queued == total:
+        return f"{done}, and the others may still be written"
+    return (
+        f"{done}; {queued - acknowledged} more were handed to the producer and may still be "
+        f"written, the last {total - queued} never will be"
+    )
 
 
 def _written(count: int, total: int) -> str:

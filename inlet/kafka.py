@@ -12,13 +12,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from aiokafka.helpers import create_ssl_context
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from inlet.codec.steps import STEP_RECORDS, Steps, run
 from inlet.kafka_errors import is_transient
 from inlet.settings import Settings
 
@@ -267,7 +268,14 @@ class ProduceFailed(Exception):
 class TrackedProducer(Protocol):
     """What the gateway produces with: ``AsyncProducer`` or ``GroupCommitProducer``."""
 
-    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery: ...
+    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+        """Hand ``records`` over in steps (``inlet/codec/steps.py``), counting them in ``delivery``
+        (its ``queued`` is right at every step), and settle ``delivery`` once all are reported.
+
+        A step boundary only ever comes between two slices: records that fit one slice are handed
+        over without a step (a caller driving them with ``run_yielding`` awaits nothing).
+        """
+        ...
 
     def close(self, timeout: float = 5.0) -> None: ...
 
@@ -288,40 +296,48 @@ class AsyncProducer:
     def produce_batch(self, records: Iterable[OutgoingRecord]) -> asyncio.Future[int]:
         """Enqueue records; one future for all of them, resolved (with their count) once Kafka
         acknowledged every one, or failed with the first ``ProduceFailed``."""
-        return self.produce_tracked(records).future
+        delivery = Delivery.on_running_loop()
+        batch = records if isinstance(records, Sequence) else list(records)
+        run(self.produce_steps(batch, delivery))
+        return delivery.future
 
-    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
-        """``produce_batch``, and how many of the records were acknowledged so far (for an
-        answer that must say, at its deadline, what may be written).
+    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+        """``records`` to librdkafka's queue, ``STEP_RECORDS`` at a time (``TrackedProducer``);
+        ``delivery`` counts how many were acknowledged (for an answer that must say, at its
+        deadline, what may be written).
 
         Cheaper than a ``produce`` per record: no future, closure and event-loop wake-up per
         record, just a counter the poll thread bumps; the loop is woken once, by the last ack.
+        Enqueueing costs ~4.5 µs a record: in slices, 100,000 records stall no other request for
+        the ~0.5 s they take.
 
         Never waits: a full local queue raises ``ProduceFailed`` (``queue_full``) at once, so the
         event loop keeps turning while Kafka is stalled; the caller refuses the request.
         """
-        loop = asyncio.get_running_loop()
-        acks = Delivery(loop, loop.create_future())
-        on_delivery, count = acks.on_delivery, 0
+        on_delivery, count = delivery.on_delivery, 0
         producer = self._producer
         try:
-            for topic, value, key, headers, partition in records:
-                produce_waiting(
-                    producer,
-                    topic,
-                    value,
-                    key,
-                    deadline=NO_WAIT,
-                    headers=headers,
-                    partition=partition,
-                    on_delivery=on_delivery,
-                )
-                count += 1
+            for start in range(0, len(records), STEP_RECORDS):
+                if start:
+                    delivery.queued = count
+                    yield
+                for topic, value, key, headers, partition in records[start : start + STEP_RECORDS]:
+                    produce_waiting(
+                        producer,
+                        topic,
+                        value,
+                        key,
+                        deadline=NO_WAIT,
+                        headers=headers,
+                        partition=partition,
+                        on_delivery=on_delivery,
+                    )
+                    count += 1
         except KafkaException as exc:
-            acks.future.cancel()  # records already queued still get acked, and nobody waits
+            delivery.queued = count
+            delivery.future.cancel()  # records already queued still get acked, and nobody waits
             raise ProduceFailed(exc.args[0], queued=count) from exc
-        acks.expect(count)
-        return acks
+        delivery.expect(count)
 
     def pending(self) -> int:
         """Records queued or in flight: handed over and not yet reported delivered or failed."""
@@ -335,10 +351,19 @@ class AsyncProducer:
 
 
 class Delivery:
-    """Counts one ``produce_batch`` call's delivery reports (on the poll thread) and settles its
-    future after the last one."""
+    """Counts one ``produce_steps`` call's delivery reports (on the poll thread) and settles its
+    future after the last one; ``queued``: how many records were handed over so far."""
 
-    __slots__ = ("_delivered", "_error", "_expected", "_failed", "_lock", "_loop", "future")
+    __slots__ = (
+        "_delivered",
+        "_error",
+        "_expected",
+        "_failed",
+        "_lock",
+        "_loop",
+        "future",
+        "queued",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[int]) -> None:
         self._loop = loop
@@ -348,6 +373,12 @@ class Delivery:
         self._failed = 0
         self._expected = -1  # unknown until every record is queued
         self._error: KafkaError | None = None
+        self.queued = 0
+
+    @classmethod
+    def on_running_loop(cls) -> Delivery:
+        loop = asyncio.get_running_loop()
+        return cls(loop, loop.create_future())
 
     @property
     def acknowledged(self) -> int:
@@ -377,6 +408,7 @@ class Delivery:
 
     def expect(self, count: int) -> None:
         """Called on the loop once ``count`` records are queued."""
+        self.queued = count
         with self._lock:
             self._expected = count
             done = self._delivered == count

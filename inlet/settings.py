@@ -103,6 +103,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     http_body_timeout_s: Annotated[float, Positive] = 10.0
     http_body_min_rate: Annotated[int, Positive] = 32 * 1024  # bytes/s
     http_max_connections: Annotated[int, Positive] = 1024  # per process; lowered to fit its fds
+    http_max_head_bytes: Annotated[int, Positive] = 64 * 1024  # a request's target and header lines
     consumers_metrics_port: int = 8082  # the consumers process's /metrics (0: the system picks)
     # What ingest URLs are built from; defaults to http://<host>:<gateway_port>.
     public_gateway_url: str | None = None

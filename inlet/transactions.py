@@ -16,14 +16,14 @@ All calls block (librdkafka): run them in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from inlet.codec.steps import Steps
 from inlet.kafka import ConfigValue, Delivery, OutgoingRecord, produce_waiting
 from inlet.kafka_errors import is_transient
 
@@ -167,13 +167,16 @@ class GroupCommitProducer:
         self._thread = threading.Thread(target=self._run, name="kafka-transactions", daemon=True)
         self._thread.start()
 
-    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
-        loop = asyncio.get_running_loop()
-        delivery = Delivery(loop, loop.create_future())
+    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+        """The call's records to the transactions thread, all at once and without a step: they
+        are one transaction's, and the loop only copies them (~1 ms for 100,000); the thread
+        produces them."""
+        yield from ()
+        batch = list(records)
         with self._wake:
-            self._pending.append((list(records), delivery))
+            self._pending.append((batch, delivery))
             self._wake.notify()
-        return delivery
+        delivery.queued = len(batch)
 
     def _run(self) -> None:
         while True:

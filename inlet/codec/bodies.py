@@ -8,7 +8,9 @@ strings, leaving out empty cells (an empty cell is an absent value).
 Limits: the body (after decompression) and each record have a byte cap, and a body a cap on its
 records, checked as each record is found: a body over it is refused without parsing the rest.
 Decompression never inflates more than the byte cap (plus one byte) into memory, whatever the
-compressed size.
+compressed size; an NDJSON or CSV body stops inflating once what it inflated so far holds more
+records than the cap (``_past_the_cap``), so a compressed body that is refused for its record
+count costs about what its first records cost.
 
 ``parse_steps`` does the work in steps (``steps.py``) so that an event loop can serve other
 requests while a large body is parsed; ``parse_body`` does it at once.
@@ -19,10 +21,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import math
 import re
 import zlib
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -147,16 +151,28 @@ def decode_content(
     return run(_decode_content(body, content_encoding, max_bytes))
 
 
-def _decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> Steps[bytes]:
+class PrefixCheck(NamedTuple):
+    """What tells, from the start of a body still inflating, that it is over the records cap:
+    ``parse`` raises ``TooManyRecords`` for a start (whole lines) that holds more records than the
+    cap; it is worth calling once more than ``lines`` lines came."""
+
+    lines: int
+    parse: Callable[[bytes], Steps[None]]
+
+
+def _decode_content(
+    body: bytes, content_encoding: str | None, max_bytes: int, check: PrefixCheck | None = None
+) -> Steps[bytes]:
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
-    for coding in reversed(codings):  # listed in the order they were applied
+    for number, coding in reversed(list(enumerate(codings))):  # in the order they were applied
+        last = check if number == 0 else None  # what this one inflates is the body itself
         if coding == "identity":
             continue
         if coding in {"gzip", "x-gzip"}:
-            body = yield from _inflate(body, 16 + zlib.MAX_WBITS, max_bytes, "gzip")
+            body = yield from _inflate(body, 16 + zlib.MAX_WBITS, max_bytes, "gzip", last)
         elif coding == "deflate":
             # zlib-wrapped (RFC 9110)
-            body = yield from _inflate(body, zlib.MAX_WBITS, max_bytes, "deflate")
+            body = yield from _inflate(body, zlib.MAX_WBITS, max_bytes, "deflate", last)
         elif coding == "zstd" and _ZSTD is not None:
             body = _unzstd(body, max_bytes)
         else:
@@ -207,7 +223,15 @@ def parse_steps(
 ) -> Steps[RecordBatch]:
     """``parse_body`` in steps (``steps.py``)."""
     kind = body_format(content_type)  # before decompressing: refuse cheaply
-    body = yield from _decode_content(body, content_encoding, max_body_bytes)
+    check = None
+    if kind is not BodyFormat.JSON:  # (a JSON array's items are not counted as cheaply)
+
+        def past_the_cap(prefix: bytes) -> Steps[None]:
+            return _past_the_cap(kind, prefix, max_record_bytes, max_records)
+
+        # One record a line at most (a CSV header line and rows that span lines have fewer).
+        check = PrefixCheck(max_records + 1, past_the_cap)
+    body = yield from _decode_content(body, content_encoding, max_body_bytes, check)
     if kind is BodyFormat.CSV:
         return (yield from _parse_csv(body, max_record_bytes, max_records))
     skipped = 0
@@ -238,10 +262,16 @@ def known_record_count(
     return None if first is None or first[0] == b"[" else 1
 
 
-def _inflate(data: bytes, wbits: int, max_bytes: int, coding: str) -> Steps[bytes]:
+def _inflate(
+    data: bytes, wbits: int, max_bytes: int, coding: str, check: PrefixCheck | None
+) -> Steps[bytes]:
+    """``data`` inflated, ``STEP_BYTES`` a step. With ``check``: once the lines inflated so far
+    outnumber the records cap, their records are counted (``_past_the_cap``), again each time
+    the lines double, so that a body over the cap is not inflated to its end."""
     parts: list[bytes] = []
     total = 0
     inflater = zlib.decompressobj(wbits)
+    lines, check_at = 0, math.inf if check is None else check.lines
     while True:
         try:
             part = inflater.decompress(data, min(STEP_BYTES, max_bytes - total + 1))
@@ -251,6 +281,11 @@ def _inflate(data: bytes, wbits: int, max_bytes: int, coding: str) -> Steps[byte
         if total > max_bytes:
             raise BodyTooLarge(max_bytes)
         parts.append(part)
+        lines += part.count(b"\n")
+        if lines > check_at and check is not None:
+            parts = [b"".join(parts)]
+            yield from check.parse(parts[0][: parts[0].rfind(b"\n") + 1])
+            check_at = 2 * lines
         if inflater.eof:
             data = inflater.unused_data
             if not data:
@@ -274,6 +309,30 @@ def _unzstd(data: bytes, max_bytes: int) -> bytes:  # pragma: no cover - Python 
     if not decompressor.eof:
         raise BodyUnparseable("truncated zstd data")
     return result
+
+
+def _past_the_cap(
+    kind: BodyFormat, prefix: bytes, max_record_bytes: int, max_records: int
+) -> Steps[None]:
+    """Raises ``TooManyRecords`` if ``prefix``, the start of a body cut after a newline, holds more
+    records than ``max_records``: the whole body is refused with the same error, at the same line.
+
+    Any other error in the start is left to the whole body's parse (a CSV cut inside a quoted cell
+    is unparseable only here). So a body refused this way could otherwise have been refused for a
+    byte further on, invalid UTF-8, or inflating past the byte cap; its records make it too large
+    either way.
+    """
+    try:
+        if kind is BodyFormat.CSV:
+            yield from _parse_csv(prefix, max_record_bytes, max_records)
+        else:
+            skipped = len(_UTF8_BOM) if prefix.startswith(_UTF8_BOM) else 0
+            _require_utf8(prefix[skipped:], skipped)
+            yield from _parse_ndjson(prefix[skipped:], max_record_bytes, max_records, skipped)
+    except TooManyRecords:
+        raise
+    except (BodyUnparseable, RecordTooLarge, TooDeeplyNested):
+        return
 
 
 def _require_utf8(body: bytes, skipped: int) -> None:

@@ -69,7 +69,9 @@ _MAX_PROBES: Final = 16
 _MAX_PROBE_KEYS: Final = 1024
 
 
-class RejectedRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+# gc=False as ``RecordError``: its one container is its own list of errors, which holds none of
+# its kind, so no cycle passes through one.
+class RejectedRecord(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     """An invalid record as it was sent (a CSV row as a JSON object of its cells), with its
     errors: what a rejected-records topic needs."""
 

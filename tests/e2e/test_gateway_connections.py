@@ -1,8 +1,9 @@
 """`inlet gateway` as shipped (2 workers) against hostile connections, over raw TCP on loopback.
 
 Idle connections, heads and bodies trickled in are cut at their deadlines (short ones here, set
-through the ``INLET_HTTP_*`` variables); beyond a worker's connection cap a new connection gets a
-clean 503 and everything recovers once the connections go (deploy/_connections.py).
+through the ``INLET_HTTP_*`` variables), a head over its size cap is answered 431; beyond a
+worker's connection cap a new connection gets a clean 503 and everything recovers once the
+connections go (deploy/_connections.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ KEEP_ALIVE_S = 2
 HEAD_S = 3.0
 BODY_S = 3.0
 MIN_RATE = 1000  # bytes/s
+MAX_HEAD = 16 * 1024
 # Whatever the machine's load, a cut comes within this; the code as it was never cut at all.
 CUT_WITHIN_S = 60.0
 EARLY = 0.1  # a loop timer may fire this much before its time, as measured from here
@@ -148,6 +150,25 @@ async def _trickled_head(port: int) -> None:
     writer.close()
 
 
+async def _large_head(port: int) -> None:
+    """A head over the cap is answered 431 (the server's problem) and closed; one within it is
+    served."""
+    reader, writer = await _connect(port)
+    fill = b"X-Fill: " + b"f" * (MAX_HEAD // 2) + b"\r\n"
+    answer = await _request(reader, writer, GET_LIVE[:-2] + fill + b"\r\n")
+    assert answer.status == 200
+    writer.write(GET_LIVE[:-2] + fill * 3 + b"\r\n")
+    answer, rest = _parse(await _until_closed(reader))
+    assert (answer.status, answer.problem_code(), rest) == (
+        431,
+        "request_header_fields_too_large",
+        b"",
+    )
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["connection"] == "close"
+    writer.close()
+
+
 async def _trickled_body(port: int, token: str) -> None:
     """A body at 2 bytes/s while the gateway reads it: 408 at the body's deadline."""
     reader, writer = await _connect(port)
@@ -216,6 +237,7 @@ async def test_idle_and_slow_connections_are_cut(settings: Settings) -> None:
         "INLET_HTTP_HEAD_TIMEOUT_S": str(HEAD_S),
         "INLET_HTTP_BODY_TIMEOUT_S": str(BODY_S),
         "INLET_HTTP_BODY_MIN_RATE": str(MIN_RATE),
+        "INLET_HTTP_MAX_HEAD_BYTES": str(MAX_HEAD),
     }
     with (
         serve(create_registry(settings)) as registry,
@@ -238,6 +260,7 @@ async def test_idle_and_slow_connections_are_cut(settings: Settings) -> None:
             "idle new connection": _idle_new_connection(port),
             "idle after an answer": _idle_after_an_answer(port),
             "trickled head": _trickled_head(port),
+            "large head": _large_head(port),
             "trickled body": _trickled_body(port, token),
             "trickled body after an answer": _trickled_body_after_an_answer(port),
             "steady body": _steady_body(port, token),

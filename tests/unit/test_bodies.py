@@ -400,3 +400,44 @@ def test_a_single_json_object_is_known_to_be_one_record_before_parsing() -> None
     assert known_record_count(b"{}", JSON, "gzip") is None
     assert known_record_count(b"{}", "text/plain", None) is None
     assert known_record_count(b"  ", JSON, None) is None
+
+
+# A compressed body over the records cap stops inflating (issue #10, item 2).
+
+
+def test_a_compressed_ndjson_body_over_the_records_cap_is_not_inflated_to_its_end() -> None:
+    # Truncated far past the cap: inflated to the end, the body would be "truncated gzip data".
+    body = gzip.compress(b'{"a":1}\n' * 200_000)[:-1000]
+    with pytest.raises(TooManyRecords) as caught:
+        parse_body(body, NDJSON, "gzip", max_records=1000)
+    assert caught.value.details() == {"limit_records": 1000, "line": 1001}  # as parsed whole
+    # And a bomb past the byte cap is refused for its records before it is inflated that far.
+    with pytest.raises(TooManyRecords):
+        parse_body(gzip.compress(b"{}\n" * 2_000_000), NDJSON, "gzip", max_records=1000)
+
+
+def test_a_compressed_csv_body_over_the_records_cap_is_not_inflated_to_its_end() -> None:
+    body = gzip.compress(b"a,b\n" + b"".join(b"%d,2\n" % i for i in range(200_000)))[:-1000]
+    with pytest.raises(TooManyRecords) as caught:
+        parse_body(body, CSV, "gzip", max_records=1000)
+    assert caught.value.details() == {"limit_records": 1000, "line": 1002}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "records"),
+    [
+        (b"\n" * 5000 + b"{}\n" * 5, NDJSON, 5),  # more lines than the cap, few records
+        (b"a\n" + b'"1\n' + b"\n" * 5000 + b'2"\n' + b"3\n", CSV, 2),  # a cell of 5,000 lines
+    ],
+)
+def test_lines_that_are_not_records_do_not_count_against_the_cap(
+    body: bytes, content_type: str, records: int
+) -> None:
+    assert len(parse_body(gzip.compress(body), content_type, "gzip", max_records=10)) == records
+
+
+def test_an_error_before_the_cap_is_still_the_error_it_was() -> None:
+    body = b'{"a":1}\n{"a":\n' + b'{"a":1}\n' * 5000
+    with pytest.raises(BodyUnparseable) as caught:
+        parse_body(gzip.compress(body), NDJSON, "gzip", max_records=10)
+    assert caught.value.line == 2

@@ -72,7 +72,10 @@ async def _until(condition: Any, timeout_s: float = 10.0) -> None:
 
 
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-LIMITS = ConnectionLimits(head_s=10, body_s=10, body_min_rate=1000, max_connections=2)
+MAX_HEAD = 4096
+LIMITS = ConnectionLimits(
+    head_s=10, body_s=10, body_min_rate=1000, max_connections=2, max_head_bytes=MAX_HEAD
+)
 
 
 def _status(written: bytes) -> int:
@@ -108,7 +111,9 @@ async def test_a_new_connection_that_sends_nothing_is_closed_after_the_keep_aliv
 
 
 async def test_a_head_that_does_not_complete_is_answered_408() -> None:
-    limits = ConnectionLimits(head_s=0.05, body_s=10, body_min_rate=1000, max_connections=2)
+    limits = ConnectionLimits(
+        head_s=0.05, body_s=10, body_min_rate=1000, max_connections=2, max_head_bytes=MAX_HEAD
+    )
     protocol, transport = _protocols(limits)()
     protocol.data_received(b"GET / HTTP/1.1\r\nHo")
     await _until(lambda: transport.closed)
@@ -117,8 +122,50 @@ async def test_a_head_that_does_not_complete_is_answered_408() -> None:
     assert b"x-content-type-options: nosniff\r\n" in transport.written
 
 
+async def test_a_head_larger_than_the_cap_is_answered_431_in_one_piece() -> None:
+    protocol, transport = _protocols(LIMITS)()
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * MAX_HEAD + b"\r\n\r\n")
+    await _until(lambda: transport.closed)
+    assert _status(transport.written) == 431
+    body = json.loads(transport.written.partition(b"\r\n\r\n")[2])
+    assert body["code"] == "request_header_fields_too_large"
+    assert str(MAX_HEAD) in body["detail"]
+    assert b"x-content-type-options: nosniff\r\n" in transport.written
+    assert b"content-type: application/problem+json\r\n" in transport.written
+
+
+async def test_a_head_growing_past_the_cap_is_cut_before_it_completes() -> None:
+    protocol, transport = _protocols(LIMITS)()
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    while not transport.closed:  # a header that never ends: httptools would buffer all of it
+        protocol.data_received(b"a" * 1000)
+        assert len(transport.written) == 0 or transport.closed
+    assert _status(transport.written) == 431
+    assert b'"code":"request_header_fields_too_large"' in transport.written
+    assert b"x-content-type-options: nosniff\r\n" in transport.written
+
+
+async def test_heads_within_the_cap_are_served_whatever_comes_with_them() -> None:
+    protocol, transport = _protocols(LIMITS)()
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * (MAX_HEAD - 100)
+    body = b"b" * (4 * MAX_HEAD)  # in the same chunk as the head, and more than the cap
+    protocol.data_received(head + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    await _until(lambda: transport.written)
+    assert _status(transport.written) == 200
+    # A head trickled in pieces, just within the cap.
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\nX-Fill: ")
+    for _ in range(MAX_HEAD // 1000 - 1):
+        protocol.data_received(b"a" * 1000)
+    transport.written = b""
+    protocol.data_received(b"\r\n\r\n")
+    await _until(lambda: transport.written)
+    assert _status(transport.written) == 200
+
+
 async def test_a_body_is_never_late_while_the_server_does_not_read() -> None:
-    limits = ConnectionLimits(head_s=0.05, body_s=0.05, body_min_rate=1, max_connections=2)
+    limits = ConnectionLimits(
+        head_s=0.05, body_s=0.05, body_min_rate=1, max_connections=2, max_head_bytes=MAX_HEAD
+    )
     stalled = asyncio.Event()
 
     async def busy(scope: Any, receive: Any, send: Any) -> None:
@@ -138,7 +185,9 @@ async def test_a_body_is_never_late_while_the_server_does_not_read() -> None:
 
 
 async def test_a_body_still_coming_after_the_answer_is_cut_without_a_second_answer() -> None:
-    limits = ConnectionLimits(head_s=0.05, body_s=0.05, body_min_rate=1000, max_connections=2)
+    limits = ConnectionLimits(
+        head_s=0.05, body_s=0.05, body_min_rate=1000, max_connections=2, max_head_bytes=MAX_HEAD
+    )
 
     async def early(scope: Any, receive: Any, send: Any) -> None:
         await send(

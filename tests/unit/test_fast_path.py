@@ -6,13 +6,12 @@ fake producer): with the fast path, and without it (``gateway_fast_path=False``:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 import hashlib
 import hmac
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from gateway.app import build_app
 from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
+from inlet.codec.steps import Steps
 from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
@@ -95,9 +95,8 @@ class FakeProducer(AsyncProducer):
         self.produced: list[OutgoingRecord] = []
         self.down = False
 
-    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
-        loop = asyncio.get_running_loop()
-        delivery = Delivery(loop, loop.create_future())
+    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+        yield from ()
         batch = list(records)
         if self.down:
             failed = ProduceFailed(KafkaError(KafkaError._ALL_BROKERS_DOWN), queued=len(batch))
@@ -105,7 +104,6 @@ class FakeProducer(AsyncProducer):
         else:
             self.produced += batch
             delivery.future.set_result(len(batch))
-        return delivery
 
     def close(self, timeout: float = 5.0) -> None:
         pass

@@ -85,9 +85,20 @@ def test_documents_describe_every_error_status(tmp_path: Path) -> None:
     assert isinstance(app.app, Litestar)
     gateway = openapi_document(app.app)
     ingest = gateway["paths"]["/v1/ingest/{token}"]["post"]
-    assert {"200", "400", "401", "404", "408", "413", "415", "422", "429", "500", "503"} == set(
-        ingest["responses"]
-    )
+    assert {
+        "200",
+        "400",
+        "401",
+        "404",
+        "408",
+        "413",
+        "415",
+        "422",
+        "429",
+        "431",
+        "500",
+        "503",
+    } == set(ingest["responses"])
     assert set(ingest["requestBody"]["content"]) == {
         "application/json",
         "application/x-ndjson",

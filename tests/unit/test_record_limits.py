@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
@@ -19,6 +19,7 @@ from gateway.metrics import GatewayMetrics
 from inlet.codec._record_errors import QUOTE_CHARS, REASON_CHARS, bounded_reason, quoted
 from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import RecordCodec
+from inlet.codec.steps import Steps
 from inlet.errors import (
     KafkaNotAuthorized,
     KafkaRecordTooLarge,
@@ -132,12 +133,10 @@ class RecordingProducer(AsyncProducer):
     def __init__(self) -> None:  # no librdkafka producer, no poll thread
         self.calls: list[list[OutgoingRecord]] = []
 
-    def produce_tracked(self, records: Iterable[OutgoingRecord]) -> Delivery:
-        loop = asyncio.get_running_loop()
-        delivery = Delivery(loop, loop.create_future())
+    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+        yield from ()
         self.calls.append(list(records))
         delivery.future.set_result(len(self.calls[-1]))
-        return delivery
 
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,0 +1,222 @@
+"""A large request is built and handed to the producer in slices, giving the loop a turn between
+two; a small one in one go. The outcome is the same as handing everything over at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import pytest
+
+import gateway.ingest
+from gateway.connector_lookup import ConnectorLookup
+from gateway.errors import Overloaded
+from gateway.ingest import Ingest, IngestResult
+from gateway.metrics import GatewayMetrics
+from inlet.codec.steps import STEP_RECORDS, Steps, run, run_yielding
+from inlet.errors import KafkaUnavailable
+from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
+from inlet.model.connectors import Connector, ConnectorState
+from inlet.model.fields import FieldSpec
+from inlet.settings import Settings
+from inlet.tokens import token_hash
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+CONNECTOR = Connector(
+    id="con_0123456789abcdef",
+    name="slices",
+    fields=[FieldSpec(name="id", type="string"), FieldSpec(name="n", type="integer")],
+    key_field="id",
+    topic="slices",
+    rejected_topic="slices.rejected",
+    subject="slices-value",
+    record_name="Slices",
+    schema_id=7,
+    schema_version=1,
+    token_hash=token_hash("inlet_ingest_slices"),
+    created_at=AT,
+    updated_at=AT,
+)
+
+
+class Librdkafka:
+    """Stands in for confluent-kafka's ``Producer``: keeps what it is given, acks it at once (as
+    the poll thread would, later), and refuses with ``BufferError`` past ``room`` records."""
+
+    def __init__(self, room: int | None = None) -> None:
+        self.produced: list[OutgoingRecord] = []
+        self.room = room
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
+        if self.room is not None and len(self.produced) >= self.room:
+            raise BufferError
+        self.produced.append(
+            OutgoingRecord(topic, value, key, kwargs["headers"], kwargs["partition"])
+        )
+        kwargs["on_delivery"](None, None)
+
+    def poll(self, _timeout: float) -> int:
+        return 0
+
+
+def producer(stub: Librdkafka) -> AsyncProducer:
+    made = AsyncProducer.__new__(AsyncProducer)  # no librdkafka producer, no poll thread
+    made._producer = stub  # type: ignore[assignment]
+    return made
+
+
+def records(count: int) -> list[OutgoingRecord]:
+    return [OutgoingRecord("t", str(i).encode(), None, None) for i in range(count)]
+
+
+async def watched(
+    work: Callable[[], Awaitable[object]], stub: Librdkafka
+) -> tuple[object, set[int]]:
+    """``work()``'s result, and how many records ``stub`` held each time another task ran."""
+    seen: set[int] = set()
+    stop = asyncio.Event()
+
+    async def other_request() -> None:
+        while not stop.is_set():
+            seen.add(len(stub.produced))
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_request())
+    await asyncio.sleep(0)  # it runs once before the work starts
+    try:
+        return await work(), seen
+    finally:
+        stop.set()
+        await task
+
+
+def test_records_are_handed_over_in_slices_with_the_loop_turning_between_them() -> None:
+    stub = Librdkafka()
+    total = 3 * STEP_RECORDS + 5
+
+    async def work() -> int:
+        delivery = Delivery.on_running_loop()
+        await run_yielding(producer(stub).produce_steps(records(total), delivery))
+        return await delivery.future
+
+    acknowledged, seen = asyncio.run(watched(work, stub))
+    assert acknowledged == total
+    assert stub.produced == records(total)  # all of them, in order
+    # Another task ran after each full slice, never inside one.
+    assert seen - {0, total} == {STEP_RECORDS, 2 * STEP_RECORDS, 3 * STEP_RECORDS}
+
+
+def test_a_request_of_one_slice_is_handed_over_without_a_step() -> None:
+    async def first_step() -> None:
+        steps = producer(Librdkafka()).produce_steps(
+            records(STEP_RECORDS), Delivery.on_running_loop()
+        )
+        with pytest.raises(StopIteration):
+            next(steps)  # done at once: ``run_yielding`` awaits nothing
+
+    asyncio.run(first_step())
+
+
+def test_a_full_queue_in_a_later_slice_is_refused_at_once_counting_what_was_queued() -> None:
+    stub = Librdkafka(room=STEP_RECORDS + 10)
+
+    async def work() -> Delivery:
+        delivery = Delivery.on_running_loop()
+        with pytest.raises(ProduceFailed) as refused:
+            await run_yielding(producer(stub).produce_steps(records(3 * STEP_RECORDS), delivery))
+        assert refused.value.queue_full
+        assert refused.value.queued == STEP_RECORDS + 10
+        return delivery
+
+    delivery = asyncio.run(work())
+    assert delivery.queued == STEP_RECORDS + 10
+    assert delivery.future.cancelled()
+
+
+# --- The gateway's whole produce step -----------------------------------------------------------
+
+
+def ingest_with(stub: Librdkafka, **settings: Any) -> Ingest:
+    lookup = ConnectorLookup(ConnectorState(), None)  # type: ignore[arg-type]
+    config = Settings(kafka_bootstrap_servers="127.0.0.1:1", **settings)
+    return Ingest(config, lookup, producer(stub), GatewayMetrics())
+
+
+def half_invalid(count: int) -> bytes:
+    values = (str(i) if i % 2 else '"x"' for i in range(count))  # every other one invalid
+    lines = (f'{{"id":"r{i}","n":{value}}}' for i, value in enumerate(values))
+    return "\n".join(lines).encode()
+
+
+async def _ingest(ingest: Ingest, body: bytes) -> IngestResult:
+    return await ingest.ingest(
+        CONNECTOR,
+        body,
+        content_type="application/x-ndjson",
+        content_encoding=None,
+        atomic=False,
+        request_id="req-1",
+    )
+
+
+async def at_once(steps: Steps[Any]) -> Any:
+    return run(steps)
+
+
+def test_a_large_request_lets_others_run_and_writes_what_the_unsliced_path_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: 1_767_225_600_000_000_000)
+    body = half_invalid(5 * STEP_RECORDS)
+    sliced = Librdkafka()
+    result, seen = asyncio.run(watched(lambda: _ingest(ingest_with(sliced), body), sliced))
+    # Others ran while the records were being handed over, not only before and after.
+    assert any(0 < count < len(sliced.produced) for count in seen)
+
+    monkeypatch.setattr(gateway.ingest, "run_yielding", at_once)
+    whole = Librdkafka()
+    unsliced = asyncio.run(_ingest(ingest_with(whole), body))
+    assert result == unsliced
+    assert (unsliced.accepted, unsliced.rejected) == (5 * STEP_RECORDS // 2, 5 * STEP_RECORDS // 2)
+    assert sliced.produced == whole.produced
+    assert [record.topic for record in whole.produced] == ["slices"] * (5 * STEP_RECORDS // 2) + [
+        "slices.rejected"
+    ] * (5 * STEP_RECORDS // 2)
+    assert msgspec.json.decode(whole.produced[-1].value or b"")["record"] == {
+        "id": f"r{5 * STEP_RECORDS - 2}",
+        "n": "x",
+    }
+
+
+def test_a_request_of_500_records_never_gives_the_loop_a_turn() -> None:
+    stub = Librdkafka()
+    result, seen = asyncio.run(watched(lambda: _ingest(ingest_with(stub), half_invalid(500)), stub))
+    assert (result.accepted, result.rejected) == (250, 250)  # type: ignore[attr-defined]
+    assert seen == {0}  # parsed, encoded, built and handed over without a single await that waits
+
+
+def test_a_full_queue_refuses_a_large_request_saying_what_was_queued() -> None:
+    stub = Librdkafka(room=STEP_RECORDS + 1)
+    with pytest.raises(Overloaded) as refused:
+        asyncio.run(_ingest(ingest_with(stub), half_invalid(4 * STEP_RECORDS)))
+    assert f"{STEP_RECORDS + 1} of the request's {4 * STEP_RECORDS} records were queued" in str(
+        refused.value
+    )
+
+
+def test_a_deadline_passing_while_records_are_handed_over_says_what_may_be_written() -> None:
+    stub = Librdkafka()
+    # Past once the first slice is handed over: the deadline is the whole produce step's.
+    ingest = ingest_with(stub, produce_timeout_s=1e-9)
+    with pytest.raises(KafkaUnavailable) as late:
+        asyncio.run(_ingest(ingest, half_invalid(4 * STEP_RECORDS)))
+    assert len(stub.produced) == STEP_RECORDS
+    assert str(late.value).endswith(
+        f"{STEP_RECORDS} of the request's {4 * STEP_RECORDS} records were acknowledged; "
+        f"0 more were handed to the producer and may still be written, the last "
+        f"{3 * STEP_RECORDS} never will be"
+    )
