@@ -47,8 +47,11 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         topic_partitions=1,
     )
     with serve_inlet(base) as (registry, gateway, settings):
-        admin = httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"})
-        yield Stack(settings, gateway, admin, httpx.Client(timeout=30))
+        with (
+            httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}) as admin,
+            httpx.Client(timeout=30) as client,
+        ):
+            yield Stack(settings, gateway, admin, client)
 
 
 def stripe_signed(body: bytes, secret: str, ts: int | None = None) -> dict[str, str]:
