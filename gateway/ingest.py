@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from gateway.connector_lookup import ConnectorLookup
+from gateway.envelopes import Limits, unwrap
 from gateway.errors import (
     AllRecordsInvalid,
     Overloaded,
@@ -32,7 +33,7 @@ from gateway.errors import (
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.signatures import Verifiers
-from inlet.codec.bodies import known_record_count, parse_steps
+from inlet.codec.bodies import RecordBatch, decode_content_steps, known_record_count, parse_steps
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.codec.steps import run_yielding
 from inlet.errors import InletError, KafkaUnavailable
@@ -114,9 +115,79 @@ class Ingest:
         content_encoding: str | None,
         atomic: bool | None,
         request_id: str,
+        headers_in: Mapping[str, str] | None = None,
     ) -> IngestResult:
+        """``headers_in`` (by lower-case name) are the request's: an envelope reads them."""
         received_ms = time.time_ns() // 1_000_000
         codec = self.codec_for(connector)
+        settings, rate = self._settings, connector.rate_limit_per_s
+        batch: RecordBatch
+        record_headers: list[Headers] | None = None
+        if connector.envelope is not None:
+            body = await run_yielding(
+                decode_content_steps(body, content_encoding, settings.max_body_bytes)
+            )
+            limits = Limits(settings.max_record_bytes, settings.max_records_per_request)
+            unwrapped = unwrap(connector.envelope, body, headers_in or {}, content_type, limits)
+            batch, record_headers = unwrapped.records, unwrapped.headers
+            self._limiter.admit(connector.id, rate, len(batch))
+        else:
+            batch = await self._parsed(connector, body, content_type, content_encoding)
+        all_or_nothing = connector.atomic if atomic is None else atomic
+        headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
+        # What a Kafka record leaves a valid record's key and value, beside these headers (and
+        # the largest of an envelope's own).
+        largest = max(map(headers_size, record_headers), default=0) if record_headers else 0
+        room = (
+            settings.max_message_bytes
+            - BATCH_OVERHEAD
+            - RECORD_OVERHEAD
+            - headers_size(headers)
+            - largest
+        )
+        result = await run_yielding(
+            codec.encode_steps(
+                batch,
+                all_or_nothing=all_or_nothing,
+                errors_listed=settings.max_errors_listed,
+                max_bytes=room,
+            )
+        )
+        del body, batch  # the records are in ``result`` now
+        if result.rejected_count and not result.records:
+            raise _capped(AllRecordsInvalid(result.errors, unexamined=result.unexamined), settings)
+        if result.rejected_count and all_or_nothing:
+            raise _capped(RecordsInvalid(result.errors, unexamined=result.unexamined), settings)
+        records = self._outgoing(
+            connector=connector,
+            codec=codec,
+            result=result,
+            headers=headers,
+            record_headers=record_headers,
+            request_id=request_id,
+            received_ms=received_ms,
+            content_type=content_type,
+        )
+        await self._produce(records)
+        self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
+        errors = result.errors
+        return IngestResult(
+            accepted=len(result.records),
+            rejected=len(result.rejected),
+            schema_id=codec.schema_id,
+            schema_version=codec.schema_version,
+            errors=errors[: self._settings.max_errors_listed],
+            errors_total=len(errors),
+            unknown_fields=result.unknown_fields,
+        )
+
+    async def _parsed(
+        self,
+        connector: Connector,
+        body: bytes,
+        content_type: str | None,
+        content_encoding: str | None,
+    ) -> RecordBatch:
         settings, rate = self._settings, connector.rate_limit_per_s
         # The rate limit is charged as soon as the record count is known, so that a 429 costs
         # no decoding: a single JSON object before parsing, any other body once parsed.
@@ -136,44 +207,7 @@ class Ingest:
         )
         if known is None:
             self._limiter.admit(connector.id, rate, len(batch))
-        all_or_nothing = connector.atomic if atomic is None else atomic
-        headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
-        # What a Kafka record leaves a valid record's key and value, beside these headers.
-        room = settings.max_message_bytes - BATCH_OVERHEAD - RECORD_OVERHEAD - headers_size(headers)
-        result = await run_yielding(
-            codec.encode_steps(
-                batch,
-                all_or_nothing=all_or_nothing,
-                errors_listed=settings.max_errors_listed,
-                max_bytes=room,
-            )
-        )
-        del body, batch  # the records are in ``result`` now
-        if result.rejected_count and not result.records:
-            raise _capped(AllRecordsInvalid(result.errors, unexamined=result.unexamined), settings)
-        if result.rejected_count and all_or_nothing:
-            raise _capped(RecordsInvalid(result.errors, unexamined=result.unexamined), settings)
-        records = self._outgoing(
-            connector=connector,
-            codec=codec,
-            result=result,
-            headers=headers,
-            request_id=request_id,
-            received_ms=received_ms,
-            content_type=content_type,
-        )
-        await self._produce(records)
-        self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
-        errors = result.errors
-        return IngestResult(
-            accepted=len(result.records),
-            rejected=len(result.rejected),
-            schema_id=codec.schema_id,
-            schema_version=codec.schema_version,
-            errors=errors[: self._settings.max_errors_listed],
-            errors_total=len(errors),
-            unknown_fields=result.unknown_fields,
-        )
+        return batch
 
     def _outgoing(
         self,
@@ -182,6 +216,7 @@ class Ingest:
         codec: RecordCodec,
         result: EncodeResult,
         headers: Headers,
+        record_headers: list[Headers] | None,
         request_id: str,
         received_ms: int,
         content_type: str | None,
@@ -190,9 +225,14 @@ class Ingest:
         ones); raises ``RejectedRecordTooLarge`` for a rejected record that is not."""
         topic = connector.topic
         limit = self._settings.max_message_bytes
-        records: list[OutgoingRecord] = [
-            OutgoingRecord(topic, value, key, headers) for _index, key, value in result.records
-        ]
+        records: list[OutgoingRecord] = (
+            [OutgoingRecord(topic, value, key, headers) for _index, key, value in result.records]
+            if record_headers is None
+            else [
+                OutgoingRecord(topic, value, key, headers + record_headers[index])
+                for index, key, value in result.records
+            ]
+        )
         for rejected in result.rejected:
             kept = RejectedRecord(
                 connector_id=connector.id,

@@ -147,6 +147,11 @@ def decode_content(
     return run(_decode_content(body, content_encoding, max_bytes))
 
 
+def decode_content_steps(body: bytes, content_encoding: str | None, max_bytes: int) -> Steps[bytes]:
+    """``decode_content`` in steps (``steps.py``)."""
+    return _decode_content(body, content_encoding, max_bytes)
+
+
 def _decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> Steps[bytes]:
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     for coding in reversed(codings):  # listed in the order they were applied
