@@ -29,6 +29,7 @@ from inlet.tokens import presented_token
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+    from gateway.envelopes import FirehoseAnswer
     from gateway.ingest import IngestResult
 
 INGEST_PATH = "/v1/ingest"
@@ -37,7 +38,7 @@ _TOKEN_PREFIX = INGEST_PATH + "/"
 # The route's logic: (token, read_body, headers, mode) -> (result, request id); raises on errors.
 IngestCall = Callable[
     [str | None, Callable[[], Awaitable[bytes]], dict[str, str], str | None],
-    Awaitable[tuple["IngestResult", str]],
+    Awaitable[tuple["IngestResult | FirehoseAnswer", str]],
 ]
 
 # The query strings the routes' one parameter can take without Litestar's validation.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -18,10 +19,13 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandler, ExceptionHandlersMap
 
+from gateway.envelopes import firehose_error
 from gateway.errors import (
     AllRecordsInvalid,
     BatchExceedsBurst,
     ClientDisconnected,
+    EnvelopeInvalid,
+    FirehoseRefused,
     RateLimited,
     RecordsInvalid,
     SignatureInvalid,
@@ -63,6 +67,7 @@ STATUS: dict[type[InletError], int] = {
     RecordsInvalid: 422,
     AllRecordsInvalid: 422,
     UnknownToken: 404,
+    EnvelopeInvalid: 400,
     SignatureMissing: 401,
     SignatureInvalid: 401,
     TimestampOutOfTolerance: 401,
@@ -143,12 +148,37 @@ def _on_invalid_parameters(exc: ValidationException) -> Response[Any]:
     return problem_response(400, "validation_failed", f"invalid query parameter: {named}", problems)
 
 
+def _on_firehose_refused(request: Request[Any, Any, Any], exc: FirehoseRefused) -> Response[Any]:
+    """The answer the cause would have, with its status and Retry-After, in Firehose's error body
+    (its members: ``requestId``, ``timestamp``, ``errorMessage``): Firehose counts any other body
+    as a failed delivery too, but logs only ``errorMessage``."""
+    cause = exc.cause
+    answer = handler_for(cause)(request, cause)
+    status = answer.status_code or 500
+    if isinstance(cause, InletError):
+        where = "; ".join(f"{p.field}: {p.reason}" for p in cause.problems[:5])
+        message = f"{cause.code}: {cause.message}" + (f" ({where})" if where else "")
+    elif isinstance(cause, HTTPException):
+        message = f"{HTTP_CODES.get(status, HTTP_CODE_OTHERWISE)}: {_without_path(cause, '')}"
+    else:
+        message = "internal_error: internal server error"
+    headers = {k: v for k, v in answer.headers.items() if k.lower() in ("retry-after", "allow")}
+    now_ms = time.time_ns() // 1_000_000
+    return Response(
+        firehose_error(exc.request_id, now_ms, message),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     _log.error("unhandled error", extra={"method": request.method}, exc_info=exc)
     return problem_response(500, "internal_error", "internal server error")
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    FirehoseRefused: _on_firehose_refused,
     InletError: _on_inlet_error,
     HTTPException: _on_http_exception,
     Exception: _on_unexpected,

@@ -16,6 +16,7 @@ from gateway._http_errors import HTTP_CODES, status_of
 from gateway.errors import (
     AllRecordsInvalid,
     BatchExceedsBurst,
+    EnvelopeInvalid,
     Overloaded,
     RateLimited,
     RecordsInvalid,
@@ -56,6 +57,7 @@ from inlet.openapi import (
 INGEST_ERRORS: tuple[type[InletError], ...] = (
     BodyUnparseable,
     TooDeeplyNested,
+    EnvelopeInvalid,
     UnknownToken,
     SignatureMissing,
     SignatureInvalid,
@@ -92,7 +94,11 @@ REQUEST_BODY: dict[str, Any] = {
         "(`application/x-ndjson`, `application/ndjson`, `application/jsonl`, "
         "`application/x-jsonlines`): one object a line. CSV (`text/csv`): a header line naming "
         "fields, then one record a line. `Content-Encoding: gzip` (or `deflate`) is read; the "
-        "body's size after decompression is capped (413 `body_too_large`)."
+        "body's size after decompression is capped (413 `body_too_large`). A connector with "
+        "an `envelope` takes its senders' envelope instead (`firehose`: an Amazon Data Firehose "
+        "delivery request, answered `{requestId, timestamp}` or, on failure, with "
+        "`errorMessage` too; `pubsub-push`: a Pub/Sub push request; `cloudevents`: structured, "
+        "batched or binary CloudEvents 1.0); a malformed one is 400 `envelope_invalid`."
     ),
     "content": {
         "application/json": {

@@ -31,7 +31,13 @@ from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway._openapi import complete as complete_openapi
 from gateway.connector_lookup import ConnectorLookup
-from gateway.errors import ClientDisconnected
+from gateway.envelopes import (
+    FIREHOSE_ACCESS_KEY,
+    FirehoseAnswer,
+    firehose_answer,
+    firehose_request_id,
+)
+from gateway.errors import ClientDisconnected, FirehoseRefused, UnknownToken
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.ratelimit import RateLimiter, table_path
@@ -48,7 +54,7 @@ from inlet.kafka import (
     producer_config,
 )
 from inlet.logs import silence_server_access_log
-from inlet.model.connectors import ConnectorState
+from inlet.model.connectors import Connector, ConnectorState
 from inlet.openapi import openapi_config
 from inlet.sealing import secret_box
 from inlet.security_headers import add_security_headers
@@ -69,15 +75,18 @@ async def _ingest(
     read_body: Callable[[], Awaitable[bytes]],
     headers: Mapping[str, str],
     mode: str | None,
-) -> tuple[IngestResult, str]:
+) -> tuple[IngestResult | FirehoseAnswer, str]:
     """One ingest request, for both ways in (``_fast_path`` and the Litestar handlers)."""
     ingest: Ingest = state.ingest
     started = time.perf_counter()
     request_id = request_id_of(headers.get("x-request-id"))
-    status, connector_id = 500, None
+    status, connector = 500, None
+    # Firehose sends its credential in its own header: the token of a ``firehose`` connector.
+    access_key = headers.get(FIREHOSE_ACCESS_KEY) if token is None else None
     try:
-        connector = await ingest.connector_for(token)
-        connector_id = connector.id
+        connector = await ingest.connector_for(token or access_key)
+        if access_key is not None:
+            _require_firehose(connector)
         body = await read_body()
         if connector.verify is not None:  # before anything reads the body
             ingest.verify(connector, headers, body)
@@ -88,18 +97,25 @@ async def _ingest(
             content_encoding=copied_header(headers, "content-encoding"),
             atomic=None if mode is None else mode == "atomic",
             request_id=request_id,
+            headers_in=headers,
         )
-    except InletError as exc:
-        status = status_of(exc)
-        raise
-    except HTTPException as exc:  # the body over Litestar's (or the fast path's) cap: 413
-        status = exc.status_code
+    except Exception as exc:
+        if isinstance(exc, InletError):
+            status = status_of(exc)
+        elif isinstance(exc, HTTPException):  # the body over Litestar's (or the fast path's) cap
+            status = exc.status_code
+        if connector is not None and connector.envelope == "firehose":
+            raise FirehoseRefused(exc, firehose_request_id(headers)) from exc
         raise
     else:
         status = 200
+        if connector.envelope == "firehose":
+            now_ms = time.time_ns() // 1_000_000
+            return firehose_answer(firehose_request_id(headers), now_ms), request_id
         return result, request_id
     finally:
         # The token never reaches the log: the path is logged without it.
+        connector_id = None if connector is None else connector.id
         _access_log.info(
             "ingest",
             extra={
@@ -110,6 +126,12 @@ async def _ingest(
             },
         )
         state.metrics.count_request(connector_id or "-", status)
+
+
+def _require_firehose(connector: Connector) -> None:
+    """A token in Firehose's header opens only a ``firehose`` connector."""
+    if connector.envelope != "firehose":
+        raise UnknownToken
 
 
 ModeParam = Annotated[Literal["atomic", "partial"] | None, QueryParameter(name="mode")]

@@ -179,3 +179,21 @@ class SignatureKeysUnavailable(InletError):
 
     def details(self) -> dict[str, object]:
         return {"retry_after_s": self.retry_after_s}
+
+
+class EnvelopeInvalid(InletError):
+    """The body is not the envelope its connector's senders use (``gateway/envelopes.py``): a
+    member missing or of the wrong type, data that is not base64 or not JSON. ``problems`` name
+    where (``records[1].data``, ``message.data``, ``[0].id``, the ``ce-id`` header)."""
+
+    error_code = 40001
+
+
+class FirehoseRefused(Exception):
+    """A delivery to a ``firehose`` connector refused for ``cause``: answered with the status
+    ``cause`` has, in Firehose's error body (``requestId``, ``timestamp``, ``errorMessage``)."""
+
+    def __init__(self, cause: Exception, request_id: str) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.request_id = request_id

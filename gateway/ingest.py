@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from gateway.connector_lookup import ConnectorLookup
+from gateway.envelopes import Limits, unwrap
 from gateway.errors import (
     AllRecordsInvalid,
     Overloaded,
@@ -32,7 +33,7 @@ from gateway.errors import (
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
 from gateway.signatures import Verifiers
-from inlet.codec.bodies import known_record_count, parse_steps
+from inlet.codec.bodies import RecordBatch, decode_content_steps, known_record_count, parse_steps
 from inlet.codec.record_codec import EncodeResult, RecordCodec
 from inlet.codec.steps import STEP_RECORDS, Steps, run_yielding
 from inlet.errors import InletError, KafkaUnavailable
@@ -114,32 +115,36 @@ class Ingest:
         content_encoding: str | None,
         atomic: bool | None,
         request_id: str,
+        headers_in: Mapping[str, str] | None = None,
     ) -> IngestResult:
+        """``headers_in`` (by lower-case name) are the request's: an envelope reads them."""
         received_ms = time.time_ns() // 1_000_000
         codec = self.codec_for(connector)
         settings, rate = self._settings, connector.rate_limit_per_s
-        # The rate limit is charged as soon as the record count is known, so that a 429 costs
-        # no decoding: a single JSON object before parsing, any other body once parsed.
-        known = known_record_count(body, content_type, content_encoding)
-        if known is not None:
-            self._limiter.admit(connector.id, rate, known)
-        # In steps, giving the loop a turn between them: a large body stalls no other request.
-        batch = await run_yielding(
-            parse_steps(
-                body,
-                content_type,
-                content_encoding,
-                max_body_bytes=settings.max_body_bytes,
-                max_record_bytes=settings.max_record_bytes,
-                max_records=settings.max_records_per_request,
+        batch: RecordBatch
+        record_headers: list[Headers] | None = None
+        if connector.envelope is not None:
+            body = await run_yielding(
+                decode_content_steps(body, content_encoding, settings.max_body_bytes)
             )
-        )
-        if known is None:
+            limits = Limits(settings.max_record_bytes, settings.max_records_per_request)
+            unwrapped = unwrap(connector.envelope, body, headers_in or {}, content_type, limits)
+            batch, record_headers = unwrapped.records, unwrapped.headers
             self._limiter.admit(connector.id, rate, len(batch))
+        else:
+            batch = await self._parsed(connector, body, content_type, content_encoding)
         all_or_nothing = connector.atomic if atomic is None else atomic
         headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
-        # What a Kafka record leaves a valid record's key and value, beside these headers.
-        room = settings.max_message_bytes - BATCH_OVERHEAD - RECORD_OVERHEAD - headers_size(headers)
+        # What a Kafka record leaves a valid record's key and value, beside these headers (and
+        # the largest of an envelope's own).
+        largest = max(map(headers_size, record_headers), default=0) if record_headers else 0
+        room = (
+            settings.max_message_bytes
+            - BATCH_OVERHEAD
+            - RECORD_OVERHEAD
+            - headers_size(headers)
+            - largest
+        )
         result = await run_yielding(
             codec.encode_steps(
                 batch,
@@ -159,6 +164,7 @@ class Ingest:
                 codec=codec,
                 result=result,
                 headers=headers,
+                record_headers=record_headers,
                 request_id=request_id,
                 received_ms=received_ms,
                 content_type=content_type,
@@ -177,6 +183,34 @@ class Ingest:
             unknown_fields=result.unknown_fields,
         )
 
+    async def _parsed(
+        self,
+        connector: Connector,
+        body: bytes,
+        content_type: str | None,
+        content_encoding: str | None,
+    ) -> RecordBatch:
+        settings, rate = self._settings, connector.rate_limit_per_s
+        # The rate limit is charged as soon as the record count is known, so that a 429 costs
+        # no decoding: a single JSON object before parsing, any other body once parsed.
+        known = known_record_count(body, content_type, content_encoding)
+        if known is not None:
+            self._limiter.admit(connector.id, rate, known)
+        # In steps, giving the loop a turn between them: a large body stalls no other request.
+        batch = await run_yielding(
+            parse_steps(
+                body,
+                content_type,
+                content_encoding,
+                max_body_bytes=settings.max_body_bytes,
+                max_record_bytes=settings.max_record_bytes,
+                max_records=settings.max_records_per_request,
+            )
+        )
+        if known is None:
+            self._limiter.admit(connector.id, rate, len(batch))
+        return batch
+
     def _outgoing(
         self,
         *,
@@ -184,6 +218,7 @@ class Ingest:
         codec: RecordCodec,
         result: EncodeResult,
         headers: Headers,
+        record_headers: list[Headers] | None,
         request_id: str,
         received_ms: int,
         content_type: str | None,
@@ -198,10 +233,17 @@ class Ingest:
         for start in range(0, len(valid), STEP_RECORDS):
             if start:
                 yield
-            records += [
-                OutgoingRecord(topic, value, key, headers)
-                for _index, key, value in valid[start : start + STEP_RECORDS]
-            ]
+            records += (
+                [
+                    OutgoingRecord(topic, value, key, headers)
+                    for _index, key, value in valid[start : start + STEP_RECORDS]
+                ]
+                if record_headers is None
+                else [
+                    OutgoingRecord(topic, value, key, headers + record_headers[index])
+                    for index, key, value in valid[start : start + STEP_RECORDS]
+                ]
+            )
         for rejected in result.rejected:
             if records and len(records) % STEP_RECORDS == 0:
                 yield

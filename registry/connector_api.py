@@ -24,7 +24,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from inlet.codec.field_inference import InferredFields, infer_fields
-from inlet.model.connectors import Connector, Status, TopicPolicy
+from inlet.model.connectors import Connector, Envelope, Status, TopicPolicy
 from inlet.model.fields import FieldSpec
 from inlet.model.verify import MAX_SECRET_CHARS, Algorithm, Encoding, Scheme, Signed, Verify
 from registry.connector_service import (
@@ -116,6 +116,8 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     on_delete: TopicPolicy
     # Signature verification: the scheme and its secrets' fingerprints (null: none).
     verify: VerifyView | None
+    # The envelope senders wrap records in (firehose, pubsub-push, cloudevents; null: none).
+    envelope: Envelope | None
     # Until when the token replaced by the last rotation still works (null: it does not).
     previous_token_expires_at: datetime | None
     created_at: datetime

@@ -42,6 +42,7 @@ from inlet.model.avro import avro_schema, schema_json
 from inlet.model.connectors import (
     Connector,
     ConnectorState,
+    Envelope,
     TopicPolicy,
     connector_record_value,
     new_connector_id,
@@ -103,6 +104,7 @@ class NewConnector(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     replication_factor: int | None = None  # None: the ``topic_replication_factor`` setting
     on_delete: TopicPolicy = "delete"
     verify: VerifyRequest | None = None
+    envelope: Envelope | None = None  # None: the body holds the records
 
 
 class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -122,6 +124,7 @@ class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     # An object replaces the setting (``secrets`` left out: the current ones, same scheme);
     # null removes it. Applied by ``ConnectorService.update``, which seals the secrets.
     verify: VerifyRequest | msgspec.UnsetType | None = msgspec.UNSET
+    envelope: Envelope | msgspec.UnsetType | None = msgspec.UNSET  # null: records unwrapped
 
 
 class Issued(NamedTuple):
@@ -224,6 +227,7 @@ class ConnectorService:
             partitions=partitions,
             replication_factor=replication,
             on_delete=new.on_delete,
+            envelope=new.envelope,
             created_at=now,
             updated_at=now,
         )

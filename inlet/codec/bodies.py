@@ -151,6 +151,11 @@ def decode_content(
     return run(_decode_content(body, content_encoding, max_bytes))
 
 
+def decode_content_steps(body: bytes, content_encoding: str | None, max_bytes: int) -> Steps[bytes]:
+    """``decode_content`` in steps (``steps.py``)."""
+    return _decode_content(body, content_encoding, max_bytes)
+
+
 class PrefixCheck(NamedTuple):
     """What tells, from the start of a body still inflating, that it is over the records cap:
     ``parse`` raises ``TooManyRecords`` for a start (whole lines) that holds more records than the

@@ -21,6 +21,8 @@ from inlet.topics import CONNECTORS_TOPIC
 
 Status = Literal["awaiting_samples", "saved"]
 TopicPolicy = Literal["delete", "keep"]
+# The wrapping a cloud sender puts around records (``gateway/envelopes.py`` unwraps it).
+Envelope = Literal["firehose", "pubsub-push", "cloudevents"]
 
 
 def new_connector_id() -> str:
@@ -62,6 +64,9 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     # Signature verification (``inlet/model/verify.py``); None: the ingest URL alone admits.
     # Records written before it existed have none.
     verify: Verify | None = None
+    # The envelope the connector's senders wrap records in; None: the body holds the records.
+    # Records written before it existed have none.
+    envelope: Envelope | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -46,12 +46,12 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         admin_token=TOKEN,
         topic_partitions=1,
     )
-    with serve_inlet(base) as (registry, gateway, settings):
-        with (
-            httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}) as admin,
-            httpx.Client(timeout=30) as client,
-        ):
-            yield Stack(settings, gateway, admin, client)
+    with (
+        serve_inlet(base) as (registry, gateway, settings),
+        httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}) as admin,
+        httpx.Client(timeout=30) as client,
+    ):
+        yield Stack(settings, gateway, admin, client)
 
 
 def stripe_signed(body: bytes, secret: str, ts: int | None = None) -> dict[str, str]:

@@ -304,6 +304,7 @@ _NULLABLE = [{"name": "a", "type": "string", "nullable": True}]
         ({"replication_factor": 0}, 422, "invalid-connector", "replication_factor", "-1"),
         ({"rate_limit_per_s": 0}, 422, "invalid-connector", "rate_limit_per_s", "more than 0"),
         ({"on_delete": "archive"}, 422, "validation-failed", "on_delete", "archive"),
+        ({"envelope": "sqs"}, 422, "validation-failed", "envelope", "sqs"),
         ({"colour": "red"}, 422, "validation-failed", "data", "unknown field `colour`"),
         (
             {"fields": [{"name": "a", "type": "string", "y": 1}]},
@@ -513,6 +514,25 @@ async def test_patch_name_description_and_settings(client: Client, harness: Harn
     assert cleared.json()["rate_limit_per_s"] is None
 
 
+async def test_an_envelope_is_set_changed_and_cleared(client: Client, harness: Harness) -> None:
+    created = await create(client)
+    assert created["envelope"] is None
+    url = f"/v1/connectors/{created['id']}"
+    for envelope in ("firehose", "pubsub-push", "cloudevents", None):
+        patched = await client.patch(url, json={"envelope": envelope})
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["envelope"] == envelope
+        stored = harness.connectors.get(created["id"])
+        assert stored is not None
+        assert stored.envelope == envelope
+    made = await client.post(
+        "/v1/connectors",
+        json={"name": "Firehose", "fields": ORDER_FIELDS, "envelope": "firehose"},
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["envelope"] == "firehose"
+
+
 async def test_patch_without_changes_writes_nothing(client: Client, harness: Harness) -> None:
     created = await create(client)
     written = len(harness.log.records)
@@ -611,6 +631,7 @@ async def test_patch_key_field(client: Client) -> None:
         ({"fields": []}, "invalid-connector", "fields"),
         ({"fields": _UNKNOWN_TYPE}, "validation-failed", "fields[0].type"),
         ({"rate_limit_per_s": -1}, "invalid-connector", "rate_limit_per_s"),
+        ({"envelope": "kinesis"}, "validation-failed", "envelope"),
         ({"token_hash": "mine"}, "validation-failed", "data"),
         ({"status": "saved"}, "validation-failed", "data"),
     ],
