@@ -47,12 +47,8 @@ from inlet.openapi import (
     forbid_unknown_properties,
     operations,
 )
-from registry._http_errors import (
-    ADMIN_PATH_PREFIX,
-    CONFLUENT_MEDIA_TYPE,
-    answers_retry_after,
-    status_of,
-)
+from registry._http_errors import ADMIN_PATH_PREFIX, answers_retry_after, status_of
+from registry._media import CONFLUENT_MEDIA_TYPE
 from registry.compat import CompatibilityLevel
 from registry.errors import (
     ConnectorInUse,
