@@ -53,15 +53,21 @@ from registry.compat import CompatibilityLevel
 from registry.errors import (
     ConnectorInUse,
     InvalidCompatibilityLevel,
+    InvalidMode,
     InvalidPipeline,
     NameTaken,
+    NotAcceptable,
     NotEnoughSamples,
+    OperationNotPermitted,
     PipelineNotFound,
     ReferenceExists,
     ReplayConflict,
     SubjectCompatibilityNotConfigured,
+    SubjectModeNotConfigured,
     Unauthorized,
+    UnsupportedMediaType,
 )
+from registry.schemas import MODES
 
 Errors = tuple[type[InletError], ...]
 
@@ -72,6 +78,8 @@ _PIPELINE: Errors = (PipelineNotFound,)
 _SUBJECT: Errors = (SubjectNotFound,)
 _VERSION: Errors = (SubjectNotFound, VersionNotFound, InvalidVersion)
 _SCHEMA: Errors = (SchemaNotFound,)
+# A write the subject's (or the global) mode forbids: READONLY, or an explicit id outside IMPORT.
+_MODE: Errors = (OperationNotPermitted,)
 
 # The domain errors each operation raises, beyond ``_ALWAYS``.
 ERRORS: dict[tuple[str, str], Errors] = {
@@ -100,7 +108,8 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("DELETE", "/v1/pipelines/{pipeline_id}"): _PIPELINE,
     ("POST", "/v1/pipelines/{pipeline_id}/pause"): _PIPELINE,
     ("POST", "/v1/pipelines/{pipeline_id}/resume"): _PIPELINE,
-    # Confluent's subjects and versions.
+    # Confluent's root, subjects and versions.
+    ("GET", "/"): (),
     ("GET", "/subjects"): (),
     ("POST", "/subjects/{subject}"): (*_SUBJECT, SchemaNotFound, InvalidSchema),
     ("DELETE", "/subjects/{subject}"): (
@@ -108,9 +117,10 @@ ERRORS: dict[tuple[str, str], Errors] = {
         SubjectSoftDeleted,
         SubjectNotSoftDeleted,
         ReferenceExists,
+        *_MODE,
     ),
     ("GET", "/subjects/{subject}/versions"): _SUBJECT,
-    ("POST", "/subjects/{subject}/versions"): (InvalidSchema, IncompatibleSchema),
+    ("POST", "/subjects/{subject}/versions"): (InvalidSchema, IncompatibleSchema, *_MODE),
     ("GET", "/subjects/{subject}/versions/{version}"): _VERSION,
     ("GET", "/subjects/{subject}/versions/{version}/schema"): _VERSION,
     ("GET", "/subjects/{subject}/versions/{version}/referencedby"): _VERSION,
@@ -119,8 +129,10 @@ ERRORS: dict[tuple[str, str], Errors] = {
         SchemaVersionSoftDeleted,
         SchemaVersionNotSoftDeleted,
         ReferenceExists,
+        *_MODE,
     ),
     # Confluent's schemas by id.
+    ("GET", "/schemas"): (),
     ("GET", "/schemas/ids/{schema_id}"): _SCHEMA,
     ("GET", "/schemas/ids/{schema_id}/schema"): _SCHEMA,
     ("GET", "/schemas/ids/{schema_id}/subjects"): _SCHEMA,
@@ -128,14 +140,24 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("GET", "/schemas/types"): (),
     # Confluent's compatibility levels and checks.
     ("GET", "/config"): (),
-    ("PUT", "/config"): (InvalidCompatibilityLevel,),
-    ("DELETE", "/config"): (),
+    ("PUT", "/config"): (InvalidCompatibilityLevel, *_MODE),
+    ("DELETE", "/config"): _MODE,
     ("GET", "/config/{subject}"): (SubjectCompatibilityNotConfigured,),
-    ("PUT", "/config/{subject}"): (InvalidCompatibilityLevel,),
-    ("DELETE", "/config/{subject}"): (SubjectCompatibilityNotConfigured,),
+    ("PUT", "/config/{subject}"): (InvalidCompatibilityLevel, *_MODE),
+    ("DELETE", "/config/{subject}"): (*_SUBJECT, SubjectCompatibilityNotConfigured, *_MODE),
     ("POST", "/compatibility/subjects/{subject}/versions"): (InvalidSchema,),
     ("POST", "/compatibility/subjects/{subject}/versions/{version}"): (*_VERSION, InvalidSchema),
+    # Confluent's modes.
+    ("GET", "/mode"): (),
+    ("PUT", "/mode"): (InvalidMode, *_MODE),
+    ("GET", "/mode/{subject}"): (SubjectModeNotConfigured,),
+    ("PUT", "/mode/{subject}"): (InvalidMode, *_MODE),
+    ("DELETE", "/mode/{subject}"): _SUBJECT,
 }
+# What every operation of Confluent's API may answer besides: an ``Accept`` it cannot meet, and a
+# body of a media type it does not read (``schema_api._negotiate``).
+_CONFLUENT_ALWAYS: Errors = (NotAcceptable,)
+_CONFLUENT_BODY: Errors = (UnsupportedMediaType,)
 
 # A name with one character that is not whitespace (Python's, as ``str.strip`` sees it: ``\s``
 # plus the separators ECMA regexes do not count, and the BOM they do).
@@ -160,6 +182,8 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
         "enum": [v for level in CompatibilityLevel for v in (level.value, level.value.lower())]
     },
     ("SchemaRequest", "schemaType"): {"enum": ["AVRO"]},
+    # Confluent's: any letter case of a mode.
+    ("ModeBody", "mode"): {"enum": [v for mode in MODES for v in (mode, mode.lower())]},
 }
 # A version as ``registry/schemas.parse_version`` reads it: ``latest``, ``-1``, or 1 … 2^31-1
 # (leading zeros allowed).
@@ -203,7 +227,10 @@ CONFLUENT_ERROR_SCHEMA: dict[str, Any] = {
 
 def _answers(method: str, path: str, operation: Operation) -> Iterator[ErrorAnswer]:
     admin = path.startswith(ADMIN_PATH_PREFIX)
-    for error in (*_ALWAYS, *ERRORS[method, path]):
+    confluent = () if admin else _CONFLUENT_ALWAYS
+    if not admin and "requestBody" in operation:
+        confluent += _CONFLUENT_BODY
+    for error in (*_ALWAYS, *ERRORS[method, path], *confluent):
         name = error.code if admin else str(error.error_code)
         yield _answer(admin, status_of(error), name, retry_after=answers_retry_after(error))
     if operation.get("parameters") or "requestBody" in operation:
@@ -232,6 +259,10 @@ def complete(document: Document) -> None:
     config = document["components"]["schemas"]["ConfigRequest"]
     config["required"] = ["compatibility"]
     config["properties"]["compatibility"].pop("default", None)
+    # The same for a mode (42204).
+    mode = document["components"]["schemas"]["ModeBody"]
+    mode["required"] = ["mode"]
+    mode["properties"]["mode"].pop("default", None)
     for method, path, operation in operations(document):
         if (method, path) in LINKS:
             _link(operation, *LINKS[method, path])

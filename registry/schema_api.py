@@ -116,11 +116,15 @@ async def _negotiate(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaType("HTTP 415 Unsupported Media Type")
 
 
-@get("/", media_type=_MEDIA, include_in_schema=False)
-async def root() -> Response[bytes]:
+class Root(msgspec.Struct, frozen=True):
+    """Confluent's answer to ``GET /``: an empty object."""
+
+
+@get("/", media_type=_MEDIA, before_request=_negotiate)
+async def root() -> Root:
     """Confluent's ``GET /``: ``{}``, which clients use as a liveness check. (A browser gets the
     same: Inlet has no console page to send it to yet.)"""
-    return Response(content=b"{}", media_type=_MEDIA)
+    return Root()
 
 
 class SchemaRegistryController(Controller):
