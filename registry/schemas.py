@@ -181,8 +181,11 @@ class SchemaRegistry:
             )
         schema_id = state.id_for(canonical, references=refs)
         stored = None if schema_id is None else state.schema_by_id(schema_id)
-        if schema_id is None or (stored is not None and canonical_form(stored.schema) != canonical):
-            schema_id = state.next_id()
+        if schema_id is None or (
+            stored is not None
+            and (canonical_form(stored.schema) != canonical or stored.references != refs)
+        ):
+            schema_id, stored = state.next_id(), None  # a new id is stored with this schema's text
         # One id, one text: the first registration's (older logs may hold a text as sent).
         text = canonical if stored is None else stored.schema
         # Versions only grow, past soft-deleted ones too (Confluent's rule).

@@ -21,6 +21,7 @@ from inlet.errors import (
     StoreTimeout,
     SubjectNotFound,
 )
+from inlet.model.schemas import SchemaVersion, canonical_json, schema_record
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
 from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
@@ -341,6 +342,20 @@ def test_permanently_deleted_schemas_get_their_id_back_and_ids_are_not_reused(
     assert _id(client, V2, "other-value") == 2  # a new schema never gets a freed id
     assert _id(client, V1) == 1  # the same schema gets its own back, as in a running Confluent
     assert client.get(f"/subjects/{SUBJECT}/versions").json() == [1]
+
+
+def test_an_id_holding_another_schema_is_not_given_with_its_text(
+    client: Client, log: InMemoryStateLog
+) -> None:
+    # A log another writer made: id 1 stored with V1, and then with V2 too.
+    for version in (
+        SchemaVersion("a", 1, 1, json.dumps(V1)),
+        SchemaVersion("b", 1, 1, json.dumps(V2)),
+    ):
+        record = schema_record(version)
+        log.folder.apply(record.topic, record.key, record.value)
+    assert _id(client, V2, "c") == 2  # V2 under 1 would read as V1
+    assert client.get("/schemas/ids/2").json()["schema"] == canonical_json(V2)
 
 
 # --- Compatibility levels. ---
