@@ -154,8 +154,8 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("PUT", "/mode/{subject}"): (InvalidMode, *_MODE),
     ("DELETE", "/mode/{subject}"): _SUBJECT,
 }
-# What every operation of Confluent's API may answer besides: an ``Accept`` it cannot meet, and a
-# body of a media type it does not read (``schema_api._negotiate``).
+# What every operation of Confluent's API but ``GET /`` may answer besides: an ``Accept`` it cannot
+# meet, and a body of a media type it does not read (``schema_api._negotiate``).
 _CONFLUENT_ALWAYS: Errors = (NotAcceptable,)
 _CONFLUENT_BODY: Errors = (UnsupportedMediaType,)
 
@@ -227,7 +227,8 @@ CONFLUENT_ERROR_SCHEMA: dict[str, Any] = {
 
 def _answers(method: str, path: str, operation: Operation) -> Iterator[ErrorAnswer]:
     admin = path.startswith(ADMIN_PATH_PREFIX)
-    confluent = () if admin else _CONFLUENT_ALWAYS
+    # ``GET /`` answers whatever the client accepts (``schema_api.root``): no 406 there.
+    confluent = () if admin or path == "/" else _CONFLUENT_ALWAYS
     if not admin and "requestBody" in operation:
         confluent += _CONFLUENT_BODY
     for error in (*_ALWAYS, *ERRORS[method, path], *confluent):

@@ -120,7 +120,7 @@ class Root(msgspec.Struct, frozen=True):
     """Confluent's answer to ``GET /``: an empty object."""
 
 
-@get("/", media_type=_MEDIA, before_request=_negotiate)
+@get("/", media_type=_MEDIA)
 async def root() -> Root:
     """Confluent's ``GET /``: ``{}``, which clients use as a liveness check. (A browser gets the
     same: Inlet has no console page to send it to yet.)"""
