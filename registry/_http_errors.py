@@ -19,8 +19,8 @@ from litestar.types import ExceptionHandlersMap
 
 from inlet.errors import InletError, Problem, snake_case
 from inlet.problems import problem_response
+from registry._media import CONFLUENT_MEDIA_TYPE
 
-CONFLUENT_MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 ADMIN_PATH_PREFIX = "/v1/"
 
 _log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from inlet.codec.errors import (
     RecordTooLarge,
     TooDeeplyNested,
     TooManyRecords,
-    UnsupportedMediaType,
 )
+from inlet.codec.errors import UnsupportedMediaType as UnsupportedBodyType
 from inlet.codec.field_inference import MAX_EXAMPLE_BYTES, MAX_EXAMPLE_RECORDS, InvalidExample
 from inlet.errors import (
     ConnectorNotFound,
@@ -56,26 +56,28 @@ from inlet.openapi import (
     forbid_unknown_properties,
     operations,
 )
-from registry._http_errors import (
-    ADMIN_PATH_PREFIX,
-    CONFLUENT_MEDIA_TYPE,
-    answers_retry_after,
-    status_of,
-)
+from registry._http_errors import ADMIN_PATH_PREFIX, answers_retry_after, status_of
+from registry._media import CONFLUENT_MEDIA_TYPE
 from registry.compat import CompatibilityLevel
 from registry.errors import (
     ConnectorInUse,
     InvalidCompatibilityLevel,
+    InvalidMode,
     InvalidPipeline,
     NameTaken,
+    NotAcceptable,
     NotEnoughSamples,
+    OperationNotPermitted,
     PipelineNotFound,
     ReferenceExists,
     ReplayConflict,
     SubjectCompatibilityNotConfigured,
+    SubjectModeNotConfigured,
     Unauthorized,
+    UnsupportedMediaType,
     VerifySecretNotFound,
 )
+from registry.schemas import MODES
 
 Errors = tuple[type[InletError], ...]
 
@@ -86,6 +88,8 @@ _PIPELINE: Errors = (PipelineNotFound,)
 _SUBJECT: Errors = (SubjectNotFound,)
 _VERSION: Errors = (SubjectNotFound, VersionNotFound, InvalidVersion)
 _SCHEMA: Errors = (SchemaNotFound,)
+# A write the subject's (or the global) mode forbids: READONLY, or an explicit id outside IMPORT.
+_MODE: Errors = (OperationNotPermitted,)
 
 # The domain errors each operation raises, beyond ``_ALWAYS``.
 ERRORS: dict[tuple[str, str], Errors] = {
@@ -98,7 +102,7 @@ ERRORS: dict[tuple[str, str], Errors] = {
         BodyTooLarge,
         RecordTooLarge,
         TooManyRecords,
-        UnsupportedMediaType,
+        UnsupportedBodyType,
         InvalidExample,
     ),
     ("GET", "/v1/connectors/{connector_id}"): _CONNECTOR,
@@ -129,7 +133,8 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("DELETE", "/v1/pipelines/{pipeline_id}"): _PIPELINE,
     ("POST", "/v1/pipelines/{pipeline_id}/pause"): _PIPELINE,
     ("POST", "/v1/pipelines/{pipeline_id}/resume"): _PIPELINE,
-    # Confluent's subjects and versions.
+    # Confluent's root, subjects and versions.
+    ("GET", "/"): (),
     ("GET", "/subjects"): (),
     ("POST", "/subjects/{subject}"): (*_SUBJECT, SchemaNotFound, InvalidSchema),
     ("DELETE", "/subjects/{subject}"): (
@@ -137,9 +142,10 @@ ERRORS: dict[tuple[str, str], Errors] = {
         SubjectSoftDeleted,
         SubjectNotSoftDeleted,
         ReferenceExists,
+        *_MODE,
     ),
     ("GET", "/subjects/{subject}/versions"): _SUBJECT,
-    ("POST", "/subjects/{subject}/versions"): (InvalidSchema, IncompatibleSchema),
+    ("POST", "/subjects/{subject}/versions"): (InvalidSchema, IncompatibleSchema, *_MODE),
     ("GET", "/subjects/{subject}/versions/{version}"): _VERSION,
     ("GET", "/subjects/{subject}/versions/{version}/schema"): _VERSION,
     ("GET", "/subjects/{subject}/versions/{version}/referencedby"): _VERSION,
@@ -148,8 +154,10 @@ ERRORS: dict[tuple[str, str], Errors] = {
         SchemaVersionSoftDeleted,
         SchemaVersionNotSoftDeleted,
         ReferenceExists,
+        *_MODE,
     ),
     # Confluent's schemas by id.
+    ("GET", "/schemas"): (),
     ("GET", "/schemas/ids/{schema_id}"): _SCHEMA,
     ("GET", "/schemas/ids/{schema_id}/schema"): _SCHEMA,
     ("GET", "/schemas/ids/{schema_id}/subjects"): _SCHEMA,
@@ -157,14 +165,24 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("GET", "/schemas/types"): (),
     # Confluent's compatibility levels and checks.
     ("GET", "/config"): (),
-    ("PUT", "/config"): (InvalidCompatibilityLevel,),
-    ("DELETE", "/config"): (),
+    ("PUT", "/config"): (InvalidCompatibilityLevel, *_MODE),
+    ("DELETE", "/config"): _MODE,
     ("GET", "/config/{subject}"): (SubjectCompatibilityNotConfigured,),
-    ("PUT", "/config/{subject}"): (InvalidCompatibilityLevel,),
-    ("DELETE", "/config/{subject}"): (SubjectCompatibilityNotConfigured,),
+    ("PUT", "/config/{subject}"): (InvalidCompatibilityLevel, *_MODE),
+    ("DELETE", "/config/{subject}"): (*_SUBJECT, SubjectCompatibilityNotConfigured, *_MODE),
     ("POST", "/compatibility/subjects/{subject}/versions"): (InvalidSchema,),
     ("POST", "/compatibility/subjects/{subject}/versions/{version}"): (*_VERSION, InvalidSchema),
+    # Confluent's modes.
+    ("GET", "/mode"): (),
+    ("PUT", "/mode"): (InvalidMode, *_MODE),
+    ("GET", "/mode/{subject}"): (SubjectModeNotConfigured,),
+    ("PUT", "/mode/{subject}"): (InvalidMode, *_MODE),
+    ("DELETE", "/mode/{subject}"): _SUBJECT,
 }
+# What every operation of Confluent's API but ``GET /`` may answer besides: an ``Accept`` it cannot
+# meet, and a body of a media type it does not read (``schema_api._negotiate``).
+_CONFLUENT_ALWAYS: Errors = (NotAcceptable,)
+_CONFLUENT_BODY: Errors = (UnsupportedMediaType,)
 
 # A name with one character that is not whitespace (Python's, as ``str.strip`` sees it: ``\s``
 # plus the separators ECMA regexes do not count, and the BOM they do).
@@ -189,6 +207,8 @@ CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
         "enum": [v for level in CompatibilityLevel for v in (level.value, level.value.lower())]
     },
     ("SchemaRequest", "schemaType"): {"enum": ["AVRO"]},
+    # Confluent's: any letter case of a mode.
+    ("ModeBody", "mode"): {"enum": [v for mode in MODES for v in (mode, mode.lower())]},
 }
 # A version as ``registry/schemas.parse_version`` reads it: ``latest``, ``-1``, or 1 … 2^31-1
 # (leading zeros allowed).
@@ -257,7 +277,11 @@ CONFLUENT_ERROR_SCHEMA: dict[str, Any] = {
 
 def _answers(method: str, path: str, operation: Operation) -> Iterator[ErrorAnswer]:
     admin = path.startswith(ADMIN_PATH_PREFIX)
-    for error in (*_ALWAYS, *ERRORS[method, path]):
+    # ``GET /`` answers whatever the client accepts (``schema_api.root``): no 406 there.
+    confluent = () if admin or path == "/" else _CONFLUENT_ALWAYS
+    if not admin and "requestBody" in operation:
+        confluent += _CONFLUENT_BODY
+    for error in (*_ALWAYS, *ERRORS[method, path], *confluent):
         name = error.code if admin else str(error.error_code)
         yield _answer(admin, status_of(error), name, retry_after=answers_retry_after(error))
     if operation.get("parameters") or "requestBody" in operation:
@@ -286,6 +310,10 @@ def complete(document: Document) -> None:
     config = document["components"]["schemas"]["ConfigRequest"]
     config["required"] = ["compatibility"]
     config["properties"]["compatibility"].pop("default", None)
+    # The same for a mode (42204).
+    mode = document["components"]["schemas"]["ModeBody"]
+    mode["required"] = ["mode"]
+    mode["properties"]["mode"].pop("default", None)
     for method, path, operation in operations(document):
         if (method, path) in LINKS:
             _link(operation, *LINKS[method, path])

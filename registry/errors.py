@@ -69,3 +69,29 @@ class VerifySecretNotFound(InletError):
     """No secret of the connector's ``verify`` setting has this fingerprint."""
 
     error_code = 40452
+
+
+class SubjectModeNotConfigured(InletError):
+    error_code = 40409
+
+
+class InvalidMode(InletError):
+    error_code = 42204
+
+
+class OperationNotPermitted(InletError):
+    """The mode forbids it: a write in READONLY, an explicit id outside IMPORT (Confluent's)."""
+
+    error_code = 42205
+
+
+class NotAcceptable(InletError):
+    """The client accepts none of the media types the Confluent-compatible API answers in."""
+
+    error_code = 406
+
+
+class UnsupportedMediaType(InletError):
+    """A request body in a media type the Confluent-compatible API does not read."""
+
+    error_code = 415

@@ -9,30 +9,35 @@ the app serves ``schemas_elsewhere`` on these paths instead.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, HttpMethod, Response, delete, get, post, put, route
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, put, route
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from inlet.model.schemas import AVRO, SchemaReference, SchemaVersion, StoredSchema
-from registry._http_errors import CONFLUENT_MEDIA_TYPE
-from registry.errors import SchemasElsewhere
+from registry._media import CONFLUENT_MEDIA_TYPE, answer_type, reads_body
+from registry._subject_paths import decode_subject
+from registry.errors import NotAcceptable, SchemasElsewhere, UnsupportedMediaType
 from registry.schemas import SchemaRegistry
 
-# Every answer has Confluent's media type. Bodies are read as JSON whatever type they declare:
-# clients send Confluent's versioned and unversioned types and plain application/json.
+# Answers are written in Confluent's v1 media type and go out in the one the client's Accept
+# prefers (``registry._media.answer_in_accepted_type``). Bodies of Confluent's types, plain JSON
+# and octet-stream are read as JSON; others are 415, as in Confluent.
 _MEDIA = CONFLUENT_MEDIA_TYPE
 
 
 class SchemaRequest(msgspec.Struct, frozen=True, rename="camel"):
     """The body of register, lookup and compatibility requests (other Confluent fields ignored)."""
 
-    schema: str
+    schema: str = ""  # missing is Confluent's 42201 "Empty schema", not a malformed body
     schema_type: str = AVRO
     references: list[SchemaReference] = msgspec.field(default_factory=list)
+    # Only in IMPORT mode (Confluent's): the id and version the schema had elsewhere.
+    schema_id: int | None = msgspec.field(default=None, name="id")
+    version: int | None = None
 
 
 class ConfigRequest(msgspec.Struct, frozen=True):
@@ -61,6 +66,10 @@ class SchemaById(msgspec.Struct, frozen=True, omit_defaults=True):
 class SubjectVersion(msgspec.Struct, frozen=True):
     subject: str
     version: int
+
+
+class ModeBody(msgspec.Struct, frozen=True):
+    mode: str = ""  # missing is an invalid mode (42204), not a malformed body
 
 
 class ConfigLevel(msgspec.Struct, frozen=True, rename="camel"):
@@ -98,18 +107,43 @@ def _raw(schema: str) -> Response[bytes]:
     return Response(content=schema.encode(), media_type=_MEDIA)
 
 
+async def _negotiate(request: Request[Any, Any, Any]) -> None:
+    """Confluent's content negotiation: 406 for an Accept it cannot meet, 415 for a body type it
+    does not read."""
+    if answer_type(request.headers.get("accept")) is None:
+        raise NotAcceptable("HTTP 406 Not Acceptable")
+    if request.method in ("POST", "PUT") and not reads_body(request.headers.get("content-type")):
+        raise UnsupportedMediaType("HTTP 415 Unsupported Media Type")
+
+
+class Root(msgspec.Struct, frozen=True):
+    """Confluent's answer to ``GET /``: an empty object."""
+
+
+@get("/", media_type=_MEDIA)
+async def root() -> Root:
+    """Confluent's ``GET /``: ``{}``, which clients use as a liveness check. (A browser gets the
+    same: Inlet has no console page to send it to yet.)"""
+    return Root()
+
+
 class SchemaRegistryController(Controller):
-    """Confluent's ``/subjects``, ``/schemas``, ``/config`` and ``/compatibility`` resources."""
+    """Confluent's ``/subjects``, ``/schemas``, ``/config``, ``/mode`` and ``/compatibility``."""
 
     path = "/"
+    middleware = [decode_subject]  # noqa: RUF012 (Litestar's declaration)
+    before_request = staticmethod(_negotiate)
 
     # --- Subjects and versions. ---
 
     @get("/subjects", media_type=_MEDIA)
     async def list_subjects(
-        self, schema_registry: NamedDependency[SchemaRegistry], deleted: FromQuery[bool] = False
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        deleted: FromQuery[bool] = False,
+        subject_prefix: Annotated[str, QueryParameter(name="subjectPrefix")] = "",
     ) -> list[str]:
-        return await schema_registry.subjects(deleted=deleted)
+        return await schema_registry.subjects(deleted=deleted, prefix=subject_prefix)
 
     @get("/subjects/{subject:str}/versions", media_type=_MEDIA)
     async def list_versions(
@@ -164,6 +198,9 @@ class SchemaRegistryController(Controller):
             data.schema_type,
             normalize=normalize,
             references=data.references,
+            # Confluent's clients send -1 and 0 for "none".
+            schema_id=data.schema_id if data.schema_id is not None and data.schema_id > 0 else None,
+            version=data.version if data.version is not None and data.version > 0 else None,
         )
         return RegisteredId(schema_id)
 
@@ -199,7 +236,27 @@ class SchemaRegistryController(Controller):
     ) -> list[int]:
         return await schema_registry.delete_subject(subject, permanent=permanent)
 
-    # --- Schemas by id. ---
+    # --- Schemas. ---
+
+    @get("/schemas", media_type=_MEDIA)
+    async def list_schemas(
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        *,
+        subject_prefix: Annotated[str, QueryParameter(name="subjectPrefix")] = "",
+        deleted: FromQuery[bool] = False,
+        latest_only: Annotated[bool, QueryParameter(name="latestOnly")] = False,
+        offset: FromQuery[int] = 0,
+        limit: FromQuery[int] = -1,
+    ) -> list[SubjectVersionSchema]:
+        found = await schema_registry.schemas(
+            prefix=subject_prefix,
+            deleted=deleted,
+            latest_only=latest_only,
+            offset=offset,
+            limit=limit,
+        )
+        return [_version_body(version) for version in found]
 
     @get("/schemas/ids/{schema_id:int}", media_type=_MEDIA)
     async def get_schema(
@@ -288,6 +345,48 @@ class SchemaRegistryController(Controller):
     ) -> ConfigLevel:
         return ConfigLevel(await schema_registry.delete_config(subject))
 
+    # --- Modes. ---
+
+    @get("/mode", media_type=_MEDIA)
+    async def get_global_mode(self, schema_registry: NamedDependency[SchemaRegistry]) -> ModeBody:
+        return ModeBody(await schema_registry.get_mode())
+
+    @put("/mode", media_type=_MEDIA)
+    async def put_global_mode(
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        data: JSONBody[ModeBody],
+        force: FromQuery[bool] = False,
+    ) -> ModeBody:
+        return ModeBody(await schema_registry.set_mode(data.mode, force=force))
+
+    @get("/mode/{subject:str}", media_type=_MEDIA)
+    async def get_subject_mode(
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: FromPath[str],
+        default_to_global: Annotated[bool, QueryParameter(name="defaultToGlobal")] = False,
+    ) -> ModeBody:
+        return ModeBody(
+            await schema_registry.get_mode(subject, default_to_global=default_to_global)
+        )
+
+    @put("/mode/{subject:str}", media_type=_MEDIA)
+    async def put_subject_mode(
+        self,
+        schema_registry: NamedDependency[SchemaRegistry],
+        subject: FromPath[str],
+        data: JSONBody[ModeBody],
+        force: FromQuery[bool] = False,
+    ) -> ModeBody:
+        return ModeBody(await schema_registry.set_mode(data.mode, subject, force=force))
+
+    @delete("/mode/{subject:str}", media_type=_MEDIA, status_code=200)
+    async def delete_subject_mode(
+        self, schema_registry: NamedDependency[SchemaRegistry], subject: FromPath[str]
+    ) -> ModeBody:
+        return ModeBody(await schema_registry.delete_mode(subject))
+
     # --- Compatibility checks. ---
 
     @post(
@@ -333,9 +432,12 @@ async def _compatibility(
 _CONFLUENT_PATHS = [
     "/subjects",
     "/subjects/{rest:path}",
+    "/schemas",
     "/schemas/{rest:path}",
     "/config",
     "/config/{rest:path}",
+    "/mode",
+    "/mode/{rest:path}",
     "/compatibility/{rest:path}",
 ]
 

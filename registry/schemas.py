@@ -39,9 +39,11 @@ from inlet.model.schemas import (
     SchemaState,
     SchemaVersion,
     StoredSchema,
+    canonical_form,
     canonical_json,
     config_record,
     delete_subject_record,
+    mode_record,
     schema_record,
     schema_tombstone,
 )
@@ -55,13 +57,28 @@ from registry.compat import (
     parse_level,
     reader_writer_problems,
 )
-from registry.errors import ReferenceExists, SubjectCompatibilityNotConfigured
+from registry.errors import (
+    InvalidMode,
+    OperationNotPermitted,
+    ReferenceExists,
+    SubjectCompatibilityNotConfigured,
+    SubjectModeNotConfigured,
+)
 
 T = TypeVar("T")
 
 SCHEMA_TYPES = (AVRO,)
+# Confluent's modes: IMPORT takes schemas with the ids and versions they had elsewhere.
+READWRITE, READONLY, IMPORT = "READWRITE", "READONLY", "IMPORT"
+MODES = (READWRITE, READONLY, IMPORT)
 # What a read raises when the local state does not have what it names.
-_NOT_FOUND = (SchemaNotFound, SubjectNotFound, VersionNotFound, SubjectCompatibilityNotConfigured)
+_NOT_FOUND = (
+    SchemaNotFound,
+    SubjectNotFound,
+    VersionNotFound,
+    SubjectCompatibilityNotConfigured,
+    SubjectModeNotConfigured,
+)
 _MAX_VERSION = 2**31 - 1
 _VERSION_PATTERN = re.compile(r"-?[0-9]+")
 _MAX_REFERENCE_DEPTH = 32  # references of references...: a bound, as for nesting
@@ -111,12 +128,15 @@ class SchemaRegistry:
         *,
         normalize: bool = False,
         references: Sequence[SchemaReference] = (),
+        schema_id: int | None = None,
+        version: int | None = None,
     ) -> int:
         """Register ``schema_text`` under ``subject``; the schema's global id.
 
-        A schema the subject already has (live) answers its id and writes nothing. With
-        ``normalize`` a new schema is stored in canonical form instead of as sent. References
-        resolve on the caught-up state, inside the decision.
+        A schema the subject already has (live) answers its id and writes nothing. Stored is Avro's
+        own text of the schema (``canonical_json``), as Confluent stores it, with or without
+        ``normalize``. References resolve on the caught-up state, inside the decision. An explicit
+        ``schema_id`` or ``version`` (Confluent's import) needs IMPORT.
         """
         early = None if references else self._parse(schema_text, schema_type, ())
         if early is not None and (known := await self._registered(subject, early)) is not None:
@@ -124,8 +144,11 @@ class SchemaRegistry:
 
         def decide() -> tuple[list[Record], int]:
             parsed = early or self._parse(schema_text, schema_type, references)
-            records, schema_id, _ = self._plan(subject, schema_text, parsed, normalize=normalize)
-            return records, schema_id
+            if schema_id is not None or version is not None:
+                records, given_id, _ = self._plan_import(subject, parsed, schema_id, version)
+                return records, given_id
+            records, new_id, _ = self._plan(subject, schema_text, parsed, normalize=normalize)
+            return records, new_id
 
         return await self._log.transact(decide)
 
@@ -164,6 +187,7 @@ class SchemaRegistry:
         refs = parsed.references
         if (existing := state.lookup(subject, canonical, references=refs)) is not None:
             return [], existing.schema_id, existing.version
+        self._require_mode(subject, READWRITE, "read-write")
         live = [self._checkable(v) for v in self._live(subject)]
         reasons = check(self._level(subject), parsed.checkable, live)
         if reasons:
@@ -174,14 +198,48 @@ class SchemaRegistry:
             )
         schema_id = state.id_for(canonical, references=refs)
         stored = None if schema_id is None else state.schema_by_id(schema_id)
-        if schema_id is None or stored is None:
-            schema_id, text = state.next_id(), canonical if normalize else schema_text
-        else:
-            text = stored.schema  # one id, one text: the first registration's
+        if schema_id is None or (
+            stored is not None
+            and (canonical_form(stored.schema) != canonical or stored.references != refs)
+        ):
+            schema_id, stored = state.next_id(), None  # a new id is stored with this schema's text
+        # One id, one text: the first registration's (older logs may hold a text as sent).
+        text = canonical if stored is None else stored.schema
         # Versions only grow, past soft-deleted ones too (Confluent's rule).
         number = max(state.versions(subject, deleted=True), default=0) + 1
         version = SchemaVersion(subject, number, schema_id, text, references=refs)
         return [schema_record(version)], schema_id, number
+
+    def _plan_import(
+        self, subject: str, parsed: _Parsed, schema_id: int | None, version: int | None
+    ) -> tuple[list[Record], int, int]:
+        """Confluent's import: the schema under the id and version it had elsewhere, unchecked
+        for compatibility; an id or version already taken by another schema is refused."""
+        state = self._state
+        self._require_mode(subject, IMPORT, "import")
+        canonical = canonical_json(parsed.schema)
+        refs = parsed.references
+        if schema_id is None:
+            known = state.id_for(canonical, references=refs)
+            schema_id = state.next_id() if known is None else known
+        stored = state.schema_by_id(schema_id)
+        if stored is not None and (
+            canonical_form(stored.schema) != canonical or stored.references != refs
+        ):
+            raise OperationNotPermitted(
+                f"Overwrite new schema with id {schema_id} is not permitted."
+            )
+        number = version or max(state.versions(subject, deleted=True), default=0) + 1
+        taken = state.get_version(subject, number, deleted=True)
+        if taken is not None:
+            if taken.schema_id == schema_id:
+                return [], schema_id, number
+            raise OperationNotPermitted(
+                f"Overwrite new schema with version {number} is not permitted."
+            )
+        text = canonical if stored is None else stored.schema
+        record = schema_record(SchemaVersion(subject, number, schema_id, text, references=refs))
+        return [record], schema_id, number
 
     async def lookup(
         self,
@@ -207,8 +265,29 @@ class SchemaRegistry:
 
         return await self._read(read)
 
-    async def subjects(self, *, deleted: bool = False) -> list[str]:
-        return self._state.subjects(deleted=deleted)
+    async def subjects(self, *, deleted: bool = False, prefix: str = "") -> list[str]:
+        return [s for s in self._state.subjects(deleted=deleted) if s.startswith(prefix)]
+
+    async def schemas(
+        self,
+        *,
+        prefix: str = "",
+        deleted: bool = False,
+        latest_only: bool = False,
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[SchemaVersion]:
+        """Confluent's ``GET /schemas``: versions of the subjects starting with ``prefix``, by
+        subject then version (only each subject's latest with ``latest_only``), from ``offset``,
+        at most ``limit`` of them when ``limit`` is positive."""
+        found: list[SchemaVersion] = []
+        for subject in await self.subjects(deleted=deleted, prefix=prefix):
+            numbers = self._state.versions(subject, deleted=deleted)
+            versions = (self._state.get_version(subject, n, deleted=True) for n in numbers)
+            listed = [v for v in versions if v is not None]
+            found.extend(listed[-1:] if latest_only else listed)
+        end = offset + limit if limit > 0 else None
+        return found[max(offset, 0) : end]
 
     async def versions(self, subject: str, *, deleted: bool = False) -> list[int]:
         def read() -> list[int]:
@@ -257,6 +336,7 @@ class SchemaRegistry:
         wanted = parse_version(version)
 
         def decide() -> tuple[list[Record], int]:
+            self._refuse_if_read_only(subject)
             self._require_subject(subject, deleted=True)
             # "latest" is the latest live version; a number may name a soft-deleted one.
             found = self._state.get_version(subject, wanted, deleted=wanted != "latest")
@@ -292,6 +372,7 @@ class SchemaRegistry:
         self, subject: str, *, permanent: bool = False
     ) -> tuple[list[Record], list[int]]:
         """The records ``delete_subject`` writes and the versions it deletes (pure, to transact)."""
+        self._refuse_if_read_only(subject)
         self._require_subject(subject, deleted=True)
         where = f"Subject '{subject}'"
         live = self._state.versions(subject)
@@ -338,6 +419,7 @@ class SchemaRegistry:
         parsed = parse_level(level)
 
         def decide() -> tuple[list[Record], CompatibilityLevel]:
+            self._refuse_if_read_only(subject)
             return [config_record(subject, parsed.value)], parsed
 
         return await self._log.transact(decide)
@@ -346,6 +428,7 @@ class SchemaRegistry:
         """Remove a level (the global one reverts to the default); the level it had."""
 
         def decide() -> tuple[list[Record], CompatibilityLevel]:
+            self._refuse_if_read_only(subject)
             if subject is None:
                 return [config_record(None, None)], self._global_level()
             level = self._state.subject_level(subject)
@@ -371,27 +454,93 @@ class SchemaRegistry:
         """Could ``schema_text`` be registered after ``version`` (all live versions when None)?
 
         The reasons come back only when ``verbose``. ``latest`` means every live version, so that
-        transitive levels check them all, as registering would.
+        transitive levels check them all, as registering would; a subject without versions is
+        compatible with anything (Confluent's answer), but a numbered version it lacks is 40402.
         """
         early = None if references else self._parse(schema_text, schema_type, ())
         wanted = None if version is None else parse_version(version)
 
         def read() -> tuple[_Parsed, list[object]]:
             parsed = early or self._parse(schema_text, schema_type, references)
-            if wanted is None:
+            if wanted is None or wanted == "latest":
                 targets = self._live(subject)
             else:
-                self._require_subject(subject)
-                targets = (
-                    self._live(subject) if wanted == "latest" else [self._version(subject, wanted)]
-                )
+                found = self._state.get_version(subject, wanted)
+                if found is None:
+                    raise VersionNotFound(f"Version {wanted} not found.")
+                targets = [found]
             return parsed, [self._checkable(v) for v in targets]
 
         parsed, existing = await self._read(read)
         reasons = check(self._level(subject), parsed.checkable, existing)
         return not reasons, reasons if verbose else []
 
+    # --- Modes. ---
+
+    async def get_mode(self, subject: str | None = None, *, default_to_global: bool = False) -> str:
+        if subject is None:
+            return self._global_mode()
+
+        def read() -> str:
+            mode = self._state.subject_mode(subject)
+            if mode is not None:
+                return mode
+            if default_to_global:
+                return self._global_mode()
+            raise SubjectModeNotConfigured(
+                f"Subject '{subject}' does not have subject-level mode configured"
+            )
+
+        return await self._read(read)
+
+    async def set_mode(self, mode: str, subject: str | None = None, *, force: bool = False) -> str:
+        """Set the mode of ``subject`` (or the global one). Entering IMPORT where schemas exist
+        needs ``force``, as in Confluent: imported ids must not meet ids given here."""
+        wanted = mode.upper()
+        if wanted not in MODES:
+            raise InvalidMode(f"Invalid mode. Valid values are {', '.join(MODES)}")
+
+        def decide() -> tuple[list[Record], str]:
+            current = self._global_mode() if subject is None else self._state.subject_mode(subject)
+            if wanted == IMPORT and current != IMPORT and not force:
+                existing = self._state.subjects() if subject is None else self._live(subject)
+                if existing:
+                    raise OperationNotPermitted("Cannot import since found existing subjects")
+            return [mode_record(subject, wanted)], wanted
+
+        return await self._log.transact(decide)
+
+    async def delete_mode(self, subject: str) -> str:
+        """Remove ``subject``'s own mode (it follows the global one again); the mode it had."""
+
+        def decide() -> tuple[list[Record], str]:
+            mode = self._state.subject_mode(subject)
+            if mode is None:
+                raise SubjectNotFound(f"Subject '{subject}' not found.")
+            return [mode_record(subject, None)], mode
+
+        return await self._log.transact(decide)
+
     # --- Helpers. ---
+
+    def _global_mode(self) -> str:
+        return self._state.global_mode() or READWRITE
+
+    def _mode(self, subject: str | None) -> str:
+        mode = None if subject is None else self._state.subject_mode(subject)
+        return mode or self._global_mode()
+
+    def _refuse_if_read_only(self, subject: str | None) -> None:
+        if self._mode(subject) == READONLY:
+            where = "Subject " + subject if subject is not None else "The registry"
+            raise OperationNotPermitted(f"{where} is in read-only mode")
+
+    def _require_mode(self, subject: str, mode: str, spelled: str) -> None:
+        """Confluent's register rules: nothing in READONLY; an explicit id only in IMPORT, and
+        none but an explicit one there."""
+        self._refuse_if_read_only(subject)
+        if self._mode(subject) != mode:
+            raise OperationNotPermitted(f"Subject {subject} is not in {spelled} mode")
 
     async def _read(self, read: Callable[[], T]) -> T:
         """``read()`` on the local state; when it finds nothing, again once the state has caught
@@ -496,6 +645,8 @@ def _parse_avro(schema_text: str, schema_type: str, documents: Sequence[object])
 
     ``documents`` are the schemas its references resolve to, dependencies first.
     """
+    if not schema_text:
+        raise InvalidSchema("Empty schema")
     if schema_type != AVRO:
         raise InvalidSchema(f"Unsupported schema type {schema_type!r}: this registry supports AVRO")
     try:

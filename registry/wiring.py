@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -32,8 +33,10 @@ from inlet.sink_rules import SinkRules
 from inlet.statelog.fold import StateFold, StateLog
 from inlet.topics import CONNECTORS_TOPIC, PIPELINE_STATUS_TOPIC, PIPELINES_TOPIC, SAMPLES_TOPIC
 from registry._http_errors import EXCEPTION_HANDLERS
+from registry._media import answer_in_accepted_type
 from registry._openapi import complete as complete_openapi
 from registry._request import RegistryRequest
+from registry._subject_paths import keep_subjects_encoded
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
@@ -45,7 +48,7 @@ from registry.remote_schemas import RemoteSchemaStore
 from registry.replay import RejectedReplayer
 from registry.sample_service import SampleService
 from registry.samples_api import SamplesController
-from registry.schema_api import SchemaRegistryController, schemas_elsewhere
+from registry.schema_api import SchemaRegistryController, root, schemas_elsewhere
 from registry.schema_store import LocalSchemaStore, SchemaStore
 from registry.schemas import SchemaRegistry
 from registry.topic_admin import TopicAdmin
@@ -134,14 +137,25 @@ class Services:
         self.replayer = parts.replayer
 
 
+class RegistryApp(MeasuredLitestar):
+    """The registry's Litestar app: Confluent's subject paths are routed on the raw path, so a
+    subject may hold any character, ``/`` included (``registry/_subject_paths.py``)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            keep_subjects_encoded(scope)
+        await super().__call__(scope, receive, send)
+
+
 def build_app(
     services: Services, *, admin_token_hash: str, lifespan: Sequence[Lifespan] = ()
 ) -> Litestar:
     """The registry's HTTP app on ``services``; ``lifespan`` starts and stops what they run on."""
-    app = MeasuredLitestar(
+    app = RegistryApp(
         route_handlers=[
             *HEALTH_ROUTES,
             metrics_endpoint,
+            root,
             (
                 SchemaRegistryController
                 if services.remote_schemas is None
@@ -166,7 +180,7 @@ def build_app(
         lifespan=list(lifespan),
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         openapi_config=openapi_config("Inlet registry and admin API", "1", complete_openapi),
-        before_send=[add_security_headers, allow_every_method],
+        before_send=[add_security_headers, allow_every_method, answer_in_accepted_type],
     )
     app.state.admin_token_hash = admin_token_hash
     app.state.metrics = app.metrics = RegistryMetrics()

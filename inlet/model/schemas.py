@@ -10,11 +10,15 @@ by either can be read here and the other way round:
   subject is the global level, a null value removes the level.
 * ``{"keytype":"DELETE_SUBJECT","subject":s,"magic":0}`` → ``{"subject","version"}``: soft-deletes
   every version of the subject up to and including ``version``.
+* ``{"keytype":"MODE","subject":s|null,"magic":0}`` → ``{"mode": mode}`` (READWRITE, READONLY,
+  IMPORT); a null subject is the global mode, a null value removes the mode.
 * ``{"keytype":"NOOP","magic":0}``: written by Confluent to probe the log; no effect.
 
-Schema ids are global: one id per distinct schema (compared in canonical form, with its references),
-whatever the subject. An id lives as long as any version, soft-deleted or not, refers to it. A
-version's references count against deleting the versions they name until the referring version is
+Schema ids are global: one id per distinct schema (compared by Avro's own text of it,
+``inlet/model/avro_text.py``, with its references), whatever the subject. An id is served as long
+as any version, soft-deleted or not, refers to it; once none does, the same schema registered again
+gets that id back (as a running Confluent does), while this fold remembers it. A version's
+references count against deleting the versions they name until the referring version is
 permanently deleted (Confluent's rule): ``referenced_by``.
 """
 
@@ -25,6 +29,7 @@ from typing import Literal
 
 import msgspec
 
+from inlet.model.avro_text import avro_text
 from inlet.statelog.fold import CorruptRecord, Record
 from inlet.topics import SCHEMAS_TOPIC
 
@@ -65,12 +70,14 @@ class StoredSchema(msgspec.Struct, frozen=True):
 
 
 def canonical_json(parsed: object) -> str:
-    """The identity of a parsed schema: key order and whitespace do not make a schema different.
+    """The identity of a parsed schema, and the text stored for it: Avro Java's own text of it
+    (``avro_text``), as Confluent stores it. Key order, whitespace and attributes Avro ignores do
+    not make a schema different.
 
     Not Avro's Parsing Canonical Form: that drops ``doc``, ``default`` and ``logicalType``, which
     would make schemas that differ in meaning share an id.
     """
-    return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return avro_text(parsed)
 
 
 def canonical_form(schema_text: str) -> str:
@@ -98,11 +105,16 @@ class _DeleteSubjectKey(msgspec.Struct, tag_field="keytype", tag="DELETE_SUBJECT
     magic: int = 0
 
 
+class _ModeKey(msgspec.Struct, tag_field="keytype", tag="MODE"):
+    subject: str | None = None
+    magic: int = 0
+
+
 class _NoopKey(msgspec.Struct, tag_field="keytype", tag="NOOP"):
     magic: int = 0
 
 
-_Key = _SchemaKey | _ConfigKey | _DeleteSubjectKey | _NoopKey
+_Key = _SchemaKey | _ConfigKey | _DeleteSubjectKey | _ModeKey | _NoopKey
 
 
 class _SchemaValue(msgspec.Struct, rename={"schema_id": "id", "schema_type": "schemaType"}):
@@ -122,6 +134,10 @@ class _ConfigValue(msgspec.Struct, rename="camel"):
     compatibility_level: str
 
 
+class _ModeValue(msgspec.Struct):
+    mode: str
+
+
 class _DeleteSubjectValue(msgspec.Struct):
     subject: str
     version: int
@@ -131,6 +147,7 @@ _KEY_DECODER = msgspec.json.Decoder(_Key)
 _SCHEMA_VALUE_DECODER = msgspec.json.Decoder(_SchemaValue)
 _CONFIG_VALUE_DECODER = msgspec.json.Decoder(_ConfigValue)
 _DELETE_SUBJECT_VALUE_DECODER = msgspec.json.Decoder(_DeleteSubjectValue)
+_MODE_VALUE_DECODER = msgspec.json.Decoder(_ModeValue)
 
 
 def schema_record(version: SchemaVersion) -> Record:
@@ -159,6 +176,12 @@ def config_record(subject: str | None, level: str | None) -> Record:
     return Record(SCHEMAS_TOPIC, msgspec.json.encode(_ConfigKey(subject)), value)
 
 
+def mode_record(subject: str | None, mode: str | None) -> Record:
+    """Set (or, with ``mode=None``, remove) the mode of ``subject``, or the global one."""
+    value = None if mode is None else msgspec.json.encode(_ModeValue(mode))
+    return Record(SCHEMAS_TOPIC, msgspec.json.encode(_ModeKey(subject)), value)
+
+
 def delete_subject_record(subject: str, version: int) -> Record:
     value = _DeleteSubjectValue(subject, version)
     return Record(
@@ -181,6 +204,8 @@ class SchemaState:
         self._max_id = 0
         self._global_level: str | None = None
         self._subject_levels: dict[str, str] = {}
+        self._global_mode: str | None = None
+        self._subject_modes: dict[str, str] = {}
 
     # --- The fold. ---
 
@@ -195,6 +220,8 @@ class SchemaState:
                 self._apply_config(decoded, value)
             elif isinstance(decoded, _DeleteSubjectKey):
                 self._apply_delete_subject(value)
+            elif isinstance(decoded, _ModeKey):
+                self._apply_mode(decoded, value)
         except (msgspec.DecodeError, ValueError) as exc:
             # One bad record must not stop the registry from reading the rest of its log.
             raise CorruptRecord(f"{topic} record {key!r}: {exc}") from exc
@@ -228,7 +255,7 @@ class SchemaState:
         removed = self._subjects.get(subject, {}).pop(number, None)
         if removed is None:
             return
-        canonical = self._canonical.pop((subject, number))
+        del self._canonical[subject, number]
         if not self._subjects[subject]:
             del self._subjects[subject]
         for ref in removed.references:
@@ -239,13 +266,11 @@ class SchemaState:
         users = self._users[removed.schema_id]
         users.discard((subject, number))
         if not users:
-            # Like Confluent: once no version uses an id, the id is gone and the same schema
-            # registered again gets a new one (ids are never reused: ``_max_id`` stays).
+            # Once no version uses an id, the id is no longer served; ``_ids`` keeps it, so the
+            # same schema registered again gets it back (as a running Confluent does). No other
+            # schema ever gets it: new ids come after ``_max_id``.
             del self._users[removed.schema_id]
             del self._schemas[removed.schema_id]
-            identity = (removed.schema_type, canonical, removed.references)
-            if self._ids.get(identity) == removed.schema_id:
-                del self._ids[identity]
 
     def _apply_config(self, key: _ConfigKey, value: bytes | None) -> None:
         level = None if value is None else _CONFIG_VALUE_DECODER.decode(value).compatibility_level
@@ -255,6 +280,15 @@ class SchemaState:
             self._subject_levels.pop(key.subject, None)
         else:
             self._subject_levels[key.subject] = level
+
+    def _apply_mode(self, key: _ModeKey, value: bytes | None) -> None:
+        mode = None if value is None else _MODE_VALUE_DECODER.decode(value).mode
+        if key.subject is None:
+            self._global_mode = mode
+        elif mode is None:
+            self._subject_modes.pop(key.subject, None)
+        else:
+            self._subject_modes[key.subject] = mode
 
     def _apply_delete_subject(self, value: bytes | None) -> None:
         if value is None:
@@ -330,7 +364,8 @@ class SchemaState:
     def id_for(
         self, canonical: str, *, schema_type: str = AVRO, references: References = ()
     ) -> int | None:
-        """The global id of a schema, if any subject still has a version of it."""
+        """The global id a schema (with these references) has, or had before its last version was
+        permanently deleted."""
         return self._ids.get((schema_type, canonical, references))
 
     def referenced_by(self, subject: str, version: int) -> list[int]:
@@ -348,6 +383,13 @@ class SchemaState:
 
     def subject_level(self, subject: str) -> str | None:
         return self._subject_levels.get(subject)
+
+    def global_mode(self) -> str | None:
+        """The global mode as written, or None when never set (or removed)."""
+        return self._global_mode
+
+    def subject_mode(self, subject: str) -> str | None:
+        return self._subject_modes.get(subject)
 
 
 def _any_visible(versions: dict[int, SchemaVersion], deleted: bool) -> bool:

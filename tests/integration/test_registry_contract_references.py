@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -259,3 +260,73 @@ def registry_url(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
     )
     with serve(create_app(settings)) as url:
         yield url
+
+
+def test_references_to_subjects_with_slashes_under_modes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """References meet the rest of Confluent's API: a referenced subject named with ``/``
+    (``com/acme/Order``), READONLY before the reference check, Avro's text as identity, and the
+    old id back for a referring schema registered again after a permanent delete."""
+    run = uuid.uuid4().hex[:8]
+    order_subject, shipment_subject = f"com/acme/Order-{run}", f"shipments/{run}-value"
+    order_path, shipment_path = quote(order_subject, safe=""), quote(shipment_subject, safe="")
+    order = json.dumps(
+        {
+            "type": "record",
+            "name": "Order",
+            "namespace": "com.acme",
+            "fields": [{"name": "id", "type": "string"}],
+        }
+    )
+    shipment = {
+        "type": "record",
+        "name": "Shipment",
+        "namespace": "com.acme",
+        "fields": [{"name": "order", "type": "com.acme.Order"}],
+    }
+    refs = [{"name": "com.acme.Order", "subject": order_subject, "version": 1}]
+    with (
+        serve(create_app(_settings(settings, tmp_path))) as url,
+        _http(url) as http,
+        _client(url) as client,
+    ):
+        order_id = client.register_schema(order_subject, Schema(order, "AVRO"))
+        shipment_id = client.register_schema(
+            shipment_subject,
+            Schema(
+                json.dumps(shipment), "AVRO", [SchemaReference("com.acme.Order", order_subject, 1)]
+            ),
+        )
+        assert client.get_schema(shipment_id).references[0].subject == order_subject
+        latest = http.get(f"/subjects/{shipment_path}/versions/latest").json()
+        assert latest["references"] == refs
+        assert http.get(f"/subjects/{order_path}/versions/1/referencedby").json() == [shipment_id]
+        listed = http.get("/schemas", params={"subjectPrefix": "com/acme/"}).json()
+        assert [(s["subject"], s["id"]) for s in listed] == [(order_subject, order_id)]
+        # Another spelling of the same schema, with the same references: the same schema.
+        spelled = json.dumps({k: shipment[k] for k in reversed(list(shipment))}, indent=2)
+        body = {"schema": spelled, "references": refs}
+        assert http.post(f"/subjects/{shipment_path}", json=body).json()["id"] == shipment_id
+        assert http.post(f"/subjects/{shipment_path}/versions", json=body).json()["id"] == (
+            shipment_id
+        )
+        compat = http.post(f"/compatibility/subjects/{shipment_path}/versions/latest", json=body)
+        assert compat.json() == {"is_compatible": True}
+
+        # READONLY is checked before the references: the mode's 42205, as Confluent's
+        # deleteSchemaVersion does; without it, the reference's 42206.
+        assert http.put(f"/mode/{order_path}", json={"mode": "READONLY"}).status_code == 200
+        refused = http.delete(f"/subjects/{order_path}/versions/1")
+        assert (refused.status_code, refused.json()["error_code"]) == (422, 42205)
+        assert http.delete(f"/mode/{order_path}").json() == {"mode": "READONLY"}
+        assert http.delete(f"/subjects/{order_path}").json()["error_code"] == 42206
+
+        # The referring schema goes (permanently) and comes back with its old id.
+        assert http.delete(f"/subjects/{shipment_path}").json() == [1]
+        assert http.delete(f"/subjects/{shipment_path}?permanent=true").json() == [1]
+        assert http.get(f"/subjects/{order_path}/versions/1/referencedby").json() == []
+        again = http.post(f"/subjects/{shipment_path}/versions", json=body)
+        assert again.json() == {"id": shipment_id}
+        # Now referenced again: the Order subject cannot go.
+        assert http.delete(f"/subjects/{order_path}").json()["error_code"] == 42206

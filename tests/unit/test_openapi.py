@@ -17,7 +17,7 @@ from gateway.metrics import GatewayMetrics
 from inlet.openapi import openapi_document
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
-from registry._http_errors import CONFLUENT_MEDIA_TYPE
+from registry._media import CONFLUENT_MEDIA_TYPE
 from registry.app import create_app
 from tests.registry_app import InMemoryRegistry
 

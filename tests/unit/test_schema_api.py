@@ -21,6 +21,7 @@ from inlet.errors import (
     StoreTimeout,
     SubjectNotFound,
 )
+from inlet.model.schemas import SchemaVersion, canonical_json, schema_record
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
 from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
@@ -157,10 +158,10 @@ def test_ids_are_global_and_versions_per_subject(client: Client) -> None:
     ]
 
 
-def test_get_version_and_raw_schema_return_the_text_as_sent(client: Client) -> None:
-    text = json.dumps(V1, indent=1)
-    _id(client, text)
-    _id(client, V1, "other-value")  # the same schema, other spelling: the first text stays
+def test_get_version_and_raw_schema_return_avros_text(client: Client) -> None:
+    _id(client, json.dumps(V1, indent=1))
+    _id(client, V1, "other-value")  # the same schema, other spelling: one id, one text
+    text = '{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}'
     expected = {"subject": SUBJECT, "version": 1, "id": 1, "schema": text}
     for version in ("1", "latest", "-1"):
         response = client.get(f"/subjects/{SUBJECT}/versions/{version}")
@@ -179,7 +180,7 @@ def test_normalize_stores_the_canonical_text(client: Client) -> None:
     response = client.post(f"{path}?normalize=true", json={"schema": json.dumps(V2, indent=2)})
     assert response.status_code == 200
     stored = client.get(f"{path}/1").json()["schema"]
-    assert stored == json.dumps(V2, sort_keys=True, separators=(",", ":"))
+    assert stored == json.dumps(V2, separators=(",", ":"))  # V2 is in Avro's key order
 
 
 def test_incompatible_schema_is_409_with_reasons(client: Client, log: InMemoryStateLog) -> None:
@@ -222,7 +223,9 @@ def test_malformed_and_invalid_bodies_are_422(client: Client) -> None:
     response = client.post(f"/subjects/{SUBJECT}/versions", content=b"{nope")
     _error(response, 422, 422)
     _error(client.post(f"/subjects/{SUBJECT}/versions", json={"schema": 5}), 422, 422)
-    _error(client.post(f"/subjects/{SUBJECT}/versions", json={}), 422, 422)
+    assert _error(client.post(f"/subjects/{SUBJECT}/versions", json={}), 422, 42201) == (
+        "Empty schema"
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,7 +267,8 @@ def test_lookup(client: Client) -> None:
     _id(client, V2)
     response = client.post(f"/subjects/{SUBJECT}", json={"schema": json.dumps(V1, indent=3)})
     assert response.status_code == 200
-    assert response.json() == {"subject": SUBJECT, "version": 1, "id": 1, "schema": json.dumps(V1)}
+    compact = json.dumps(V1, separators=(",", ":"))
+    assert response.json() == {"subject": SUBJECT, "version": 1, "id": 1, "schema": compact}
     _error(client.post("/subjects/nope", json={"schema": json.dumps(V1)}), 404, 40401)
     _error(client.post(f"/subjects/{SUBJECT}", json={"schema": '"string"'}), 404, 40403)
     _error(client.post(f"/subjects/{SUBJECT}", json={"schema": "{"}), 422, 42201)
@@ -329,12 +333,29 @@ def test_reregistering_a_soft_deleted_schema_keeps_its_id_with_a_new_version(
     assert client.get(f"/subjects/{SUBJECT}/versions/latest").json()["id"] == 1
 
 
-def test_permanently_deleted_ids_are_not_reused(client: Client) -> None:
+def test_permanently_deleted_schemas_get_their_id_back_and_ids_are_not_reused(
+    client: Client,
+) -> None:
     _id(client, V1)
     client.delete(f"/subjects/{SUBJECT}")
     client.delete(f"/subjects/{SUBJECT}?permanent=true")
-    assert _id(client, V1) == 2
+    assert _id(client, V2, "other-value") == 2  # a new schema never gets a freed id
+    assert _id(client, V1) == 1  # the same schema gets its own back, as in a running Confluent
     assert client.get(f"/subjects/{SUBJECT}/versions").json() == [1]
+
+
+def test_an_id_holding_another_schema_is_not_given_with_its_text(
+    client: Client, log: InMemoryStateLog
+) -> None:
+    # A log another writer made: id 1 stored with V1, and then with V2 too.
+    for version in (
+        SchemaVersion("a", 1, 1, json.dumps(V1)),
+        SchemaVersion("b", 1, 1, json.dumps(V2)),
+    ):
+        record = schema_record(version)
+        log.folder.apply(record.topic, record.key, record.value)
+    assert _id(client, V2, "c") == 2  # V2 under 1 would read as V1
+    assert client.get("/schemas/ids/2").json()["schema"] == canonical_json(V2)
 
 
 # --- Compatibility levels. ---
@@ -398,8 +419,11 @@ def test_compatibility_endpoint(client: Client, log: InMemoryStateLog) -> None:
     assert len(log.records) == 1  # checking writes nothing
     _error(client.post(f"{path}/9", json={"schema": json.dumps(V2)}), 404, 40402)
     _error(client.post(f"{path}/zero", json={"schema": json.dumps(V2)}), 422, 42202)
-    nope = "/compatibility/subjects/nope/versions/latest"
-    _error(client.post(nope, json={"schema": json.dumps(V2)}), 404, 40401)
+    nope = "/compatibility/subjects/nope/versions"
+    assert client.post(f"{nope}/latest", json={"schema": json.dumps(V2)}).json() == {
+        "is_compatible": True
+    }
+    _error(client.post(f"{nope}/1", json={"schema": json.dumps(V2)}), 404, 40402)
     _error(client.post(f"{path}/latest", json={"schema": "{"}), 422, 42201)
 
 

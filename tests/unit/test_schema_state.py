@@ -158,7 +158,7 @@ def test_delete_subject_soft_deletes_up_to_its_version() -> None:
     assert state.get_version("s", "latest") is None
 
 
-def test_tombstone_permanently_deletes_and_frees_the_id_without_reusing_it() -> None:
+def test_tombstone_permanently_deletes_and_keeps_the_id_for_the_same_schema() -> None:
     state = _fold(
         [
             schema_record(_version("s", 1, 1)),
@@ -169,7 +169,7 @@ def test_tombstone_permanently_deletes_and_frees_the_id_without_reusing_it() -> 
     )
     assert state.versions("s", deleted=True) == [1]
     assert state.schema_by_id(2) is None
-    assert state.id_for(canonical_form(STRING)) is None
+    assert state.id_for(canonical_form(STRING)) == 2  # for the same schema registered again
     assert state.next_id() == 3  # ids only grow
     state.apply(*schema_tombstone("s", 1))
     assert state.subjects(deleted=True) == []
