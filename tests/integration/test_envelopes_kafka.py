@@ -8,54 +8,24 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from inlet.settings import Settings
-from tests.servers import serve_inlet
+from tests.served_stack import DEADLINE_S, Stack, served_stack, topic_size, until
 
 pytestmark = pytest.mark.kafka
 
 TOKEN = "inlet_admin_envelope-test"
 FIELDS = [{"name": "id", "type": "string"}]
-DEADLINE_S = 30
-
-
-@dataclass
-class Stack:
-    settings: Settings
-    gateway: str
-    admin: httpx.Client
-    client: httpx.Client
 
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        data_dir=str(tmp_path_factory.mktemp("envelopes")),
-        admin_token=TOKEN,
-        topic_partitions=1,
-    )
-    with (
-        serve_inlet(base) as (registry, gateway, settings),
-        httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}) as admin,
-        httpx.Client(timeout=30) as client,
-    ):
-        yield Stack(settings, gateway, admin, client)
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.05)
+    with served_stack(kafka_bootstrap, tmp_path_factory.mktemp("envelopes"), TOKEN) as served:
+        yield served
 
 
 def connector(stack: Stack, envelope: str) -> dict[str, Any]:
@@ -77,16 +47,6 @@ def known_to_the_gateway(stack: Stack, url: str, headers: dict[str, str]) -> Non
         return stack.client.post(url, content=b"{}", headers=headers).status_code
 
     until(lambda: probe() == 400, f"the gateway knows the connector of {url}")
-
-
-def topic_size(stack: Stack, topic: str) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": stack.settings.kafka_bootstrap_servers, "group.id": uuid.uuid4().hex}
-    )
-    try:
-        return int(consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
-    finally:
-        consumer.close()
 
 
 def records_of(stack: Stack, topic: str, count: int) -> list[tuple[dict[str, str], bytes]]:
@@ -152,7 +112,7 @@ def test_a_firehose_delivery_is_acknowledged_in_firehoses_format(stack: Stack) -
     assert isinstance(acknowledged["timestamp"], int)
     landed = records_of(stack, made["topic"], 3)
     assert all(h["firehose_request_id"] == request_id for h, _ in landed)
-    assert topic_size(stack, made["topic"]) == 3
+    assert topic_size(stack.settings, made["topic"]) == 3
 
     # A malformed delivery: refused in Firehose's error format, with the record named.
     bad = json.dumps({"requestId": request_id, "timestamp": 1, "records": [{"data": "%%"}]})

@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID
 from inlet.settings import Settings
+from tests.served_stack import topic_size
 from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
@@ -116,21 +117,6 @@ def consume(stack: Stack, topic: str, count: int) -> list[Any]:
     return out
 
 
-def topic_size(stack: Stack, topic: str) -> int:
-    """Records in ``topic``: the sum of its partitions' high watermarks (no transactions here)."""
-    consumer = Consumer(
-        {"bootstrap.servers": stack.settings.kafka_bootstrap_servers, "group.id": uuid.uuid4().hex}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
-
-
 def test_json_array_lands_as_avro_readable_by_confluents_deserializer(stack: Stack) -> None:
     connector = stack.connector(key_field="id")
     stack.wait_known(connector)
@@ -184,7 +170,7 @@ def test_partial_batch_reports_each_bad_record_and_keeps_it(stack: Stack) -> Non
     atomic = stack.client.post(connector["ingest_url"] + "?mode=atomic", json=records)
     assert atomic.status_code == 422
     assert atomic.json()["rejected"] == 2
-    assert topic_size(stack, connector["topic"]) == 2  # the atomic request wrote nothing
+    assert topic_size(stack.settings, connector["topic"]) == 2  # the atomic request wrote nothing
 
 
 def test_ndjson_csv_gzip_and_bearer_header(stack: Stack) -> None:

@@ -10,16 +10,13 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
-from inlet.settings import Settings
-from tests.servers import serve_inlet
+from tests.served_stack import Stack, served_stack, topic_size, until
 
 pytestmark = pytest.mark.kafka
 
@@ -27,31 +24,12 @@ TOKEN = "inlet_admin_signed-test"
 FIELDS = [{"name": "id", "type": "string"}, {"name": "amount", "type": "integer"}]
 OLD_SECRET = "whsec_" + uuid.uuid4().hex
 NEW_SECRET = "whsec_" + uuid.uuid4().hex
-DEADLINE_S = 30
-
-
-@dataclass
-class Stack:
-    settings: Settings
-    gateway: str
-    admin: httpx.Client
-    client: httpx.Client
 
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    base = Settings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        data_dir=str(tmp_path_factory.mktemp("signed")),
-        admin_token=TOKEN,
-        topic_partitions=1,
-    )
-    with (
-        serve_inlet(base) as (registry, gateway, settings),
-        httpx.Client(base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}) as admin,
-        httpx.Client(timeout=30) as client,
-    ):
-        yield Stack(settings, gateway, admin, client)
+    with served_stack(kafka_bootstrap, tmp_path_factory.mktemp("signed"), TOKEN) as served:
+        yield served
 
 
 def stripe_signed(body: bytes, secret: str, ts: int | None = None) -> dict[str, str]:
@@ -59,28 +37,6 @@ def stripe_signed(body: bytes, secret: str, ts: int | None = None) -> dict[str, 
     ts = int(time.time()) if ts is None else ts
     digest = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     return {"content-type": "application/json", "stripe-signature": f"t={ts},v1={digest}"}
-
-
-def topic_size(stack: Stack, topic: str) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": stack.settings.kafka_bootstrap_servers, "group.id": uuid.uuid4().hex}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
-    finally:
-        consumer.close()
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.05)
 
 
 def problem(response: httpx.Response, code: str) -> dict[str, Any]:
@@ -128,8 +84,8 @@ def test_a_stripe_connector_admits_only_signed_requests(
     problem(tampered, "signature_invalid")
     stale = stripe_signed(body, OLD_SECRET, ts=int(time.time()) - 301)
     problem(stack.client.post(url, content=body, headers=stale), "timestamp_out_of_tolerance")
-    assert topic_size(stack, topic) == 0
-    assert topic_size(stack, connector["rejected_topic"]) == 0
+    assert topic_size(stack.settings, topic) == 0
+    assert topic_size(stack.settings, connector["rejected_topic"]) == 0
 
     signed = stack.client.post(url, content=body, headers=stripe_signed(body, OLD_SECRET))
     assert signed.status_code == 200, signed.text
@@ -138,7 +94,7 @@ def test_a_stripe_connector_admits_only_signed_requests(
     packed = gzip.compress(json.dumps({"id": "evt_2", "amount": 5}).encode())
     headers = {**stripe_signed(packed, OLD_SECRET), "content-encoding": "gzip"}
     assert stack.client.post(url, content=packed, headers=headers).status_code == 200
-    assert topic_size(stack, topic) == 2
+    assert topic_size(stack.settings, topic) == 2
 
     # Rotation without downtime: add the new secret, both verify, retire the old one.
     added = stack.admin.post(
