@@ -336,8 +336,9 @@ class SchemaRegistry:
         wanted = parse_version(version)
 
         def decide() -> tuple[list[Record], int]:
-            self._refuse_if_read_only(subject)
+            # An unknown subject is 40401 whatever the mode (Confluent checks it first).
             self._require_subject(subject, deleted=True)
+            self._refuse_if_read_only(subject)
             # "latest" is the latest live version; a number may name a soft-deleted one.
             found = self._state.get_version(subject, wanted, deleted=wanted != "latest")
             if found is None:
@@ -372,8 +373,8 @@ class SchemaRegistry:
         self, subject: str, *, permanent: bool = False
     ) -> tuple[list[Record], list[int]]:
         """The records ``delete_subject`` writes and the versions it deletes (pure, to transact)."""
+        self._require_subject(subject, deleted=True)  # 40401 first, whatever the mode
         self._refuse_if_read_only(subject)
-        self._require_subject(subject, deleted=True)
         where = f"Subject '{subject}'"
         live = self._state.versions(subject)
         if permanent:

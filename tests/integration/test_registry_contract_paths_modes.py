@@ -159,6 +159,12 @@ def test_read_only_mode_refuses_writes(http: httpx.Client) -> None:
     _error(http.delete(f"/subjects/{s}"), 422, 42205)
     _error(http.delete(f"/subjects/{s}/versions/1"), 422, 42205)
     _error(http.put(f"/config/{s}", json={"compatibility": "NONE"}), 422, 42205)
+    # A subject with no versions is unknown (40401) first, whatever its mode, as in Confluent.
+    ghost = _path(_subject())
+    assert http.put(f"/mode/{ghost}", json={"mode": "READONLY"}).status_code == 200
+    _error(http.delete(f"/subjects/{ghost}"), 404, 40401)
+    _error(http.delete(f"/subjects/{ghost}/versions/1"), 404, 40401)
+    assert http.delete(f"/mode/{ghost}").status_code == 200
     # Reads still answer; what the subject already has is still its id.
     assert _register(http, subject, V1).json()["id"] > 0
     assert http.get(f"/subjects/{s}/versions").json() == [1]
