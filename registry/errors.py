@@ -6,11 +6,19 @@ The base class, the ``code`` / ``error_code`` scheme and the errors other servic
 
 from __future__ import annotations
 
-from inlet.errors import InletError
+from inlet.errors import InletError, InvalidSchema
 
 
 class SubjectCompatibilityNotConfigured(InletError):
     error_code = 40408
+
+
+class UnresolvedReference(InvalidSchema):
+    """A reference names a subject version the state does not have: Confluent's 42201, the same
+    ``code`` as any invalid schema. Apart from it so that a read confirms it on caught-up state
+    first, as it does a not-found (``SchemaRegistry._read``)."""
+
+    code = InvalidSchema.code
 
 
 class InvalidCompatibilityLevel(InletError):

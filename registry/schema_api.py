@@ -181,7 +181,11 @@ class SchemaRegistryController(Controller):
         schema_registry: NamedDependency[SchemaRegistry],
         subject: FromPath[str],
         version: FromPath[str],
+        deleted: FromQuery[bool] = False,
     ) -> list[int]:
+        # Confluent's server lists soft-deleted referrers whatever ``deleted`` says (it takes no
+        # such parameter): accepted, for the clients that send it, and the answer is the same.
+        del deleted
         return await schema_registry.referenced_by(subject, version)
 
     @post("/subjects/{subject:str}/versions", media_type=_MEDIA, status_code=200)

@@ -63,6 +63,7 @@ from registry.errors import (
     ReferenceExists,
     SubjectCompatibilityNotConfigured,
     SubjectModeNotConfigured,
+    UnresolvedReference,
 )
 
 T = TypeVar("T")
@@ -78,6 +79,7 @@ _NOT_FOUND = (
     VersionNotFound,
     SubjectCompatibilityNotConfigured,
     SubjectModeNotConfigured,
+    UnresolvedReference,
 )
 _MAX_VERSION = 2**31 - 1
 _VERSION_PATTERN = re.compile(r"-?[0-9]+")
@@ -303,11 +305,13 @@ class SchemaRegistry:
         return await self._read(lambda: self._version(subject, wanted, deleted=deleted))
 
     async def referenced_by(self, subject: str, version: str) -> list[int]:
-        """The ids of the schemas whose references name this version (soft-deleted included)."""
+        """The ids of the schemas whose references name this version, soft-deleted referrers
+        included (they still block its deletion), as Confluent lists them. A numbered version
+        may be soft-deleted, as in Confluent; ``latest`` is the latest live one."""
         wanted = parse_version(version)
 
         def read() -> list[int]:
-            found = self._version(subject, wanted)
+            found = self._version(subject, wanted, deleted=wanted != "latest")
             return self._state.referenced_by(subject, found.version)
 
         return await self._read(read)
@@ -574,7 +578,7 @@ class SchemaRegistry:
                 raise InvalidSchema("Invalid schema: references nested too deeply")
             found = self._state.get_version(subject, number, deleted=number != "latest")
             if found is None:
-                raise InvalidSchema(
+                raise UnresolvedReference(
                     f'Invalid schema: No schema reference found for subject "{subject}" '
                     f"and version {-1 if number == 'latest' else number}"
                 )

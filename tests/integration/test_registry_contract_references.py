@@ -330,3 +330,65 @@ def test_references_to_subjects_with_slashes_under_modes(
         assert again.json() == {"id": shipment_id}
         # Now referenced again: the Order subject cannot go.
         assert http.delete(f"/subjects/{order_path}").json()["error_code"] == 42206
+
+
+def test_referenced_by_lists_soft_deleted_referrers_whatever_deleted_says(
+    registry_url: str,
+) -> None:
+    """Confluent's ``getReferencedBy`` takes no ``deleted``: it looks the version up soft-deleted
+    included and lists every referrer that still blocks its deletion, soft-deleted ones too. So
+    ``?deleted=true`` and ``?deleted=false`` answer the same, and so does a soft-deleted version."""
+    run = uuid.uuid4().hex[:8]
+    address_subject, order_subject = f"rb-address-{run}", f"rb-order-{run}"
+    refs = [{"name": "com.acme.Address", "subject": address_subject, "version": 1}]
+    with _http(registry_url) as http:
+        http.post(f"/subjects/{address_subject}/versions", json={"schema": ADDRESS})
+        http.post(f"/subjects/{address_subject}/versions", json={"schema": ADDRESS_V2})
+        order = {"schema": _order(), "references": refs}
+        order_id = http.post(f"/subjects/{order_subject}/versions", json=order).json()["id"]
+        assert http.delete(f"/subjects/{order_subject}/versions/1").json() == 1
+        referenced_by = f"/subjects/{address_subject}/versions/1/referencedby"
+        for params in ({}, {"deleted": "true"}, {"deleted": "false"}):
+            assert http.get(referenced_by, params=params).json() == [order_id], params
+        # An unreferenced version soft-deleted: found all the same (Confluent: [] not 40402).
+        assert http.delete(f"/subjects/{address_subject}/versions/2").json() == 2
+        soft = f"/subjects/{address_subject}/versions/2/referencedby"
+        assert http.get(f"/subjects/{address_subject}/versions/2").json()["error_code"] == 40402
+        for params in ({}, {"deleted": "true"}):
+            answer = http.get(soft, params=params)
+            assert (answer.status_code, answer.json()) == (200, []), params
+        # Still 40402 for a version that never was, 40401 for an unknown subject.
+        assert http.get(f"/subjects/{address_subject}/versions/3/referencedby").json() == {
+            "error_code": 40402,
+            "message": "Version 3 not found.",
+        }
+        unknown = f"/subjects/nothing-{run}/versions/1/referencedby"
+        nowhere = http.get(unknown, params={"deleted": "true"})
+        assert nowhere.json()["error_code"] == 40401
+
+
+def test_an_unresolvable_reference_is_42201_on_every_path(registry_url: str) -> None:
+    """Register, lookup and compatibility answer a reference to a version the registry does not
+    have with 422 / 42201 (Confluent's ``InvalidSchemaException``): asked of state caught up with
+    the log, so a registry that is merely behind does not say so."""
+    run = uuid.uuid4().hex[:8]
+    address_subject, order_subject = f"ur-address-{run}", f"ur-order-{run}"
+    with _http(registry_url) as http:
+        http.post(f"/subjects/{address_subject}/versions", json={"schema": ADDRESS})
+        own = {"type": "record", "name": f"Own{run}", "fields": []}  # an id no other test has
+        http.post(f"/subjects/{order_subject}/versions", json={"schema": json.dumps(own)})
+        for subject, version in ((address_subject, 2), (f"nothing-{run}", 1)):
+            refs = [{"name": "com.acme.Address", "subject": subject, "version": version}]
+            body = {"schema": _order(), "references": refs}
+            for path in (
+                f"/subjects/{order_subject}/versions",
+                f"/subjects/{order_subject}",
+                f"/compatibility/subjects/{order_subject}/versions/latest",
+            ):
+                answer = http.post(path, json=body)
+                assert answer.status_code == 422, (path, answer.text)
+                assert answer.json() == {
+                    "error_code": 42201,
+                    "message": f'Invalid schema: No schema reference found for subject "{subject}"'
+                    f" and version {version}",
+                }

@@ -464,6 +464,31 @@ def test_a_read_that_finds_nothing_on_state_that_cannot_catch_up_is_503_not_404(
     )
 
 
+def test_an_unresolvable_reference_on_state_that_cannot_catch_up_is_503_not_42201(
+    client: Client, log: InMemoryStateLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unresolvable reference is "not found" in disguise: a lookup or compatibility check
+    answers 42201 only on caught-up state, as a read answers 404 (``SchemaRegistry._read``)."""
+    _id(client, V1)
+    refs = [{"name": "com.acme.Nowhere", "subject": "inlet.nowhere-value", "version": 1}]
+    body = {"schema": json.dumps(V1), "references": refs}
+    lookup = f"/subjects/{SUBJECT}"
+    check = f"/compatibility/subjects/{SUBJECT}/versions/latest"
+    # Caught up: the reference is truly unknown, Confluent's 42201.
+    assert "No schema reference found" in _error(client.post(lookup, json=body), 422, 42201)
+    assert "No schema reference found" in _error(client.post(check, json=body), 422, 42201)
+
+    async def stuck(timeout_s: float = 10.0) -> None:
+        raise StateUnavailable("the registry state did not catch up with the log")
+
+    monkeypatch.setattr(log, "sync", stuck)
+    _error(client.post(lookup, json=body), 503, 50303)
+    _error(client.post(check, json=body), 503, 50303)
+    # A schema that is itself invalid needs no caught-up state to be refused.
+    bad = {"schema": json.dumps({"type": "record"}), "references": refs[:0]}
+    _error(client.post(lookup, json=bad), 422, 42201)
+
+
 def test_unknown_route_is_a_confluent_error(client: Client) -> None:
     _error(client.get("/nowhere"), 404, 404)
 
