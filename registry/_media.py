@@ -13,8 +13,12 @@ from litestar.types import Message, Scope
 
 CONFLUENT_MEDIA_TYPE = "application/vnd.schemaregistry.v1+json"
 # What the API answers in, best first (the server's preference, after the client's).
-_ANSWERS = (CONFLUENT_MEDIA_TYPE, "application/vnd.schemaregistry+json", "application/json")
-_READS = frozenset({*_ANSWERS, "application/octet-stream"})
+ANSWER_MEDIA_TYPES = (
+    CONFLUENT_MEDIA_TYPE,
+    "application/vnd.schemaregistry+json",
+    "application/json",
+)
+_READS = frozenset({*ANSWER_MEDIA_TYPES, "application/octet-stream"})
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float]]:
@@ -50,7 +54,7 @@ def answer_type(accept: str | None) -> str | None:
         return CONFLUENT_MEDIA_TYPE
     ranges = _media_ranges(accept)
     best, best_quality = None, 0.0
-    for media_type in _ANSWERS:  # the server's order breaks ties
+    for media_type in ANSWER_MEDIA_TYPES:  # the server's order breaks ties
         quality = _quality(media_type, ranges)
         if quality > best_quality:
             best, best_quality = media_type, quality

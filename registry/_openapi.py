@@ -57,7 +57,7 @@ from inlet.openapi import (
     operations,
 )
 from registry._http_errors import ADMIN_PATH_PREFIX, answers_retry_after, status_of
-from registry._media import CONFLUENT_MEDIA_TYPE
+from registry._media import ANSWER_MEDIA_TYPES, CONFLUENT_MEDIA_TYPE
 from registry.compat import CompatibilityLevel
 from registry.errors import (
     ConnectorInUse,
@@ -283,17 +283,31 @@ def _answers(method: str, path: str, operation: Operation) -> Iterator[ErrorAnsw
         confluent += _CONFLUENT_BODY
     for error in (*_ALWAYS, *ERRORS[method, path], *confluent):
         name = error.code if admin else str(error.error_code)
-        yield _answer(admin, status_of(error), name, retry_after=answers_retry_after(error))
+        yield from _answer(admin, status_of(error), name, retry_after=answers_retry_after(error))
     if operation.get("parameters") or "requestBody" in operation:
-        yield _answer(admin, 422, "validation_failed" if admin else "422")
+        yield from _answer(admin, 422, "validation_failed" if admin else "422")
     if "requestBody" in operation:
-        yield _answer(admin, 400 if admin else 422, "malformed_request" if admin else "422")
+        yield from _answer(admin, 400 if admin else 422, "malformed_request" if admin else "422")
 
 
-def _answer(admin: bool, status: int, name: str, *, retry_after: bool = False) -> ErrorAnswer:
+def _answer(
+    admin: bool, status: int, name: str, *, retry_after: bool = False
+) -> Iterator[ErrorAnswer]:
     if admin:
-        return ErrorAnswer(status, name, retry_after=retry_after)
-    return ErrorAnswer(status, name, CONFLUENT_MEDIA_TYPE, "ConfluentError", retry_after)
+        yield ErrorAnswer(status, name, retry_after=retry_after)
+        return
+    # Confluent's errors come in whichever of its media types the client accepts (``_media``).
+    for media_type in ANSWER_MEDIA_TYPES:
+        yield ErrorAnswer(status, name, media_type, "ConfluentError", retry_after)
+
+
+def _in_every_media_type(operation: Operation) -> None:
+    """A Confluent answer's body, described in each media type the API answers in."""
+    for response in operation.get("responses", {}).values():
+        content = response.get("content", {})
+        if CONFLUENT_MEDIA_TYPE in content:
+            for media_type in ANSWER_MEDIA_TYPES:
+                content.setdefault(media_type, content[CONFLUENT_MEDIA_TYPE])
 
 
 def complete(document: Document) -> None:
@@ -321,6 +335,8 @@ def complete(document: Document) -> None:
             operation["requestBody"] = RAW_BODY_OPERATIONS[method, path]
         if (method, path) in RAW_SCHEMA_OPERATIONS:
             operation["responses"]["200"]["content"][CONFLUENT_MEDIA_TYPE]["schema"] = RAW_SCHEMA
+        if not path.startswith(ADMIN_PATH_PREFIX):
+            _in_every_media_type(operation)
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path" and parameter["name"] == "version":
                 parameter["schema"] = VERSION_SCHEMA

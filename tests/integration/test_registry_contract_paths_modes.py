@@ -260,6 +260,25 @@ def test_answers_in_the_accepted_media_type(
     assert (error.status_code, error.headers["content-type"]) == (404, answered)
 
 
+def test_the_openapi_document_lists_every_media_type_answered(http: httpx.Client) -> None:
+    """What the document says a Confluent route answers in is what it answers in, each of them."""
+    document = http.get("/schema/openapi.json").json()
+    versions = document["paths"]["/subjects/{subject}/versions"]["get"]["responses"]
+    media_types = set(versions["200"]["content"])
+    assert set(versions["404"]["content"]) == media_types
+    assert media_types == {
+        "application/vnd.schemaregistry.v1+json",
+        "application/vnd.schemaregistry+json",
+        "application/json",
+    }
+    subject = _subject()
+    assert _register(http, subject, V1).status_code == 200
+    for media_type in media_types:
+        for path, status in ((f"/subjects/{_path(subject)}/versions", 200), ("/subjects/-/x", 404)):
+            answer = http.get(path, headers={"Accept": media_type})
+            assert (answer.status_code, answer.headers["content-type"]) == (status, media_type)
+
+
 def test_unsupported_media_types_are_406_and_415(http: httpx.Client) -> None:
     _error(http.get("/subjects", headers={"Accept": "text/html"}), 406, 406)
     body = json.dumps({"schema": json.dumps(V1)})

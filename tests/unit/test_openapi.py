@@ -17,7 +17,7 @@ from gateway.metrics import GatewayMetrics
 from inlet.openapi import openapi_document
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
-from registry._media import CONFLUENT_MEDIA_TYPE
+from registry._media import ANSWER_MEDIA_TYPES
 from registry.app import create_app
 from tests.registry_app import InMemoryRegistry
 
@@ -77,7 +77,10 @@ def test_documents_describe_every_error_status(tmp_path: Path) -> None:
     assert {"200", "401", "404", "409", "422", "503"} <= set(patch)
     assert "application/problem+json" in patch["404"]["content"]
     versions = registry["paths"]["/subjects/{subject}/versions/{version}"]["get"]
-    assert set(versions["responses"]["404"]["content"]) == {CONFLUENT_MEDIA_TYPE}
+    # Confluent's answers, success or error, in each of its media types (as ``Accept`` asks).
+    for status in ("200", "404"):
+        assert set(versions["responses"][status]["content"]) == set(ANSWER_MEDIA_TYPES)
+    assert len(ANSWER_MEDIA_TYPES) == 3
     assert "40402" in versions["responses"]["404"]["description"]
     assert registry["components"]["schemas"]["NewConnector"]["additionalProperties"] is False
     app = build_gateway(Settings(data_dir=str(tmp_path)), GatewayMetrics(), _no_lifespan)
