@@ -141,7 +141,12 @@ def test_up_serves_health_round_trips_and_keeps_data_across_restarts(tmp_path: P
     topic = f"e2e-{uuid.uuid4().hex[:8]}"
     with inlet_up(tmp_path) as up:
         assert _get(up.registry + "/health") == 200
-        assert _get(up.gateway + "/health") == 200
+        # `inlet up` saw one gateway worker ready; the other may still be finishing its first
+        # Kafka check (a 2-s metadata request on a loaded machine) and say 503 until then.
+        deadline = time.monotonic() + 30
+        while _get(up.gateway + "/health") != 200:
+            assert time.monotonic() < deadline, "the gateway was not ready within 30 s"
+            time.sleep(0.1)
         admin = AdminClient({"bootstrap.servers": up.bootstrap})
         admin.create_topics([NewTopic(topic)])[topic].result(30)
         producer = Producer({"bootstrap.servers": up.bootstrap, "acks": "all"})
