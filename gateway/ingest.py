@@ -37,7 +37,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.signatures import Verifiers
 from inlet.codec.bodies import RecordBatch, decode_content_steps, known_record_count, parse_steps
 from inlet.codec.record_codec import EncodedRecord, EncodeResult, RecordCodec
-from inlet.codec.steps import Pacer, Steps, run_yielding
+from inlet.codec.steps import Pacer, Steps, release, run_yielding
 from inlet.errors import InletError, KafkaUnavailable
 from inlet.kafka import Delivery, Headers, OutgoingRecord, ProduceFailed, TrackedProducer
 from inlet.kafka_errors import refusal
@@ -176,7 +176,7 @@ class Ingest:
         self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
         # Only the listed errors gathered: 50,000 rejected records' errors in one list took 5 ms.
         errors = (error for rejected in result.rejected for error in rejected.errors)
-        return IngestResult(
+        answer = IngestResult(
             accepted=len(result.records),
             rejected=len(result.rejected),
             schema_id=codec.schema_id,
@@ -185,6 +185,11 @@ class Ingest:
             errors_total=sum(len(rejected.errors) for rejected in result.rejected),
             unknown_fields=result.unknown_fields,
         )
+        del records
+        # The request's records freed in steps, not all at once as this frame ends: 100,000 of
+        # them (and their errors) took 10-15 ms. Nothing else holds ``result``.
+        await run_yielding(release(result.records, result.rejected))
+        return answer
 
     async def _parsed(
         self,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Generator
 from time import perf_counter
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 Steps = Generator[None, None, T]
@@ -77,3 +77,13 @@ async def run_yielding(steps: Steps[T]) -> T:
             result: T = done.value
             return result
         await asyncio.sleep(0)
+
+
+def release(*lists: list[Any]) -> Steps[None]:
+    """Empty ``lists``, ``STEP_RECORDS`` items a step: a large request's records and their
+    objects freed at once stall the loop 10-15 ms. No step for lists of up to that many."""
+    for items in lists:
+        while len(items) > STEP_RECORDS:
+            del items[-STEP_RECORDS:]
+            yield
+        items.clear()

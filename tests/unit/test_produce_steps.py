@@ -314,3 +314,22 @@ def test_invalid_records_are_examined_in_steps_of_bounded_time(
     assert len(result.rejected) == 2 * STEP_RECORDS
     # A step every few records examined, not every 1,024 (3 steps).
     assert taken >= STEP_RECORDS // 2
+
+
+def test_a_large_request_s_records_are_freed_in_steps_a_small_one_s_at_once() -> None:
+    # Freed all at once as the answer went out, 100,000 records held the loop 10-15 ms.
+    records, rejected = list(range(3 * STEP_RECORDS + 5)), list(range(10))
+    freeing = steps.release(records, rejected)
+    taken = 0
+    while True:
+        try:
+            next(freeing)
+        except StopIteration:
+            break
+        taken += 1
+        assert len(records) == 3 * STEP_RECORDS + 5 - taken * STEP_RECORDS
+    assert (taken, records, rejected) == (3, [], [])
+    small = list(range(STEP_RECORDS))
+    with pytest.raises(StopIteration):
+        next(steps.release(small))
+    assert small == []
