@@ -48,7 +48,7 @@ from inlet.codec._record_errors import (
 from inlet.codec._record_types import LevelPlan, plan_level, probe_struct
 from inlet.codec.bodies import CsvRecords, JsonRecords, RecordBatch
 from inlet.codec.errors import TooDeeplyNested
-from inlet.codec.steps import STEP_BYTES, STEP_RECORDS, Steps, run
+from inlet.codec.steps import STEP_BYTES, STEP_RECORDS, Pacer, Steps, run
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector
 from inlet.model.fields import FieldSpec, avro_name, unmatchable_character
@@ -77,7 +77,9 @@ class RejectedRecord(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
 
     index: int
     raw: bytes
-    errors: list[RecordError]
+    # A tuple, not a list: of gc=False Structs only, the collector sets it aside once it has seen
+    # it, where 50,000 lists (a large half-invalid request) would be walked by every full pass.
+    errors: tuple[RecordError, ...]
     line: int | None = None
 
 
@@ -209,19 +211,22 @@ class RecordCodec:
         total = len(work.records)
         step = _step_records(total, batch.body_bytes)
         for start in range(0, total, step):
+            encoded = len(work.encoded)
             self._encode_slice(work, start, min(start + step, total))
+            if max_bytes is not None:  # slice by slice: 100,000 records sized at once take 10 ms
+                _reject_oversized(work, max_bytes, encoded)
             if start + step < total:
                 yield
-        if max_bytes is not None:
-            _reject_oversized(work, max_bytes)
         examine_all = errors_listed is None or not (all_or_nothing or not work.encoded)
         found = 0
+        # By time too: a record examined for all its errors costs 10 µs, or 100 if it has many.
+        pacer = Pacer(len(work.failed), STEP_RECORDS)
         for number, index in enumerate(work.failed):
             if not examine_all and found >= (errors_listed or 0):
                 unexamined = len(work.failed) - number
                 return _result(work, unexamined)
             found += self._reject(work, index)
-            if number % STEP_RECORDS == STEP_RECORDS - 1:
+            if pacer.due():
                 yield
         return _result(work)
 
@@ -340,7 +345,9 @@ class RecordCodec:
         if not errors:  # the field-by-field check and the decode disagree: never hide the record
             code, message = RecordErrorCode.INVALID_VALUE, "could not be encoded"
             errors = [RecordError(index, f"/{index}", None, code, message, line)]
-        work.rejected.append(RejectedRecord(index, _raw(work.originals[index]), errors, line))
+        work.rejected.append(
+            RejectedRecord(index, _raw(work.originals[index]), tuple(errors), line)
+        )
         return len(errors)
 
     def _decode_cells(self, work: _Batch, index: int) -> dict[str, Any]:
@@ -371,11 +378,13 @@ def _size(record: EncodedRecord) -> int:
     return len(record[2]) if key is None else len(record[2]) + len(key)
 
 
-def _reject_oversized(work: _Batch, max_bytes: int) -> None:
-    if not work.encoded or max(map(_size, work.encoded)) <= max_bytes:
+def _reject_oversized(work: _Batch, max_bytes: int, start: int) -> None:
+    """Reject the records encoded from ``start`` on that are over ``max_bytes``."""
+    fresh = work.encoded[start:]
+    if not fresh or max(map(_size, fresh)) <= max_bytes:
         return
     kept: list[EncodedRecord] = []
-    for record in work.encoded:
+    for record in fresh:
         size = _size(record)
         if size <= max_bytes:
             kept.append(record)
@@ -384,9 +393,9 @@ def _reject_oversized(work: _Batch, max_bytes: int) -> None:
         line = None if work.lines is None else work.lines[index]
         message = f"is {size:,} bytes encoded, over the {max_bytes:,} a Kafka record can hold here"
         code = RecordErrorCode.RECORD_TOO_LARGE
-        errors = [RecordError(index, f"/{index}", None, code, message, line)]
+        errors = (RecordError(index, f"/{index}", None, code, message, line),)
         work.rejected.append(RejectedRecord(index, _raw(work.originals[index]), errors, line))
-    work.encoded = kept
+    work.encoded[start:] = kept
 
 
 def _result(work: _Batch, unexamined: int = 0) -> EncodeResult:

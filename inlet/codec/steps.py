@@ -3,9 +3,11 @@
 Parsing and encoding a large body takes up to a second of pure Python and C calls that never
 await; run at once on an event loop, it stalls every other connection of the process for that
 long. So the parser and the codec are written as generators that ``yield`` after each bounded
-piece of work (``STEP_BYTES`` of input, or ``STEP_RECORDS`` records, whichever comes first) and
-``return`` their result. ``run`` drives one to its end at once (tests, replays, benchmarks);
-``run_yielding`` gives the loop a turn at every step (the gateway). A small body has no step
+piece of work (``STEP_BYTES`` of input, or ``STEP_RECORDS`` records, whichever comes first; where
+records cost very different amounts, such as invalid ones examined for all their errors, also
+after ``STEP_SECONDS``: ``Pacer``) and ``return`` their result. ``run`` drives one to its end at
+once (tests, replays, benchmarks); ``run_yielding`` gives the loop a turn at every step (the
+gateway). A small body has no step
 boundary at all: a single-record request pays nothing for this.
 
 A thread would not do it: msgspec and the Avro writer hold the GIL for a whole call, and the loop
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
-from typing import Final, TypeVar
+from time import perf_counter
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 Steps = Generator[None, None, T]
@@ -24,6 +27,35 @@ Steps = Generator[None, None, T]
 # About 2-8 ms of work each (bench/hostile_bench.py measures what another connection waits).
 STEP_BYTES: Final = 256 * 1024
 STEP_RECORDS: Final = 1024
+# The longest a step should run where a record's cost varies (``Pacer``): another request waits
+# at most about this long for one (a full garbage collection aside).
+STEP_SECONDS: Final = 0.005
+
+
+class Pacer:
+    """When a loop over ``total`` items should step: after ``every`` items, or after
+    ``STEP_SECONDS`` if that comes first. Never for ``total <= every``: a small request is done in
+    one go (its time then is bounded by its size anyway), and pays no clock reading."""
+
+    __slots__ = ("_count", "_every", "_until")
+
+    def __init__(self, total: int, every: int = STEP_RECORDS) -> None:
+        self._every = every if total > every else 0
+        self._count = 0
+        self._until = -1.0  # the clock starts at the first item
+
+    def due(self) -> bool:
+        """Called once per item done: true when the caller should ``yield`` now."""
+        if not self._every:
+            return False
+        now = perf_counter()
+        if self._until < 0:
+            self._until = now + STEP_SECONDS
+        self._count += 1
+        if self._count < self._every and now < self._until:
+            return False
+        self._count, self._until = 0, -1.0  # restarted after the step, not counting the wait
+        return True
 
 
 def run(steps: Steps[T]) -> T:
@@ -45,3 +77,13 @@ async def run_yielding(steps: Steps[T]) -> T:
             result: T = done.value
             return result
         await asyncio.sleep(0)
+
+
+def release(*lists: list[Any]) -> Steps[None]:
+    """Empty ``lists``, ``STEP_RECORDS`` items a step: a large request's records and their
+    objects freed at once stall the loop 10-15 ms. No step for lists of up to that many."""
+    for items in lists:
+        while len(items) > STEP_RECORDS:
+            del items[-STEP_RECORDS:]
+            yield
+        items.clear()

@@ -270,7 +270,7 @@ def test_rejected_records_are_kept_as_sent() -> None:
     body = b'[{"n": 1}, {"n" :  "bad", "x": [1, 2]}]'
     [rejected] = encode(codec, body).rejected
     assert rejected.raw == b'{"n" :  "bad", "x": [1, 2]}'
-    assert rejected.errors == [RecordError(1, "/1/n", "n", WRONG, "expected integer, got string")]
+    assert rejected.errors == (RecordError(1, "/1/n", "n", WRONG, "expected integer, got string"),)
 
 
 def test_ndjson_errors_carry_lines() -> None:

@@ -4,6 +4,7 @@ two; a small one in one go. The outcome is the same as handing everything over a
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,11 +18,15 @@ from gateway.connector_lookup import ConnectorLookup
 from gateway.errors import Overloaded
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics
+from inlet.codec import steps
+from inlet.codec.bodies import parse_body
+from inlet.codec.record_codec import RecordCodec
 from inlet.codec.steps import STEP_RECORDS, Steps, run, run_yielding
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.model.fields import FieldSpec
+from inlet.records import RecordError
 from inlet.settings import Settings
 from inlet.tokens import token_hash
 
@@ -220,3 +225,111 @@ def test_a_deadline_passing_while_records_are_handed_over_says_what_may_be_writt
         f"0 more were handed to the producer and may still be written, the last "
         f"{3 * STEP_RECORDS} never will be"
     )
+
+
+# --- What a large request leaves the garbage collector to walk ------------------------------------
+
+
+class Counting(Librdkafka):
+    """Acks at once and keeps nothing; counts, at the first record it is given, the objects the
+    garbage collector tracks that the request made: its Kafka records, its rejected records'
+    lists of errors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        gc.collect()
+        self.before = self.count()  # what other tests left
+        self.seen: tuple[int, int] | None = None
+
+    @staticmethod
+    def count() -> tuple[int, int]:
+        tracked = gc.get_objects()
+        return (
+            sum(type(o) is OutgoingRecord for o in tracked),
+            sum(type(o) is list and bool(o) and type(o[0]) is RecordError for o in tracked),
+        )
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
+        if self.seen is None:
+            records, error_lists = self.count()
+            self.seen = (records - self.before[0], error_lists - self.before[1])
+        kwargs["on_delivery"](None, None)
+
+
+def test_a_large_request_leaves_the_collector_no_record_to_walk_per_record_it_holds() -> None:
+    # Every full collection walks every tracked object: a request holding one per record (its
+    # Kafka record, a rejected record's list of errors) stalled the loop 20-30 ms a pass
+    # (bench/hostile_bench.py). Its records are made a slice at a time, its errors are tuples.
+    stub = Counting()
+    total = 20 * STEP_RECORDS
+    result = asyncio.run(_ingest(ingest_with(stub), half_invalid(total)))
+    assert (result.accepted, result.rejected) == (total // 2, total // 2)
+    assert stub.seen is not None
+    records, error_lists = stub.seen
+    assert records <= STEP_RECORDS  # the slice being handed over, not the request's 20,480
+    assert error_lists <= 0
+
+
+# --- Steps by time ------------------------------------------------------------------------------
+
+
+def ticking(monkeypatch: pytest.MonkeyPatch, step_s: float) -> None:
+    """Every reading of the steps' clock ``step_s`` later than the one before."""
+    now = iter(range(1_000_000_000))
+    monkeypatch.setattr(steps, "perf_counter", lambda: next(now) * step_s)
+
+
+def test_a_pacer_steps_when_its_time_is_up_or_its_count_reached_never_for_small_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ticking(monkeypatch, steps.STEP_SECONDS / 4)
+    pacer = steps.Pacer(100, every=50)
+    # The clock starts at the first item: its fifth reading is a step's time later.
+    assert [pacer.due() for _ in range(10)] == [False] * 4 + [True] + [False] * 4 + [True]
+    ticking(monkeypatch, 0.0)
+    pacer = steps.Pacer(100, every=50)
+    assert [pacer.due() for _ in range(100)].count(True) == 2  # by count, the clock standing
+    ticking(monkeypatch, 1.0)
+    small = steps.Pacer(50, every=50)
+    assert not any(small.due() for _ in range(50))
+
+
+def test_invalid_records_are_examined_in_steps_of_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One invalid record examined for all its errors costs 10 µs, or far more when it has many:
+    # STEP_RECORDS of them were one step of up to 30 ms. Now a step ends when its time is up.
+    ticking(monkeypatch, steps.STEP_SECONDS / 2)
+    codec = RecordCodec.of_connector(CONNECTOR)
+    lines = (f'{{"id":"r{i}","n":"x"}}' for i in range(2 * STEP_RECORDS))
+    batch = parse_body("\n".join(lines).encode(), "application/x-ndjson")
+    taken, encode = 0, codec.encode_steps(batch)
+    while True:
+        try:
+            next(encode)
+        except StopIteration as done:
+            result = done.value
+            break
+        taken += 1
+    assert len(result.rejected) == 2 * STEP_RECORDS
+    # A step every few records examined, not every 1,024 (3 steps).
+    assert taken >= STEP_RECORDS // 2
+
+
+def test_a_large_request_s_records_are_freed_in_steps_a_small_one_s_at_once() -> None:
+    # Freed all at once as the answer went out, 100,000 records held the loop 10-15 ms.
+    records, rejected = list(range(3 * STEP_RECORDS + 5)), list(range(10))
+    freeing = steps.release(records, rejected)
+    taken = 0
+    while True:
+        try:
+            next(freeing)
+        except StopIteration:
+            break
+        taken += 1
+        assert len(records) == 3 * STEP_RECORDS + 5 - taken * STEP_RECORDS
+    assert (taken, records, rejected) == (3, [], [])
+    small = list(range(STEP_RECORDS))
+    with pytest.raises(StopIteration):
+        next(steps.release(small))
+    assert small == []

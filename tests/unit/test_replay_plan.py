@@ -43,7 +43,7 @@ def kept(body: bytes, content_type: str, offset: int = 0) -> KeptRecord:
         schema_version=1,
         content_type=content_type,
         record=msgspec.Raw(rejected.raw),
-        errors=rejected.errors,
+        errors=list(rejected.errors),
     )
     return KeptRecord(0, offset, msgspec.json.encode(value))
 
