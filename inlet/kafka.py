@@ -160,9 +160,13 @@ def aiokafka_config(settings: Settings, *, client_id: str) -> dict[str, Any]:
 # (``Settings.produce_timeout_s``, ``gateway/ingest.py``): after a 503 the records may still arrive.
 DELIVERY_TIMEOUT_MS = 300_000
 # The local queue that the long retries fill during an outage: bounded, so memory stays bounded
-# (about 64 MB, or 100,000 records, per producer) and a full queue is refused at once
-# (``produce_waiting``), never waited out on an event loop.
+# (64 MB per producer) and a full queue is refused at once (``produce_waiting``), never waited out
+# on an event loop. Its record count holds several of the largest requests (``QUEUE_REQUESTS``
+# times ``Settings.max_records_per_request``, at least ``QUEUE_MAX_MESSAGES``): a count equal to
+# the cap let one maximal request fill the queue, and it and every request beside it were refused
+# 503 ``overloaded`` while Kafka was perfectly well.
 QUEUE_MAX_MESSAGES = 100_000
+QUEUE_REQUESTS = 4
 QUEUE_MAX_KBYTES = 64 * 1024
 # A deadline long past, for ``produce_waiting``: refuse a full queue at once.
 NO_WAIT = float("-inf")
@@ -190,7 +194,9 @@ def producer_config(
             "linger.ms": 5,
             "message.max.bytes": settings.max_message_bytes,
             **delivery,
-            "queue.buffering.max.messages": QUEUE_MAX_MESSAGES,
+            "queue.buffering.max.messages": max(
+                QUEUE_MAX_MESSAGES, QUEUE_REQUESTS * settings.max_records_per_request
+            ),
             "queue.buffering.max.kbytes": QUEUE_MAX_KBYTES,
             **overrides,
         },
