@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from tests.e2e.test_gateway_workers import (
     _connections_by_worker,
     _every_connection_knows,
     _server_workers,
+    create_connector,
     gateway_with_two_workers,
 )
 from tests.servers import serve
@@ -89,18 +89,8 @@ async def test_metrics_add_up_over_the_workers_and_survive_a_worker(
         serve(create_registry(settings)) as registry,
         gateway_with_two_workers(settings, listening) as server,
     ):
-        async with httpx.AsyncClient(
-            base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-        ) as admin:
-            created = await admin.post(
-                "/v1/connectors",
-                json={
-                    "name": f"counted-{uuid.uuid4().hex[:8]}",  # the broker is the session's
-                    "fields": [{"name": "id", "type": "string"}],
-                },
-            )
-        assert created.status_code == 201, created.text
-        connector, url = created.json()["id"], created.json()["ingest_url"]
+        created = await create_connector(registry, "counted", token=TOKEN)
+        connector, url = created["id"], created["ingest_url"]
         clients = [
             httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1))
             for _ in range(CONNECTIONS)

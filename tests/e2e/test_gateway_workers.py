@@ -119,6 +119,26 @@ def gateway_with_two_workers(
             process.wait(10)
 
 
+async def create_connector(
+    registry: str, name: str, *, token: str = TOKEN, **settings: Any
+) -> dict[str, Any]:
+    """A connector of one string field ``id`` (the broker is the session's: a unique name)."""
+    async with httpx.AsyncClient(
+        base_url=registry, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as admin:
+        created = await admin.post(
+            "/v1/connectors",
+            json={
+                "name": f"{name}-{uuid.uuid4().hex[:8]}",
+                "fields": [{"name": "id", "type": "string"}],
+                **settings,
+            },
+        )
+    assert created.status_code == 201, created.text
+    connector: dict[str, Any] = created.json()
+    return connector
+
+
 async def _send(
     client: httpx.AsyncClient, url: str, body: list[dict[str, Any]], until: float
 ) -> int:
@@ -156,19 +176,7 @@ async def test_a_rate_limit_holds_across_the_gateway_workers(
         serve(create_registry(settings)) as registry,
         gateway_with_two_workers(settings, listening) as gateway,
     ):
-        async with httpx.AsyncClient(
-            base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-        ) as admin:
-            created = await admin.post(
-                "/v1/connectors",
-                json={
-                    "name": f"limited-{uuid.uuid4().hex[:8]}",  # the broker is the session's
-                    "fields": [{"name": "id", "type": "string"}],
-                    "rate_limit_per_s": RATE,
-                },
-            )
-        assert created.status_code == 201, created.text
-        url = created.json()["ingest_url"]
+        url = (await create_connector(registry, "limited", rate_limit_per_s=RATE))["ingest_url"]
         # One client per connection, kept alive: each connection stays with the worker that
         # accepted it, so the traffic each worker sees is whatever the kernel gave it.
         clients = [
@@ -213,19 +221,7 @@ async def test_a_batch_larger_than_the_burst_is_refused_by_every_worker(
         serve(create_registry(settings)) as registry,
         gateway_with_two_workers(settings, listening) as gateway,
     ):
-        async with httpx.AsyncClient(
-            base_url=registry, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-        ) as admin:
-            created = await admin.post(
-                "/v1/connectors",
-                json={
-                    "name": f"burst-{uuid.uuid4().hex[:8]}",
-                    "fields": [{"name": "id", "type": "string"}],
-                    "rate_limit_per_s": rate,
-                },
-            )
-        assert created.status_code == 201, created.text
-        url = created.json()["ingest_url"]
+        url = (await create_connector(registry, "burst", rate_limit_per_s=rate))["ingest_url"]
         clients = [
             httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=1)) for _ in range(8)
         ]
