@@ -286,7 +286,7 @@ class Ingest:
             delivery.future.cancel()
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge within {self._settings.produce_timeout_s:g} s: "
-                f"{_unacknowledged(delivery.acknowledged, delivery.queued, len(records))}",
+                f"{_unacknowledged(delivery, len(records))}",
                 retry_after_s=_RETRY_AFTER_S,
             ) from exc
         finally:
@@ -360,9 +360,15 @@ class _Outgoing(Sequence[OutgoingRecord]):
         return made
 
 
-def _unacknowledged(acknowledged: int, queued: int, total: int) -> str:
+def _unacknowledged(delivery: Delivery, total: int) -> str:
     """What a request whose deadline passed may have written: ``queued`` of its ``total`` records
     were handed to the producer (the deadline can pass while a large request is handed over)."""
+    if delivery.transactional:
+        return (
+            f"the request's {total} records are in one transaction, which may still commit: "
+            "read_committed consumers will see all of them or none"
+        )
+    acknowledged, queued = delivery.acknowledged, delivery.queued
     done = f"{_written(acknowledged, total)} acknowledged"
     if queued == total:
         return f"{done}, and the others may still be written"
@@ -386,7 +392,17 @@ def _written(count: int, total: int) -> str:
 def _produce_error(exc: ProduceFailed, total: int) -> InletError:
     """The answer to a failed produce: permanent refusals say so (not retryable); transient ones
     are 503 with Retry-After. Either way ``detail`` says what of the request may be written."""
-    if exc.written is not None:  # every record was reported: exactly these were written
+    if exc.transaction == "aborted":
+        outcome = (
+            f"the transaction holding the request's {total} records was aborted: "
+            "read_committed consumers see none of them"
+        )
+    elif exc.transaction == "undecided":
+        outcome = (
+            f"the commit of the transaction holding the request's {total} records did not "
+            "complete and may still: read_committed consumers will see all of them or none"
+        )
+    elif exc.written is not None:  # every record was reported: exactly these were written
         outcome = f"{_written(exc.written, total)} written"
     elif exc.queued:  # refused while queueing: those queued before go on being delivered
         outcome = f"{_written(exc.queued, total)} queued and may still be written"

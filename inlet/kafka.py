@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from aiokafka.helpers import create_ssl_context
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -246,23 +246,35 @@ def produce_waiting(
         return
 
 
+TransactionOutcome = Literal["aborted", "undecided"]
+
+
 class ProduceFailed(Exception):
     """Kafka did not take a record; ``retryable`` when it may succeed later (``kafka_errors``).
 
     Raised by ``produce_batch`` itself when librdkafka refused to queue a record: ``queued``
     records of the call were queued before it, and may still be written (nobody waits for their
     delivery reports). Set on the batch's future once every record was reported: ``written`` of
-    them were written, the others were not.
+    them were written, the others were not. ``transaction``: the call's records were in a Kafka
+    transaction that was ``aborted`` (``read_committed`` readers see none of them, though the
+    log may hold them) or whose commit is ``undecided`` (it may still commit, all of them).
     """
 
     def __init__(
-        self, error: KafkaError, *, queued: int = 0, written: int | None = None, of: int = 0
+        self,
+        error: KafkaError,
+        *,
+        queued: int = 0,
+        written: int | None = None,
+        of: int = 0,
+        transaction: TransactionOutcome | None = None,
     ) -> None:
         super().__init__(error.str())
         self.error = error
         self.queued = queued
         self.written = written
         self.of = of
+        self.transaction = transaction
         self.retryable = is_transient(error)
 
     @property
@@ -358,7 +370,8 @@ class AsyncProducer:
 
 class Delivery:
     """Counts one ``produce_steps`` call's delivery reports (on the poll thread) and settles its
-    future after the last one; ``queued``: how many records were handed over so far."""
+    future after the last one; ``queued``: how many records were handed over so far;
+    ``transactional``: they go in a Kafka transaction (all written or none)."""
 
     __slots__ = (
         "_delivered",
@@ -367,8 +380,10 @@ class Delivery:
         "_failed",
         "_lock",
         "_loop",
+        "_transaction",
         "future",
         "queued",
+        "transactional",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[int]) -> None:
@@ -379,7 +394,9 @@ class Delivery:
         self._failed = 0
         self._expected = -1  # unknown until every record is queued
         self._error: KafkaError | None = None
+        self._transaction: TransactionOutcome | None = None
         self.queued = 0
+        self.transactional = False
 
     @classmethod
     def on_running_loop(cls) -> Delivery:
@@ -403,13 +420,18 @@ class Delivery:
         if done:
             self._loop.call_soon_threadsafe(self._settle)
 
-    def finish(self, count: int, error: KafkaError | None = None) -> None:
+    def finish(
+        self, count: int, error: KafkaError | None = None, *, undecided: bool = False
+    ) -> None:
         """Settle, from any thread, with all ``count`` records written, or (``error``) none: what
-        a committed or an aborted transaction did."""
+        a committed or an aborted transaction did; ``undecided``: a commit that failed without
+        an abort, which may still complete."""
         with self._lock:
             self._expected = self._delivered = count
             self._failed = 0 if error is None else count
             self._error = error
+            if error is not None:
+                self._transaction = "undecided" if undecided else "aborted"
         self._loop.call_soon_threadsafe(self._settle)
 
     def expect(self, count: int) -> None:
@@ -427,7 +449,12 @@ class Delivery:
         if self._error is not None:
             written = self._expected - self._failed
             self.future.set_exception(
-                ProduceFailed(self._error, written=written, of=self._expected)
+                ProduceFailed(
+                    self._error,
+                    written=None if self._transaction == "undecided" else written,
+                    of=self._expected,
+                    transaction=self._transaction,
+                )
             )
         else:
             self.future.set_result(self._expected)

@@ -10,7 +10,10 @@ replay answers a conflict), so ``write`` raises ``Fenced`` for it and leaves the
 
 After any other failure the transaction is aborted when librdkafka says that is enough
 (``txn_requires_abort``); otherwise the producer is dropped and the next ``write`` opens a new
-one. Either way nothing of the failed transaction is visible to ``read_committed`` readers.
+one, whose ``init_transactions`` aborts what the old one left open. Either way nothing of the
+failed transaction is visible to ``read_committed`` readers — except after a commit that failed
+without needing an abort (it timed out): the coordinator may have taken it, and then completes it
+whatever the producer does next. ``write`` raises ``CommitUndecided`` for that one.
 All calls block (librdkafka): run them in a worker thread.
 """
 
@@ -39,6 +42,11 @@ class Fenced(Exception):
     def __init__(self, error: KafkaError) -> None:
         super().__init__(error.str())
         self.error = error
+
+
+class CommitUndecided(KafkaException):
+    """``commit_transaction`` failed without asking for an abort (a timeout, say): the
+    transaction may still commit, all of it, or be aborted; nobody can tell yet."""
 
 
 def is_fenced(error: object) -> bool:
@@ -109,9 +117,16 @@ class TransactionalProducer:
                 )
             if offsets is not None:
                 producer.send_offsets_to_transaction(*offsets, self._timeout_s)
-            producer.commit_transaction(self._timeout_s)
         except KafkaException as exc:
             self._after_failure(exc.args[0])
+            raise _classified(exc) from exc
+        try:
+            producer.commit_transaction(self._timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0]
+            self._after_failure(error)
+            if isinstance(error, KafkaError) and not error.txn_requires_abort():
+                raise CommitUndecided(error) from exc
             raise _classified(exc) from exc
         producer.poll(0)  # the commit flushed every record: serve the reports still queued
         return written
@@ -172,6 +187,7 @@ class GroupCommitProducer:
         are one transaction's, and the loop only copies them (~1 ms for 100,000); the thread
         produces them."""
         yield from ()
+        delivery.transactional = True
         batch = list(records)
         with self._wake:
             self._pending.append((batch, delivery))
@@ -197,14 +213,16 @@ class GroupCommitProducer:
             error = exc.error if isinstance(exc, Fenced) else exc.args[0]
             if not isinstance(error, KafkaError):
                 error = KafkaError(KafkaError._FAIL, str(exc))
-            if not is_transient(error):
+            undecided = isinstance(exc, CommitUndecided)
+            if not is_transient(error) and not undecided:
                 self._writer.reset()
                 if len(group) > 1:
                     for call in group:
                         self._commit([call])
                     return
             for records, delivery in group:
-                delivery.finish(len(records), error)  # aborted: none of them is committed
+                # Aborted: none of them is committed; undecided: all of them may still be.
+                delivery.finish(len(records), error, undecided=undecided)
             return
         for records, delivery in group:
             delivery.finish(len(records))

@@ -281,3 +281,28 @@ def test_the_answer_says_what_of_the_request_was_written() -> None:
     none = _produce_error(ProduceFailed(KafkaError(KafkaError._UNKNOWN_TOPIC), written=0), 1)
     assert isinstance(none, KafkaTopicMissing)
     assert "none of the request's 1 records was written" in none.message
+
+
+def test_a_failed_transaction_says_what_read_committed_consumers_see() -> None:
+    timed_out = KafkaError(KafkaError._TIMED_OUT)
+    aborted = _produce_error(ProduceFailed(timed_out, written=0, transaction="aborted"), 4)
+    assert type(aborted) is KafkaUnavailable
+    assert "the transaction holding the request's 4 records was aborted" in aborted.message
+    assert "read_committed consumers see none of them" in aborted.message
+
+    undecided = _produce_error(ProduceFailed(timed_out, transaction="undecided"), 4)
+    assert type(undecided) is KafkaUnavailable
+    assert "did not complete and may still" in undecided.message
+    assert "will see all of them or none" in undecided.message
+
+
+async def test_a_transaction_settles_its_calls_with_its_outcome() -> None:
+    error = KafkaError(KafkaError._TIMED_OUT)
+    outcomes = []
+    for undecided in (False, True):
+        delivery = Delivery.on_running_loop()
+        delivery.finish(3, error, undecided=undecided)
+        with pytest.raises(ProduceFailed) as failed:
+            await delivery.future
+        outcomes.append((failed.value.transaction, failed.value.written))
+    assert outcomes == [("aborted", 0), ("undecided", None)]
