@@ -123,6 +123,9 @@ class Feed:
         self._lock = threading.Lock()
         self._reports: dict[int, _Report] = {}
         self._measured_at = 0.0
+        # Per partition, the offset after the last record the consumer returned (all handed to
+        # the sink); only the feed's thread uses it.
+        self._consumed: dict[int, int] = {}
         # What libraries' messages about this pipeline's sink must never carry into a log line.
         sink = pipeline.sink
         self._secrets = dsn_secrets(sink.dsn) if isinstance(sink, PostgresSinkConfig) else []
@@ -239,6 +242,7 @@ class Feed:
                     total = len(batch.records) + len(batch.undecodable)
                     self._refusals(total, self._dead_letters - sent)
                     self._advanced(consumer, positions)
+                    self._consumed.update(batch.ends)
                 self._advanced(consumer, session.sink.tick())
                 self._measure(consumer, session.owned)
             # A clean stop: finish open files. The final reports stay for the last publish.
@@ -272,6 +276,8 @@ class Feed:
 
         def on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
             numbers = [tp.partition for tp in partitions]
+            for partition in numbers:
+                self._consumed.pop(partition, None)
             if session.sink_ok:
                 self._advanced(consumer, session.sink.release(numbers))
                 session.owned.difference_update(numbers)
@@ -437,15 +443,26 @@ class Feed:
         if now - self._measured_at < MEASURE_INTERVAL_S or not owned:
             return
         self._measured_at = now
-        for partition in sorted(owned):
+        # Where the consumer stands (local, no request): past transaction markers and aborted
+        # records too, which take offsets but are no records to deliver.
+        read = consumer.position([TopicPartition(self._topic, p) for p in sorted(owned)])
+        for position in read:
+            partition = position.partition
             # Cached: the high watermark of the last fetch response, no request to the broker
             # (asking the broker costs a round trip per partition on the feed's thread).
             _, high = consumer.get_watermark_offsets(
                 TopicPartition(self._topic, partition), cached=True
             )
-            if high >= 0:  # -1001: not fetched yet
-                with self._lock:
-                    self._reports.setdefault(partition, _Report()).end_offset = high
+            with self._lock:
+                report = self._reports.setdefault(partition, _Report())
+                if high >= 0:  # -1001: not fetched yet
+                    report.end_offset = high
+                # The sink has every record the consumer returned: what lies between its next
+                # offset and the consumer's position is markers, so a partition whose last
+                # transaction's marker is read shows no lag.
+                delivered_to = report.next_offset or 0
+                if position.offset > delivered_to >= self._consumed.get(partition, 0):
+                    report.next_offset = position.offset
 
     def _error(self, partition: int, message: str, failure: FailureKind) -> None:
         with self._lock:

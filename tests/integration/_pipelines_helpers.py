@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from fastavro import parse_schema, schemaless_writer
 
-from inlet.kafka import client_config, producer_config
+from inlet.kafka import producer_config
 from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, wire_frame
 from inlet.settings import Settings
+from tests.served_stack import committed_records
 
 TOKEN = "inlet_admin_pipelines-test"
 FIELDS: list[dict[str, Any]] = [
@@ -102,10 +103,15 @@ class Registry:
 
 
 class RecordProducer:
-    """Produces wire-format records straight to a connector topic, as the gateway would."""
+    """Produces wire-format records straight to a connector topic, as the gateway would: each
+    ``send`` in a Kafka transaction (``INLET_GATEWAY_TRANSACTIONS``), so that the feeds read a
+    topic whose commit markers take offsets."""
 
     def __init__(self, settings: Settings, topic: str, schema_id: int, schema: Any) -> None:
-        self._producer = Producer(producer_config(settings, client_id="test-producer"))
+        transactional = {"transactional.id": f"test-producer-{uuid.uuid4().hex}"}
+        config = producer_config(settings, client_id="test-producer", **transactional)
+        self._producer = Producer(config)
+        self._producer.init_transactions(30)
         self._topic = topic
         self._schema_id = schema_id
         self._schema = schema
@@ -117,21 +123,36 @@ class RecordProducer:
         return wire_frame(self._schema_id, body.getvalue())
 
     def send(self, values: list[dict[str, Any]]) -> None:
+        """``values`` in one transaction, committed."""
+        self._producer.begin_transaction()
         for value in values:
-            self.send_raw(self.encode(value), value["id"].encode(), value.get("at"))
-        self.flush()
+            self._produce(self.encode(value), value["id"].encode(), value.get("at"))
+        self._producer.commit_transaction(30)
+        self.sent += len(values)
+
+    def send_aborted(self, values: list[dict[str, Any]]) -> None:
+        """``values`` written in a transaction that is then aborted: in the log, never to be
+        read by a ``read_committed`` reader."""
+        self._producer.begin_transaction()
+        for value in values:
+            self._produce(self.encode(value), value["id"].encode(), value.get("at"))
+        assert self._producer.flush(30) == 0
+        self._producer.abort_transaction(30)
 
     def send_raw(self, raw: bytes, key: bytes | None = None, at: datetime | None = None) -> None:
+        """One record as given, in a transaction of its own."""
+        self._producer.begin_transaction()
+        self._produce(raw, key, at)
+        self._producer.commit_transaction(30)
+        self.sent += 1
+
+    def _produce(self, raw: bytes, key: bytes | None, at: datetime | None) -> None:
         received = int((at or datetime.now(UTC)).timestamp() * 1000)
         headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_RECEIVED_AT, str(received)),
             (HEADER_REQUEST_ID, uuid.uuid4().hex),
         ]
         self._producer.produce(self._topic, raw, key, headers=headers)
-        self.sent += 1
-
-    def flush(self) -> None:
-        assert self._producer.flush(30) == 0
 
     def send_in_background(
         self, count: int, chunk: int = 250, pause_s: float = 0.02
@@ -149,31 +170,11 @@ class RecordProducer:
 
 
 def topic_contents(settings: Settings, topic: str) -> dict[tuple[int, int], bytes | None]:
-    """Every record of ``topic`` now: (partition, offset) -> value."""
-    consumer = Consumer(
-        client_config(
-            settings, client_id="test-reader", **{"group.id": "test-reader-" + uuid.uuid4().hex}
-        )
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = sorted(metadata.topics[topic].partitions)
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1] for p in partitions
-        }
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        found: dict[tuple[int, int], bytes | None] = {}
-        deadline = time.monotonic() + 30
-        while any(
-            max((o for (q, o) in found if q == p), default=-1) + 1 < ends[p] for p in partitions
-        ):
-            assert time.monotonic() < deadline, "could not read the topic to its end"
-            for message in consumer.consume(1000, 0.5):
-                if message.error() is None:
-                    found[(message.partition(), message.offset())] = message.value()  # type: ignore[index]
-        return found
-    finally:
-        consumer.close()
+    """Every record of ``topic`` a ``read_committed`` reader sees now: (partition, offset) ->
+    value."""
+    return {
+        (m.partition() or 0, m.offset() or 0): m.value() for m in committed_records(settings, topic)
+    }
 
 
 class FeedWorker:
