@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from inlet.settings import Settings
 from tests.servers import serve_inlet
@@ -55,16 +55,62 @@ def until(condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE
         time.sleep(0.05)
 
 
-def topic_size(settings: Settings, topic: str) -> int:
-    """Records in ``topic``: the sum of its partitions' high watermarks (no transactions here)."""
+def committed_records(settings: Settings, topic: str) -> list[Message]:
+    """Every record of ``topic`` a ``read_committed`` reader sees, read to the end of each
+    partition once every transaction on it is decided.
+
+    The gateway writes in transactions: a commit (or abort) marker takes an offset, so a high
+    watermark counts markers, and aborted records too; and the broker writes a transaction's
+    markers just after answering its commit, so a request answered 200 can be invisible to a
+    ``read_committed`` reader for a moment. So: wait until the partitions' last stable offsets
+    (what a ``read_committed`` reader's end offset is) reach their high watermarks, then read to
+    them (``enable.partition.eof``: an end that is a marker is reached without a record at it).
+    """
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    uncommitted = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex})
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": uuid.uuid4().hex}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "enable.auto.commit": False,
+        }
     )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in partitions
-        )
+        ends: dict[int, int] = {}
+
+        def decided() -> bool:
+            for p in partitions:
+                stable = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                high = uncommitted.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if stable[1] != high[1]:
+                    return False
+                ends[p] = high[1]
+            return True
+
+        until(decided, f"every transaction on {topic} committed or aborted")
+        # Offset 0 may be gone (retention) or a marker: start at the oldest, stop at the end.
+        todo = {p for p, end in ends.items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(todo)])
+        found: list[Message] = []
+        deadline = time.monotonic() + DEADLINE_S
+        while todo:
+            if time.monotonic() > deadline:
+                pytest.fail(f"could not read {topic} to its end: partitions {sorted(todo)} short")
+            for message in consumer.consume(1000, 0.5):
+                error = message.error()
+                if error is None:
+                    found.append(message)
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    todo.discard(message.partition() or 0)
+        return found
     finally:
         consumer.close()
+        uncommitted.close()
+
+
+def topic_size(settings: Settings, topic: str) -> int:
+    """Records in ``topic`` that a ``read_committed`` reader sees (``committed_records``)."""
+    return len(committed_records(settings, topic))

@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 
 from inlet.settings import Settings
+from tests.served_stack import topic_size
 from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
@@ -59,18 +60,7 @@ class Stack:
         return AdminClient({"bootstrap.servers": self.settings.kafka_bootstrap_servers or ""})
 
     def topic_size(self, topic: str) -> int:
-        """Records in ``topic``: the sum of its partitions' high watermarks (no transactions)."""
-        consumer = Consumer(
-            {"bootstrap.servers": self.settings.kafka_bootstrap_servers or "", "group.id": "sizes"}
-        )
-        try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            return sum(
-                consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in partitions
-            )
-        finally:
-            consumer.close()
+        return topic_size(self.settings, topic)
 
     def read_all(self, topic: str, count: int) -> list[bytes]:
         consumer = Consumer(

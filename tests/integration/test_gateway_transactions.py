@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.admin._resource import ResourceType
 
 from inlet.settings import Settings
+from tests.served_stack import committed_records
 from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
@@ -63,27 +63,12 @@ def _connector(admin: httpx.Client, client: httpx.Client) -> dict[str, Any]:
     return connector
 
 
-def _committed(settings: Settings, topic: str, count: int) -> list[dict[str, Any]]:
-    """What a read_committed reader gets from ``topic``, waiting for ``count`` (or 15 s)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers or "",
-            "group.id": uuid.uuid4().hex,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        }
-    )
-    consumer.subscribe([topic])
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 15
-    try:
-        while len(got) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                got.append({"value": message.value(), "headers": dict(message.headers() or [])})
-    finally:
-        consumer.close()
-    return got
+def _committed(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    """What a read_committed reader gets from ``topic``, once its transactions are decided."""
+    return [
+        {"value": m.value(), "headers": dict(m.headers() or [])}
+        for m in committed_records(settings, topic)
+    ]
 
 
 def test_requests_are_committed_whole_and_a_refused_one_is_not_seen(
@@ -100,8 +85,8 @@ def test_requests_are_committed_whole_and_a_refused_one_is_not_seen(
             answers = list(pool.map(lambda body: client.post(url, json=body), bodies))
         assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
         assert answers[3].json()["rejected"] == 1
-        assert len(_committed(settings, connector["topic"], 160)) == 160
-        (kept,) = _committed(settings, connector["rejected_topic"], 1)
+        assert len(_committed(settings, connector["topic"])) == 160
+        (kept,) = _committed(settings, connector["rejected_topic"])
         assert json.loads(kept["value"])["record"] == {"blob": "no id"}
 
         # The topic now takes 2,000-byte batches: a request with a larger record is refused and
@@ -125,11 +110,11 @@ def test_requests_are_committed_whole_and_a_refused_one_is_not_seen(
             time.sleep(0.2)
         assert refused.status_code == 413, refused.text
         assert refused.json()["code"] == "kafka_record_too_large"
-        assert "none of the request's 2 records was written" in refused.json()["detail"]
+        assert (
+            "2 records was aborted: read_committed consumers see none" in refused.json()["detail"]
+        )
         after = client.post(url, json=[{"id": "after"}])
         assert after.status_code == 200, after.text
-        seen = [
-            json.dumps(str(r["value"])) for r in _committed(settings, connector["topic"], 10**6)
-        ]
+        seen = [json.dumps(str(r["value"])) for r in _committed(settings, connector["topic"])]
         assert not any(marker in value for value in seen)
         assert any("after" in value for value in seen)

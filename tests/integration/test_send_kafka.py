@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -24,6 +23,7 @@ from deploy.cli import main
 from deploy.send import EXIT_DONE, EXIT_STOPPED
 from inlet.records import HEADER_REQUEST_ID
 from inlet.settings import Settings
+from tests.served_stack import committed_records
 from tests.servers import serve_inlet
 
 pytestmark = pytest.mark.kafka
@@ -69,34 +69,19 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def read_topic(stack: Stack, topic: str) -> list[tuple[dict[str, Any], str]]:
-    """Every record on ``topic`` (values decoded, with their request ids), to its high watermark."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.settings.kafka_bootstrap_servers,
-            "group.id": uuid.uuid4().hex,
-            "enable.auto.commit": False,
-        }
-    )
+    """Every record on ``topic`` a ``read_committed`` reader sees (values decoded, with their
+    request ids)."""
     registry = SchemaRegistryClient({"url": stack.registry, "basic.auth.user.info": f"u:{ADMIN}"})
     deserializer = AvroDeserializer(registry)
+    context = SerializationContext(topic, MessageField.VALUE)
     try:
-        end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
-        consumer.assign([TopicPartition(topic, 0, 0)])
         out: list[tuple[dict[str, Any], str]] = []
-        deadline = time.monotonic() + 60
-        while len(out) < end and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() is not None:
-                continue
-            context = SerializationContext(topic, MessageField.VALUE)
-            headers = dict(message.headers() or [])
-            request_id = headers[HEADER_REQUEST_ID]
+        for message in committed_records(stack.settings, topic):
+            request_id = dict(message.headers() or [])[HEADER_REQUEST_ID]
             assert isinstance(request_id, bytes)
             out.append((deserializer(message.value(), context), request_id.decode()))
-        assert len(out) == end
         return out
     finally:
-        consumer.close()
         registry.close()
 
 
