@@ -136,8 +136,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_message_bytes: int = 1_000_000
     max_errors_listed: int = 100
     # Each ingest request's records in a Kafka transaction (the requests of a few milliseconds
-    # share one), so read_committed consumers see a request whole or not at all. Measured against
-    # the plain idempotent producer in README "Record sizes and transactions".
+    # share one), so read_committed consumers see a request whole or not at all. Off by default:
+    # measured, it cost 35-40% of scenario (a)'s records/s and more of single-record requests
+    # (README "Transactions").
     gateway_transactions: bool = False
     # The gateway's plain-ASGI hot path for ingest requests (gateway/_fast_path.py); off, Litestar
     # answers them all, the same way, more slowly (for comparison: bench/README.md).
