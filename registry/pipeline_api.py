@@ -26,6 +26,7 @@ from inlet.model.pipelines import (
     run_state,
 )
 from inlet.topics import pipeline_group
+from registry.pipeline_preview import PipelinePreview, PipelinePreviewer
 from registry.pipeline_service import DlqPolicy, NewPipeline, PipelineService
 
 
@@ -131,6 +132,15 @@ class PipelineController(Controller):
     ) -> PipelineView:
         pipeline = await pipeline_service.create(data)
         return _view(pipeline, [])
+
+    @post("/preview", status_code=200)
+    async def preview(
+        self,
+        pipeline_previewer: NamedDependency[PipelinePreviewer],
+        data: JSONBody[NewPipeline],
+    ) -> PipelinePreview:
+        """What the pipeline's sink would make of the connector's samples; creates nothing."""
+        return await pipeline_previewer.preview(data)
 
     @get("/")
     async def list_pipelines(
