@@ -40,12 +40,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_writer
 
 from consumers.pipeline_worker import run_pipelines
-from consumers.sinks._file_names import parse_file_name
 from deploy.broker import LocalKafka, env_cache_dir
 from inlet.codec.wire import WireDecoder
 from inlet.kafka import client_config, producer_config
 from inlet.records import HEADER_RECEIVED_AT, wire_frame
 from inlet.settings import Settings
+from inlet.sink_layout.file_names import parse_file_name
 from registry.app import create_app
 from tests.postgres import LocalPostgres, postgres_bindir
 from tests.servers import serve

@@ -38,7 +38,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 from consumers._failures import describe
 from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, Sink
-from consumers.sinks._columns import record_columns
 from consumers.sinks.files import FilesSink
 from consumers.sinks.postgres import PostgresSink
 from inlet.codec.wire import (
@@ -56,6 +55,7 @@ from inlet.model.pipelines import PIPELINE_PARTITION, FailureKind, PartitionStat
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.sealing import SealBroken, is_sealed
 from inlet.settings import Settings
+from inlet.sink_layout.columns import record_columns
 from inlet.sink_rules import DSN_FIELD, SinkRefused, SinkRules
 from inlet.topics import pipeline_group
 

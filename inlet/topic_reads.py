@@ -14,11 +14,18 @@ KAFKA_TIMEOUT_S = 10.0
 
 
 def read_from(
-    consumer: Consumer, topic: str, start: dict[int, int], limit: int, wait_s: float
+    consumer: Consumer,
+    topic: str,
+    start: dict[int, int],
+    limit: int,
+    wait_s: float,
+    *,
+    only_started: bool = False,
 ) -> tuple[list[Message], dict[int, int], bool]:
     """Up to ``limit`` records of ``topic`` from ``start`` (partition -> next offset; a partition
-    not in it, or behind retention, starts at its oldest record kept), in (partition, offset)
-    order; where each partition now stands; and whether every partition was read to its end.
+    not in it, or behind retention, starts at its oldest record kept; with ``only_started``, a
+    partition not in it is not read), in (partition, offset) order; where each partition now
+    stands; and whether every partition read was read to its end.
 
     ``consumer`` must have ``enable.partition.eof``. Records known to be there (below the end
     offsets) are waited for ``wait_s`` at most.
@@ -29,6 +36,8 @@ def read_from(
     positions: dict[int, int] = {}
     pending: list[TopicPartition] = []
     for partition in sorted(found.partitions):
+        if only_started and partition not in start:
+            continue
         tp = TopicPartition(topic, partition)
         oldest, end = consumer.get_watermark_offsets(tp, KAFKA_TIMEOUT_S)
         positions[partition] = max(start.get(partition, 0), oldest)

@@ -128,6 +128,7 @@ ERRORS: dict[tuple[str, str], Errors] = {
     ("GET", "/v1/connectors/{connector_id}/records"): (*_CONNECTOR, InvalidCursor),
     # Pipelines.
     ("POST", "/v1/pipelines"): (InvalidPipeline, NameTaken),
+    ("POST", "/v1/pipelines/preview"): (InvalidPipeline, NameTaken),
     ("GET", "/v1/pipelines"): (),
     ("GET", "/v1/pipelines/{pipeline_id}"): _PIPELINE,
     ("DELETE", "/v1/pipelines/{pipeline_id}"): _PIPELINE,

@@ -26,6 +26,7 @@ from inlet.model.pipelines import (
     run_state,
 )
 from inlet.topics import pipeline_group
+from registry.pipeline_preview import PipelinePreview, PipelinePreviewer
 from registry.pipeline_service import DlqPolicy, NewPipeline, PipelineService
 
 
@@ -115,7 +116,7 @@ def _view(pipeline: Pipeline, reports: list[PartitionStatus]) -> PipelineView:
     )
 
 
-def _reported(service: PipelineService, pipeline: Pipeline) -> PipelineView:
+def reported_view(service: PipelineService, pipeline: Pipeline) -> PipelineView:
     """The pipeline's view with what its workers last reported."""
     return _view(pipeline, service.reports(pipeline.id))
 
@@ -132,18 +133,27 @@ class PipelineController(Controller):
         pipeline = await pipeline_service.create(data)
         return _view(pipeline, [])
 
+    @post("/preview", status_code=200)
+    async def preview(
+        self,
+        pipeline_previewer: NamedDependency[PipelinePreviewer],
+        data: JSONBody[NewPipeline],
+    ) -> PipelinePreview:
+        """What the pipeline's sink would make of the connector's samples; creates nothing."""
+        return await pipeline_previewer.preview(data)
+
     @get("/")
     async def list_pipelines(
         self, pipeline_service: NamedDependency[PipelineService]
     ) -> PipelineList:
         pipelines = await pipeline_service.all()
-        return PipelineList([_reported(pipeline_service, p) for p in pipelines])
+        return PipelineList([reported_view(pipeline_service, p) for p in pipelines])
 
     @get("/{pipeline_id:str}")
     async def get_pipeline(
         self, pipeline_service: NamedDependency[PipelineService], pipeline_id: FromPath[str]
     ) -> PipelineView:
-        return _reported(pipeline_service, await pipeline_service.get(pipeline_id))
+        return reported_view(pipeline_service, await pipeline_service.get(pipeline_id))
 
     @delete("/{pipeline_id:str}", status_code=204)
     async def delete_pipeline(
@@ -158,10 +168,12 @@ class PipelineController(Controller):
     async def pause(
         self, pipeline_service: NamedDependency[PipelineService], pipeline_id: FromPath[str]
     ) -> PipelineView:
-        return _reported(pipeline_service, await pipeline_service.set_paused(pipeline_id, True))
+        paused = await pipeline_service.set_paused(pipeline_id, True)
+        return reported_view(pipeline_service, paused)
 
     @post("/{pipeline_id:str}/resume", status_code=200)
     async def resume(
         self, pipeline_service: NamedDependency[PipelineService], pipeline_id: FromPath[str]
     ) -> PipelineView:
-        return _reported(pipeline_service, await pipeline_service.set_paused(pipeline_id, False))
+        resumed = await pipeline_service.set_paused(pipeline_id, False)
+        return reported_view(pipeline_service, resumed)

@@ -88,7 +88,9 @@ class PipelineService:
 
     # --- Writes. ---
 
-    async def create(self, new: NewPipeline) -> Pipeline:
+    def checked(self, new: NewPipeline) -> Sink:
+        """The sink ``new`` would be stored with, on this instance's state; InvalidPipeline or
+        NameTaken as ``create`` answers them (the preview checks with it too)."""
         problems = [
             *(Problem(field="name", reason=p.reason) for p in validate_connector_name(new.name)),
             *sink_problems(new.sink, self._rules),
@@ -97,7 +99,11 @@ class PipelineService:
         if problems:
             raise InvalidPipeline("invalid pipeline", problems=problems)
         sink = stored_sink(new.sink, new.name, self._rules)
-        self._require_free(new.name, sink)  # early, so a refused pipeline makes no topic
+        self._require_free(new.name, sink)
+        return sink
+
+    async def create(self, new: NewPipeline) -> Pipeline:
+        sink = self.checked(new)  # early, so a refused pipeline makes no topic
         connector = self._connectors.by_id[new.connector_id]
         now = self._clock()
         pipeline_id = new_pipeline_id()

@@ -13,8 +13,9 @@ next offset}}``. A cursor behind the topic's retention starts at the oldest reco
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 from confluent_kafka import Consumer, KafkaException, Message
@@ -22,7 +23,7 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from inlet.codec.wire import UndecodableRecord, UnknownSchema, WireDecoder, header_values
+from inlet.codec.wire import Headers, UndecodableRecord, UnknownSchema, WireDecoder, header_values
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
@@ -79,6 +80,16 @@ class PulledRecord(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # set (and value null) when the record cannot be decoded
 
 
+class TypedRecord(NamedTuple):
+    """A record as a pipeline's sink takes it (``inlet.sink_layout.SinkInput``)."""
+
+    partition: int
+    offset: int
+    received_at_ms: int | None
+    schema_id: int
+    value: dict[str, Any]
+
+
 class RecordPage(msgspec.Struct, frozen=True):
     records: list[PulledRecord]
     next_cursor: str
@@ -111,9 +122,10 @@ class RecordReader:
         return RecordPage(records, encode_cursor(connector_id, positions))
 
     def _read(
-        self, topic: str, start: dict[int, int], limit: int
+        self, topic: str, start: dict[int, int], limit: int, *, only: bool = False
     ) -> tuple[list[Message], dict[int, int]]:
-        """Up to ``limit`` records from ``start`` on, and where each partition now stands.
+        """Up to ``limit`` records from ``start`` on (``only``: of its partitions only), and
+        where each partition now stands.
 
         Blocking (librdkafka): runs in a worker thread.
         """
@@ -121,16 +133,53 @@ class RecordReader:
             client_config(self._settings, client_id="inlet-registry-records", **_CONSUMER)
         )
         try:
-            messages, positions, _finished = read_from(consumer, topic, start, limit, FETCH_WAIT_S)
+            messages, positions, _finished = read_from(
+                consumer, topic, start, limit, FETCH_WAIT_S, only_started=only
+            )
         finally:
             consumer.close()
         return messages, positions
 
+    async def typed(self, topic: str, at: Iterable[tuple[int, int]]) -> list[TypedRecord]:
+        """The records of ``topic`` at ``at`` (partition, offset), decoded as a pipeline's feed
+        decodes them (``decode_typed``), in (partition, offset) order. A record no longer kept
+        (retention) or that cannot be decoded is left out, as a feed sends it to dead letters."""
+        wanted = set(at)
+        firsts: dict[int, int] = {}
+        for partition, offset in wanted:
+            firsts[partition] = min(offset, firsts.get(partition, offset))
+        if not wanted:
+            return []
+        # At most every offset from each partition's first to its last wanted one.
+        lasts = {p: max(o for q, o in wanted if q == p) for p in firsts}
+        limit = sum(lasts[p] - first + 1 for p, first in firsts.items())
+        try:
+            messages, _ = await asyncio.to_thread(self._read, topic, firsts, limit, only=True)
+        except KafkaException as exc:
+            raise KafkaUnavailable(f"could not read {topic}: {exc}") from exc
+        found: list[TypedRecord] = []
+        for message in messages:
+            partition, offset = message.partition() or 0, message.offset() or 0
+            if (partition, offset) not in wanted:
+                continue
+            try:
+                schema_id, value = await self._decode_typed(message.value())
+            except (UnknownSchema, UndecodableRecord):
+                continue
+            received_at_ms, _ = header_values(_headers(message))
+            found.append(TypedRecord(partition, offset, received_at_ms, schema_id, value))
+        return found
+
+    async def schema(self, schema_id: int) -> dict[str, Any]:
+        """The schema of ``schema_id`` as JSON (a record schema), as a feed's decoder reads it."""
+        try:
+            return self._decoder.schema(schema_id)
+        except UnknownSchema:
+            await self._schemas.load([SchemaRef(schema_id)])
+            return self._decoder.schema(schema_id)
+
     async def _record(self, message: Message) -> PulledRecord:
-        found = message.headers() or []
-        pairs = found.items() if isinstance(found, dict) else found
-        headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
-        received_at_ms, request_id = header_values(headers)
+        received_at_ms, request_id = header_values(_headers(message))
         raw_key = message.key()
         key = None if raw_key is None else raw_key.decode("utf-8", "replace")
         base = PulledRecord(
@@ -155,6 +204,19 @@ class RecordReader:
             # Registered before the record was written, the schema may not be at hand yet.
             await self._schemas.load([SchemaRef(exc.schema_id)])
             return self._decoder.decode(value)
+
+    async def _decode_typed(self, value: bytes | None) -> tuple[int, dict[str, Any]]:
+        try:
+            return self._decoder.decode_typed(value)
+        except UnknownSchema as exc:
+            await self._schemas.load([SchemaRef(exc.schema_id)])
+            return self._decoder.decode_typed(value)
+
+
+def _headers(message: Message) -> Headers:
+    found = message.headers() or []
+    pairs = found.items() if isinstance(found, dict) else found
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
 
 
 class RecordsController(Controller):

@@ -42,6 +42,7 @@ from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
 from registry.metrics import MeasuredLitestar, RegistryMetrics, metrics_endpoint
 from registry.pipeline_api import PipelineController
+from registry.pipeline_preview import PipelinePreviewer
 from registry.pipeline_service import PipelineService
 from registry.records_api import RecordReader, RecordsController
 from registry.remote_schemas import RemoteSchemaStore
@@ -135,6 +136,9 @@ class Services:
         )
         self.record_reader = parts.record_reader
         self.replayer = parts.replayer
+        self.pipeline_previewer = PipelinePreviewer(
+            self.pipelines, self.samples, state.connectors, parts.record_reader
+        )
 
 
 class RegistryApp(MeasuredLitestar):
@@ -172,6 +176,9 @@ def build_app(
             "sample_service": Provide(lambda: services.samples, sync_to_thread=False),
             "pipeline_service": Provide(lambda: services.pipelines, sync_to_thread=False),
             "record_reader": Provide(lambda: services.record_reader, sync_to_thread=False),
+            "pipeline_previewer": Provide(
+                lambda: services.pipeline_previewer, sync_to_thread=False
+            ),
             "rejected_replayer": Provide(lambda: services.replayer, sync_to_thread=False),
         },
         guards=[admin_guard],

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
-from consumers.sinks._columns import Column
 from inlet.codec.wire import Headers
+from inlet.sink_layout.columns import Column
 
 
 class FeedRecord(NamedTuple):

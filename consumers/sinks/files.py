@@ -31,27 +31,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from consumers.sinks import Batch, DeadLetter, DeadLetterFn, FeedRecord, Position
-from consumers.sinks._columns import Column, record_columns
-from consumers.sinks._file_names import (
+from consumers.sinks._file_writers import (
+    FileWriter,
+    NdjsonWriter,
+    ParquetFileWriter,
+    fsync_directory,
+)
+from inlet.model.pipelines import FilesSink as FilesSinkConfig
+from inlet.sink_layout.columns import Column, record_columns
+from inlet.sink_layout.file_names import (
     date_directory,
     file_name,
     parse_file_name,
     partition_glob,
     received_day,
 )
-from consumers.sinks._file_writers import (
-    OFFSET_FIELD,
-    PARTITION_FIELD,
-    RECEIVED_AT_FIELD,
-    FileWriter,
-    NdjsonWriter,
-    ParquetFileWriter,
-    arrow_schema,
-    arrow_value,
-    fsync_directory,
-    received_at,
-)
-from inlet.model.pipelines import FilesSink as FilesSinkConfig
+from inlet.sink_layout.file_rows import arrow_schema, file_row, runs
 
 log = logging.getLogger("inlet.consumers.files")
 
@@ -173,7 +168,7 @@ class FilesSink:
         if batch.undecodable:
             dead_letter(batch.undecodable)
         committed: dict[int, Position] = {}
-        for run in _runs(batch.records, by_schema=self._extension == "parquet"):
+        for run in runs(batch.records, by_schema=self._extension == "parquet"):
             committed.update(self._write_run(run, dead_letter))
         return committed
 
@@ -198,7 +193,7 @@ class FilesSink:
         ):
             committed[first.partition] = self._commit(first.partition)
         columns = self._columns_of(first.schema_id)
-        rows = [_row(record, columns, arrow=parquet) for record in run]
+        rows = [file_row(record, columns, arrow=parquet) for record in run]
         if parquet:
             table, refused = self._table(first.schema_id, rows)
             if refused:
@@ -279,35 +274,6 @@ class FilesSink:
             else:
                 good.append(row)
         return pa.Table.from_pylist(good, schema=schema), refused
-
-
-def _runs(records: list[FeedRecord], *, by_schema: bool) -> list[list[FeedRecord]]:
-    """Records split into runs of one partition and day (and schema), keeping their order."""
-    runs: list[list[FeedRecord]] = []
-    keys: dict[int, tuple[date, int]] = {}
-    current: dict[int, list[FeedRecord]] = {}
-    for record in records:
-        key = (received_day(record.received_at_ms or 0), record.schema_id if by_schema else 0)
-        if keys.get(record.partition) != key:
-            keys[record.partition] = key
-            current[record.partition] = []
-            runs.append(current[record.partition])
-        current[record.partition].append(record)
-    return runs
-
-
-def _row(record: FeedRecord, columns: list[Column], *, arrow: bool) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        PARTITION_FIELD: record.partition,
-        OFFSET_FIELD: record.offset,
-        RECEIVED_AT_FIELD: received_at(record.received_at_ms),
-    }
-    value = record.value
-    if arrow:
-        row.update((c.name, arrow_value(c, value.get(c.name))) for c in columns)
-    else:
-        row.update(value)
-    return row
 
 
 def _letter(record: FeedRecord, reason: str) -> DeadLetter:

@@ -23,27 +23,29 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from consumers.sinks import Batch, DeadLetter, DeadLetterFn, FeedRecord, Position, SinkFenced
-from consumers.sinks._columns import Column, record_columns
-from consumers.sinks._pg_types import (
-    METADATA_COLUMNS,
-    OFFSET_COLUMN,
-    PARTITION_COLUMN,
-    RECEIVED_AT_COLUMN,
-    column_name,
-    is_json,
-    jsonb,
-    pg_type,
-)
 from inlet.model.pipeline_sinks import table_parts
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.sealing import SealBroken, is_sealed
+from inlet.sink_layout.columns import Column, record_columns
+from inlet.sink_layout.postgres import (
+    METADATA_COLUMNS,
+    OFFSET_COLUMN,
+    PARTITION_COLUMN,
+    CopyColumn,
+    column_name,
+    copy_columns,
+    jsonb,
+    pg_type,
+    row_values,
+    table_changes,
+    table_columns,
+)
 
 log = logging.getLogger("inlet.consumers.postgres")
 
@@ -74,8 +76,7 @@ class PostgresSink:
         self._table_columns: dict[str, tuple[str, bool]] = {}  # name -> (type, NOT NULL)
         self._fields: dict[str, Column] = {}  # column -> the latest field written into it
         self._copy: sql.Composed | None = None
-        # After the metadata columns, what COPY writes: (column, Avro name, as JSON?).
-        self._copy_columns: list[tuple[str, str, bool]] = []
+        self._copy_columns: list[CopyColumn] = []  # after the metadata columns
         self._schemas_seen: set[int] = set()
         self._positions: dict[int, Position] = {}
 
@@ -193,31 +194,13 @@ class PostgresSink:
         return []
 
     def _row(self, record: FeedRecord) -> tuple[Any, ...]:
-        received_at = None
-        if record.received_at_ms is not None:
-            received_at = datetime.fromtimestamp(record.received_at_ms / 1000, UTC)
-        value = record.value
-        return (
-            record.partition,
-            record.offset,
-            received_at,
-            *(
-                jsonb(value.get(name)) if as_json else value.get(name)
-                for _, name, as_json in self._copy_columns
-            ),
-        )
+        return row_values(record, self._copy_columns, jsonb)
 
     # --- The table's shape. ---
 
     def _adopt(self, columns: list[Column]) -> None:
         """Make the table hold records of a schema with ``columns``, and write them from now."""
-        names = {column_name(c.name) for c in columns}
-        missing = [c for c in columns if column_name(c.name) not in self._table_columns]
-        relaxed = [
-            name
-            for name, (_, not_null) in self._table_columns.items()
-            if not_null and name not in names and name not in METADATA_COLUMNS
-        ]
+        missing, relaxed = table_changes(self._table_columns, columns)
         if missing or relaxed:
             with self.conn.transaction():
                 self._ddl_lock()
@@ -238,14 +221,9 @@ class PostgresSink:
             self._load_table_columns()
         for column in columns:
             self._fields[column_name(column.name)] = column
-        # Values follow the column as it exists (made by an older version, or by hand): a jsonb
-        # column gets JSON whatever the field's kind.
-        self._copy_columns = [
-            (name, column.name, is_json(column) or self._table_columns[name][0] == "jsonb")
-            for name, column in self._fields.items()
-            if name in self._table_columns
-        ]
-        targets = [*METADATA_COLUMNS, *(name for name, _, _ in self._copy_columns)]
+        types = {name: kind for name, (kind, _) in self._table_columns.items()}
+        self._copy_columns = copy_columns(self._fields, types)
+        targets = [*METADATA_COLUMNS, *(c.name for c in self._copy_columns)]
         self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
             self._table, sql.SQL(", ").join(map(sql.Identifier, targets))
         )
@@ -278,16 +256,11 @@ def _create_offsets(offsets: sql.Identifier) -> sql.Composed:
 
 def _create_table(table: sql.Identifier, columns: list[Column]) -> sql.Composed:
     definitions = [
-        sql.SQL("{} integer NOT NULL").format(sql.Identifier(PARTITION_COLUMN)),
-        sql.SQL("{} bigint NOT NULL").format(sql.Identifier(OFFSET_COLUMN)),
-        sql.SQL("{} timestamptz").format(sql.Identifier(RECEIVED_AT_COLUMN)),
         *(
             sql.SQL("{} {}{}").format(
-                sql.Identifier(column_name(c.name)),
-                sql.SQL(pg_type(c)),
-                sql.SQL("" if c.nullable else " NOT NULL"),
+                sql.Identifier(c.name), sql.SQL(c.type), sql.SQL(" NOT NULL" if c.not_null else "")
             )
-            for c in columns
+            for c in table_columns(columns)
         ),
         sql.SQL("PRIMARY KEY ({}, {})").format(
             sql.Identifier(PARTITION_COLUMN), sql.Identifier(OFFSET_COLUMN)

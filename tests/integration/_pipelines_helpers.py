@@ -178,9 +178,13 @@ def topic_contents(settings: Settings, topic: str) -> dict[tuple[int, int], byte
 
 
 class FeedWorker:
-    """``python -m consumers.main pipelines`` as a real process (so SIGKILL is real)."""
+    """``python -m consumers.main pipelines`` as a real process (so SIGKILL is real); ``workers``
+    names others to run in it too (``samples``)."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, workers: tuple[str, ...] = ("pipelines",)
+    ) -> None:
+        self._workers = list(workers)
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("INLET_")}
         self._env.update(
             {
@@ -198,7 +202,7 @@ class FeedWorker:
     def start(self) -> None:
         with self._log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "consumers.main", "pipelines"],
+                [sys.executable, "-m", "consumers.main", *self._workers],
                 env=self._env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

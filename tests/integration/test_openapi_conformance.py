@@ -115,6 +115,7 @@ _REFUSED_AS_DOCUMENTED = {
     "PATCH /v1/connectors/{connector_id}": "422",
     "POST /v1/connectors/{connector_id}/duplicate": "422",
     "POST /v1/pipelines": "422",
+    "POST /v1/pipelines/preview": "422",
 }
 
 

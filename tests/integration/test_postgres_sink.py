@@ -15,12 +15,12 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from consumers.sinks import Batch, DeadLetter, FeedRecord, Position, SinkFenced
-from consumers.sinks._columns import record_columns
-from consumers.sinks._pg_types import METADATA_COLUMNS
 from consumers.sinks.postgres import PostgresSink
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec, field_problems
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
+from inlet.sink_layout.columns import record_columns
+from inlet.sink_layout.postgres import METADATA_COLUMNS
 
 SHARED = [
     FieldSpec(name="id", type="string"),

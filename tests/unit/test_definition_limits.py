@@ -22,8 +22,6 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from consumers.sinks._file_writers import OFFSET_FIELD, PARTITION_FIELD, RECEIVED_AT_FIELD
-from consumers.sinks._pg_types import METADATA_COLUMNS
 from inlet.codec._avro_writer import (
     _OP_ARRAY,
     _OP_OPTIONAL,
@@ -47,6 +45,8 @@ from inlet.model.fields import (
     name_problem,
 )
 from inlet.settings import Settings
+from inlet.sink_layout.file_rows import OFFSET_FIELD, PARTITION_FIELD, RECEIVED_AT_FIELD
+from inlet.sink_layout.postgres import METADATA_COLUMNS
 from inlet.statelog.fold import InMemoryStateLog
 from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
 from tests.unit.test_codec import as_json, expected, records

@@ -8,8 +8,13 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from consumers.sinks._columns import Column, record_columns
-from consumers.sinks._file_names import (
+from inlet.errors import InvalidCursor
+from inlet.model.avro import avro_schema
+from inlet.model.fields import FieldSpec
+from inlet.model.pipeline_sinks import default_table, sink_identity
+from inlet.model.pipelines import FilesSink, PostgresSink
+from inlet.sink_layout.columns import Column, record_columns
+from inlet.sink_layout.file_names import (
     FileRange,
     date_directory,
     file_name,
@@ -17,13 +22,8 @@ from consumers.sinks._file_names import (
     parse_file_name,
     received_day,
 )
-from consumers.sinks._file_writers import arrow_schema
-from consumers.sinks._pg_types import column_name, is_json, pg_type
-from inlet.errors import InvalidCursor
-from inlet.model.avro import avro_schema
-from inlet.model.fields import FieldSpec
-from inlet.model.pipeline_sinks import default_table, sink_identity
-from inlet.model.pipelines import FilesSink, PostgresSink
+from inlet.sink_layout.file_rows import arrow_schema
+from inlet.sink_layout.postgres import column_name, is_json, pg_type
 from registry.records_api import decode_cursor, encode_cursor
 
 FIELDS = [

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from consumers.sinks import Batch, DeadLetter, FeedRecord
-from consumers.sinks._columns import record_columns
 from consumers.sinks.files import FilesSink
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
 from inlet.model.pipelines import FileFormat
 from inlet.model.pipelines import FilesSink as FilesSinkConfig
+from inlet.sink_layout.columns import record_columns
 
 V1 = avro_schema(
     "Rec",

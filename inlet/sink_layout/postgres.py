@@ -1,0 +1,146 @@
+"""PostgreSQL tables for Inlet's field types, and the rows COPY writes into them.
+
+string -> text, integer -> bigint, float -> double precision, boolean -> boolean, date -> date,
+datetime -> timestamptz, time -> time, decimal -> numeric(p,s), uuid -> uuid, enum -> text,
+array -> an array of its item's type, object -> jsonb (and any Avro type Inlet does not generate).
+A column is NOT NULL when its field is not nullable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from psycopg.types.json import Jsonb
+
+from inlet.sink_layout import SinkInput
+from inlet.sink_layout.columns import Column
+
+MAX_IDENTIFIER_BYTES = 63
+# Feed metadata next to the record's fields; also the table's primary key (partition, offset).
+PARTITION_COLUMN = "_inlet_partition"
+OFFSET_COLUMN = "_inlet_offset"
+RECEIVED_AT_COLUMN = "_inlet_received_at"
+METADATA_COLUMNS = (PARTITION_COLUMN, OFFSET_COLUMN, RECEIVED_AT_COLUMN)
+
+_SCALAR_TYPES = {
+    "string": "text",
+    "integer": "bigint",
+    "float": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "datetime": "timestamptz",
+    "time": "time",
+    "uuid": "uuid",
+    "enum": "text",
+}
+_JSON = msgspec.json.Encoder()
+
+
+def column_name(avro_name: str) -> str:
+    """The column for an Avro field name (ASCII): itself, or when longer than PostgreSQL keeps
+    (63 bytes), a prefix and a hash of the whole, so two long names never meet in one column."""
+    if len(avro_name) <= MAX_IDENTIFIER_BYTES:
+        return avro_name
+    digest = hashlib.sha256(avro_name.encode()).hexdigest()[:8]
+    return f"{avro_name[: MAX_IDENTIFIER_BYTES - 9]}_{digest}"
+
+
+def pg_type(column: Column) -> str:
+    if column.kind in _SCALAR_TYPES:
+        return _SCALAR_TYPES[column.kind]
+    if column.kind == "decimal":
+        return f"numeric({column.precision},{column.scale or 0})"
+    if column.kind == "array" and column.items is not None and column.items.kind in _SCALAR_TYPES:
+        return _SCALAR_TYPES[column.items.kind] + "[]"
+    return "jsonb"
+
+
+def is_json(column: Column) -> bool:
+    return pg_type(column) == "jsonb"
+
+
+def jsonb(value: Any) -> Jsonb | None:
+    """A value for a jsonb column (None stays NULL); other columns take values as decoded."""
+    return None if value is None else Jsonb(value, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    # msgspec writes what fastavro decodes (Decimal, datetime, UUID...), which json.dumps cannot.
+    return _JSON.encode(value).decode()
+
+
+class TableColumn(NamedTuple):
+    """A column of the table the sink creates: its name, its type as declared, and NOT NULL."""
+
+    name: str
+    type: str
+    not_null: bool
+
+
+class CopyColumn(NamedTuple):
+    """What COPY writes after the metadata columns: the column, the Avro name its value is read
+    from, and whether it goes in as JSON."""
+
+    name: str
+    field: str
+    as_json: bool
+
+
+def table_columns(columns: list[Column]) -> list[TableColumn]:
+    """The columns of the table made for a schema with ``columns``: feed metadata first, then
+    one per field (NOT NULL where the field is not nullable). The primary key is (partition,
+    offset)."""
+    return [
+        TableColumn(PARTITION_COLUMN, "integer", True),
+        TableColumn(OFFSET_COLUMN, "bigint", True),
+        TableColumn(RECEIVED_AT_COLUMN, "timestamptz", False),
+        *(TableColumn(column_name(c.name), pg_type(c), not c.nullable) for c in columns),
+    ]
+
+
+def table_changes(
+    table: dict[str, tuple[str, bool]], columns: list[Column]
+) -> tuple[list[Column], list[str]]:
+    """What a table with ``table`` (column -> (type, NOT NULL)) needs to hold records of a schema
+    with ``columns``: the fields it has no column for (added, nullable), and the NOT NULL columns
+    the schema has no field for (relaxed: its records leave them empty)."""
+    names = {column_name(c.name) for c in columns}
+    missing = [c for c in columns if column_name(c.name) not in table]
+    relaxed = [
+        name
+        for name, (_, not_null) in table.items()
+        if not_null and name not in names and name not in METADATA_COLUMNS
+    ]
+    return missing, relaxed
+
+
+def copy_columns(fields: dict[str, Column], table_types: dict[str, str]) -> list[CopyColumn]:
+    """What COPY writes for ``fields`` (column -> the latest field written into it) into a table
+    whose columns have ``table_types``. Values follow the column as it exists (made by an older
+    version, or by hand): a jsonb column gets JSON whatever the field's kind."""
+    return [
+        CopyColumn(name, column.name, is_json(column) or table_types[name] == "jsonb")
+        for name, column in fields.items()
+        if name in table_types
+    ]
+
+
+def row_values(
+    record: SinkInput, columns: list[CopyColumn], as_json: Callable[[Any], Any]
+) -> tuple[Any, ...]:
+    """The row COPY writes for ``record``: metadata, then each column's value as decoded, or
+    through ``as_json`` for a JSON column (the sink's ``jsonb``)."""
+    received_at = None
+    if record.received_at_ms is not None:
+        received_at = datetime.fromtimestamp(record.received_at_ms / 1000, UTC)
+    value = record.value
+    return (
+        record.partition,
+        record.offset,
+        received_at,
+        *(as_json(value.get(c.field)) if c.as_json else value.get(c.field) for c in columns),
+    )
