@@ -253,7 +253,12 @@ class DedupIndex:
         return held[0]
 
     def expire(self, now_s: int) -> None:
-        """Forget what was accepted before the window (memory stays bounded by the window)."""
+        """Forget what was accepted before the window (memory stays bounded by the window).
+
+        For a clock: the answers are exact for later calls whose times are ``now_s`` or later. An
+        ``add`` older than that may or may not still see a key that had left the window at
+        ``now_s`` (whole generations go; a late one is kept until its generation goes).
+        """
         cutoff = now_s - self.window_s
         if any(at <= cutoff for _, at in self._pending.values()):
             self._pending = {k: e for k, e in self._pending.items() if e[1] > cutoff}
