@@ -30,7 +30,9 @@ test: lint
 # test`. Prints a table and writes bench/results/latest.json. BENCH_ARGS, for example: --save (a dated
 # copy to commit), --quick, --server granian --workers 2, --profile /tmp/prof (needs py-spy). Then the
 # registry's write and read latency, one request at a time (bench/results/registry-latest.json).
+# First, the dedup index alone: memory and ns per lookup for 10 million keys in the window (a minute).
 bench: sync
+	$(UV) run --locked python bench/dedup_index_bench.py
 	$(UV) run --locked python bench/codec_bench.py --batches 100
 	$(UV) run --locked python bench/gateway_bench.py $(BENCH_ARGS)
 	$(UV) run --locked python bench/registry_bench.py

@@ -11,6 +11,8 @@ it with ``bench/loadgen`` (Go, built here with ``go build``):
   (a) 500-record JSON arrays, closed loop
   (b) 1,000-line NDJSON bodies, closed loop
   (c) single-record POSTs at high concurrency, closed loop
+  (c') the same, to a connector with ``verify`` (``stripe``), each request signed by the load
+       generator as it sends it: what signature verification costs, beside (c) in the same run
   (d) single records, open loop at a fixed rate, latency from each request's scheduled time
 
 ``--transactions both`` starts a second gateway with ``INLET_GATEWAY_TRANSACTIONS=true`` beside the
@@ -60,6 +62,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 ADMIN_TOKEN = "inlet_admin_bench-" + uuid.uuid4().hex[:12]
+STRIPE_SECRET = "whsec_bench" + uuid.uuid4().hex
 
 FIELDS: list[dict[str, Any]] = [
     {"name": "name", "type": "string"},
@@ -91,6 +94,7 @@ class Scenario:
     records_per_request: int
     connections: int
     rate: float = 0.0  # > 0: open loop
+    signed: bool = False  # to the stripe-verified connector, each request signed by loadgen
 
 
 def _record(index: int) -> dict[str, Any]:
@@ -411,8 +415,14 @@ def services(
                 process.wait()
 
 
-def create_connector(stack: Stack) -> dict[str, Any]:
-    body = {"name": f"bench-{uuid.uuid4().hex[:8]}", "fields": FIELDS, "key_field": "id"}
+def create_connector(stack: Stack, *, signed: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": f"bench-{uuid.uuid4().hex[:8]}",
+        "fields": FIELDS,
+        "key_field": "id",
+    }
+    if signed:
+        body["verify"] = {"scheme": "stripe", "secrets": [STRIPE_SECRET]}
     status, answer = _http(
         "POST",
         f"{stack.registry_url}/v1/connectors",
@@ -518,6 +528,8 @@ def run_load(
     ]
     if scenario.rate:
         command.append(f"-rate={scenario.rate}")
+    if scenario.signed:
+        command.append(f"-stripe-secret={STRIPE_SECRET}")
     load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     spy = None
     if profile is not None:
@@ -640,6 +652,15 @@ def print_table(report: dict[str, Any]) -> None:
             f"{cost['median_transactions']:,.0f} records/s (median of the rounds): "
             f"they cost {cost['cost']:.1%}"
         )
+    cost = report.get("signature_cost")
+    if cost:
+        print(
+            f"  signature (stripe) on (c), median of {cost['rounds']} rounds: "
+            f"{cost['added_us_per_request']:+g} gateway µs/request "
+            f"({cost['gateway_cpu_us_per_request']['plain']:g} → "
+            f"{cost['gateway_cpu_us_per_request']['signed']:g}); requests/s "
+            f"{cost['requests_per_s_ratio']:.1%} of (c)'s"
+        )
     for row in rows.values():
         if "profile" in row:
             stages = row["profile"]["main_thread_us_per_record"]
@@ -683,6 +704,29 @@ def transactions_cost(rows: dict[str, Any], scenarios: list[Scenario]) -> dict[s
     return cost
 
 
+def signature_cost(rows: dict[str, Any]) -> dict[str, Any] | None:
+    """(c') against (c): the gateway CPU a signed single-record request adds, and the requests/s
+    it keeps, as medians over the rounds. CPU per request is the figure to read (requests/s
+    depends on the CPU the gateway got); both are the same load on the same gateway, in turn."""
+
+    medians: dict[str, tuple[float, float]] = {}
+    for name in ("single", "signed"):
+        own = [row for key, row in rows.items() if key == name or key.startswith(name + ".")]
+        if not own:
+            return None
+        medians[name] = (
+            statistics.median(row["gateway_cpu_us_per_record"] for row in own),
+            statistics.median(row["requests_per_s"] for row in own),
+        )
+    (plain_us, plain_rps), (signed_us, signed_rps) = medians["single"], medians["signed"]
+    return {
+        "rounds": len([key for key in rows if key.startswith("signed")]),
+        "gateway_cpu_us_per_request": {"plain": plain_us, "signed": signed_us},
+        "added_us_per_request": round(signed_us - plain_us, 1),
+        "requests_per_s_ratio": round(signed_rps / max(plain_rps, 1), 3),
+    }
+
+
 def check_targets(scenarios: dict[str, Any]) -> dict[str, Any]:
     checks: dict[str, Any] = {}
 
@@ -720,6 +764,8 @@ def every_scenario(args: argparse.Namespace) -> list[Scenario]:
                  "application/x-ndjson", 1000, args.ndjson_connections),
         Scenario("single", f"(c) single records, {args.single_connections} conns",
                  "single.json", "application/json", 1, args.single_connections),
+        Scenario("signed", "(c') the same, stripe-signed", "single.json", "application/json", 1,
+                 args.single_connections, signed=True),
         Scenario("open", f"(d) single records, {args.rate:,.0f}/s open loop", "single.json",
                  "application/json", 1, args.open_connections, rate=args.rate),
     ]  # fmt: skip
@@ -741,7 +787,7 @@ def main() -> int:
     )
     parser.add_argument("--server", choices=["inlet", "uvicorn", "granian"], default="inlet")
     parser.add_argument("--workers", type=int, default=1, help="with --server uvicorn|granian")
-    parser.add_argument("--only", help="comma-separated: array,ndjson,single,open,baseline")
+    parser.add_argument("--only", help="comma-separated: array,ndjson,single,signed,open,baseline")
     parser.add_argument(
         "--no-fast-path",
         dest="fast_path",
@@ -766,7 +812,12 @@ def main() -> int:
         help="INLET_GATEWAY_TRANSACTIONS for the gateway; both: a second, transactional gateway, "
         "each scenario run on the two in turn",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="with --transactions both")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of each scenario, in turn (with --transactions both: plain and transactional)",
+    )
     parser.add_argument("--save", action="store_true", help="also write a dated copy to commit")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     parser.add_argument(
@@ -815,7 +866,11 @@ def main() -> int:
             transactions=args.transactions,
         ) as stack:
             connector = create_connector(stack)
-            url = connector["bench_ingest_url"]
+            plain_url = connector["bench_ingest_url"]
+            signed = (
+                create_connector(stack, signed=True) if any(s.signed for s in scenarios) else {}
+            )
+            url = plain_url
             report["workload"]["topic_partitions"] = connector.get("partitions")
             watch = Watch(stack.gateway.pid, broker.pids())
             idle = process_tree(stack.gateway.pid)
@@ -829,10 +884,19 @@ def main() -> int:
                 for warm in (every_scenario(args)[0], every_scenario(args)[2]):
                     run_load(loadgen, warm, url, work, args.warm / 2, 0.0)
             runs: list[tuple[str, Scenario, str, Watch, str]] = []
-            for scenario in scenarios:
-                if stack.transactional is None:
-                    runs.append((scenario.name, scenario, url, watch, stack.gateway_url))
-                    continue
+            if stack.transactional is None:
+                # Rounds go over the scenarios in turn, so that (c) and (c') alternate and the
+                # shared machine's noise falls on both.
+                for round_ in range(args.rounds):
+                    suffix = f".{round_ + 1}" if args.rounds > 1 else ""
+                    for scenario in scenarios:
+                        url = signed["bench_ingest_url"] if scenario.signed else plain_url
+                        runs.append(
+                            (scenario.name + suffix, scenario, url, watch, stack.gateway_url)
+                        )
+            for scenario in scenarios if stack.transactional is not None else []:
+                assert stack.transactional is not None
+                url = signed["bench_ingest_url"] if scenario.signed else plain_url
                 transactional = Watch(stack.transactional.pid, broker.pids())
                 for round_ in range(args.rounds):
                     suffix = f".{round_ + 1}" if args.rounds > 1 else ""
@@ -840,7 +904,7 @@ def main() -> int:
                     runs.append((
                         f"{scenario.name}+transactions{suffix}",
                         dataclasses.replace(scenario, title=scenario.title + " +txn"),
-                        connector["transactional_ingest_url"],
+                        (signed if scenario.signed else connector)["transactional_ingest_url"],
                         transactional,
                         stack.transactional_url or "",
                     ))  # fmt: skip
@@ -926,6 +990,8 @@ def main() -> int:
         }
     if args.transactions == "both":
         report["transactions_cost"] = transactions_cost(report["scenarios"], scenarios)
+    if any(key.startswith("signed") for key in report["scenarios"]):
+        report["signature_cost"] = signature_cost(report["scenarios"])
     report["targets"] = check_targets(report["scenarios"])
     print_table(report)
     RESULTS.mkdir(exist_ok=True)

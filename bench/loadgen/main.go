@@ -14,11 +14,18 @@
 //     so a stall shows as the queue it causes (no coordinated omission, as wrk2 does it).
 //
 // A -warmup period runs first and is not counted. The result is one JSON object on stdout.
+//
+// With -stripe-secret, each request is signed as Stripe signs a webhook, at the time it is sent
+// (Stripe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" keyed with the secret's
+// text>): the path a signed sender takes, so the gateway verifies a fresh signature every time.
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -43,6 +50,9 @@ type options struct {
 	warmup      time.Duration
 	rate        float64
 	timeout     time.Duration
+	// Signed requests (-stripe-secret): the request's head without its last CRLF, and the key.
+	head   []byte
+	stripe []byte
 }
 
 // Result is what loadgen prints.
@@ -125,6 +135,26 @@ type conn struct {
 	request []byte
 	c       net.Conn
 	r       *bufio.Reader
+	signed  []byte // the signed request, rebuilt for each send
+}
+
+// sign builds the request with a Stripe-Signature made now (see the package comment).
+func (c *conn) sign() []byte {
+	o := c.opts
+	ts := strconv.AppendInt(nil, time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, o.stripe)
+	mac.Write(ts)
+	mac.Write([]byte{'.'})
+	mac.Write(o.body)
+	b := append(c.signed[:0], o.head...)
+	b = append(b, "Stripe-Signature: t="...)
+	b = append(b, ts...)
+	b = append(b, ",v1="...)
+	b = hex.AppendEncode(b, mac.Sum(nil))
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, o.body...)
+	c.signed = b
+	return b
 }
 
 func (c *conn) dial() error {
@@ -173,7 +203,11 @@ func (c *conn) do() (int, error) {
 }
 
 func (c *conn) roundTrip() (status int, keepAlive bool, err error) {
-	if _, err = c.c.Write(c.request); err != nil {
+	request := c.request
+	if c.opts.stripe != nil {
+		request = c.sign()
+	}
+	if _, err = c.c.Write(request); err != nil {
 		return 0, false, err
 	}
 	line, err := c.r.ReadSlice('\n')
@@ -264,7 +298,9 @@ func buildRequest(o *options) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n",
 		path, o.url.Host, o.contentType, len(o.body))
-	b.WriteString("User-Agent: inlet-loadgen\r\nAccept: */*\r\n\r\n")
+	b.WriteString("User-Agent: inlet-loadgen\r\nAccept: */*\r\n")
+	o.head = bytes.Clone(b.Bytes())
+	b.WriteString("\r\n")
 	b.Write(o.body)
 	return b.Bytes()
 }
@@ -442,6 +478,7 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to send before measuring")
 	rate := flag.Float64("rate", 0, "requests per second (open loop); 0 means closed loop")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request I/O deadline")
+	stripeSecret := flag.String("stripe-secret", "", "sign each request as Stripe does, with this secret")
 	flag.Parse()
 
 	u, err := url.Parse(*target)
@@ -454,7 +491,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	o := &options{u, body, *contentType, *connections, *duration, *warmup, *rate, *timeout}
+	o := &options{
+		url: u, body: body, contentType: *contentType, connections: *connections,
+		duration: *duration, warmup: *warmup, rate: *rate, timeout: *timeout,
+	}
+	if *stripeSecret != "" {
+		o.stripe = []byte(*stripeSecret)
+	}
 	request := buildRequest(o)
 	var result Result
 	if o.rate > 0 {
