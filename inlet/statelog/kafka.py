@@ -91,10 +91,13 @@ class LogReader:
         *,
         name: str,
         caught_up_within_s: float = CAUGHT_UP_WITHIN_S,
+        partitions: int = 1,
     ) -> None:
+        """``partitions``: of each topic, folded each in its own order (state topics have one;
+        the dedup topic several, its keys spread by digest)."""
         self.name = name
         self.folder = folder
-        self._partitions = [TopicPartition(t, 0) for t in topics]
+        self._partitions = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         self._consumer_config = aiokafka_config(settings, client_id=f"inlet-{name}-reader")
         self._strict = settings.strict_state
         self._caught_up_within_s = caught_up_within_s
@@ -291,7 +294,7 @@ class LogReader:
             end = consumer.last_stable_offset(tp)
             if end is None or end < 0:  # nothing fetched yet
                 continue
-            lags[tp.topic] = max(0, end - self._positions.get(tp, 0))
+            lags[tp.topic] = lags.get(tp.topic, 0) + max(0, end - self._positions.get(tp, 0))
         return lags
 
     async def sync(self, timeout_s: float = 10.0) -> None:
