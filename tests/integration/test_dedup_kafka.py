@@ -92,9 +92,7 @@ def test_a_stripe_event_delivered_three_times_lands_once(stack: Stack) -> None:
     url, topic = connector["ingest_url"], connector["topic"]
     body = json.dumps({"id": f"evt_{uuid.uuid4().hex}", "amount": 100}).encode()
 
-    answers = [
-        stack.client.post(url, content=body, headers=_stripe_signed(body)) for _ in range(3)
-    ]
+    answers = [stack.client.post(url, content=body, headers=_stripe_signed(body)) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
     first, *retries = (a.json() for a in answers)
     assert first["accepted"] == 1
