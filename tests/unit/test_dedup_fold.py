@@ -116,7 +116,7 @@ def test_json_pointers() -> None:
     assert pointer_tokens("/a~1b/c~0d/0") == ("a/b", "c~d", "0")
     assert pointer_tokens("") == ()
     for bad in ("a", "/~2", "/x~"):
-        with pytest.raises(ValueError, match="must|followed"):
+        with pytest.raises(ValueError, match=r"must|followed"):
             pointer_tokens(bad)
 
 
