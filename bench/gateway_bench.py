@@ -91,6 +91,8 @@ class Scenario:
     records_per_request: int
     connections: int
     rate: float = 0.0  # > 0: open loop
+    # A header the load generator sets to a new value on every request (an idempotency key).
+    unique_header: str = ""
 
 
 def _record(index: int) -> dict[str, Any]:
@@ -411,8 +413,16 @@ def services(
                 process.wait()
 
 
-def create_connector(stack: Stack) -> dict[str, Any]:
-    body = {"name": f"bench-{uuid.uuid4().hex[:8]}", "fields": FIELDS, "key_field": "id"}
+_DEDUP_HEADER = "webhook-id"
+
+
+def create_connector(stack: Stack, **settings: Any) -> dict[str, Any]:
+    body = {
+        "name": f"bench-{uuid.uuid4().hex[:8]}",
+        "fields": FIELDS,
+        "key_field": "id",
+        **settings,
+    }
     status, answer = _http(
         "POST",
         f"{stack.registry_url}/v1/connectors",
@@ -518,6 +528,8 @@ def run_load(
     ]
     if scenario.rate:
         command.append(f"-rate={scenario.rate}")
+    if scenario.unique_header:
+        command.append(f"-unique-header={scenario.unique_header}")
     load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     spy = None
     if profile is not None:
@@ -767,6 +779,11 @@ def main() -> int:
         "each scenario run on the two in turn",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --transactions both")
+    parser.add_argument(
+        "--dedup",
+        action="store_true",
+        help="run each scenario also on a connector with dedup (a new webhook-id per request)",
+    )
     parser.add_argument("--save", action="store_true", help="also write a dated copy to commit")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     parser.add_argument(
@@ -829,7 +846,24 @@ def main() -> int:
                 for warm in (every_scenario(args)[0], every_scenario(args)[2]):
                     run_load(loadgen, warm, url, work, args.warm / 2, 0.0)
             runs: list[tuple[str, Scenario, str, Watch, str]] = []
+            deduplicated = (
+                create_connector(stack, dedup={"header": _DEDUP_HEADER}) if args.dedup else None
+            )
             for scenario in scenarios:
+                if deduplicated is not None:
+                    # The same load on a connector with dedup, each request a new key: what the
+                    # claim, its read-back and the acceptance cost beside the plain connector.
+                    runs.append((scenario.name, scenario, url, watch, stack.gateway_url))
+                    runs.append((
+                        f"{scenario.name}+dedup",
+                        dataclasses.replace(
+                            scenario, title=scenario.title + " +dedup", unique_header=_DEDUP_HEADER
+                        ),
+                        deduplicated["bench_ingest_url"],
+                        watch,
+                        stack.gateway_url,
+                    ))  # fmt: skip
+                    continue
                 if stack.transactional is None:
                     runs.append((scenario.name, scenario, url, watch, stack.gateway_url))
                     continue

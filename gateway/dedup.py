@@ -70,6 +70,9 @@ _TOPIC_CONFIG: Final = {
     "min.compaction.lag.ms": str(_COMPACTION_LAG_MS),
 }
 _PRUNE_EVERY_S: Final = 60.0
+# Every claim waits for the reader to fetch it back: a short long-poll keeps that wait short
+# (at the cost of up to this many idle fetches a second per process: 1000 / it).
+_FETCH_MAX_WAIT_MS: Final = 20
 # How long a caller that lost a key to an attempt in flight is told to wait.
 IN_PROGRESS_RETRY_S: Final = 1.0
 
@@ -122,7 +125,12 @@ class Deduplicator:
     async def start(self) -> None:
         self.partitions = await asyncio.to_thread(ensure_dedup_topic, self._settings)
         self.reader = LogReader(
-            self._settings, self.fold, [DEDUP_TOPIC], name="dedup", partitions=self.partitions
+            self._settings,
+            self.fold,
+            [DEDUP_TOPIC],
+            name="dedup",
+            partitions=self.partitions,
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
         )
         # Small entries, each awaited: sent at once rather than lingering for company.
         config = producer_config(

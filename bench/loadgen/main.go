@@ -43,7 +43,13 @@ type options struct {
 	warmup      time.Duration
 	rate        float64
 	timeout     time.Duration
+	// uniqueHeader, if set, is sent with a new value on every request (an idempotency key).
+	uniqueHeader string
 }
+
+// sent counts requests across connections: the unique header's values.
+var sent atomic.Int64
+var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 
 // Result is what loadgen prints.
 type Result struct {
@@ -173,7 +179,14 @@ func (c *conn) do() (int, error) {
 }
 
 func (c *conn) roundTrip() (status int, keepAlive bool, err error) {
-	if _, err = c.c.Write(c.request); err != nil {
+	request := c.request
+	if c.opts.uniqueHeader != "" {
+		// The request's head ends with the blank line: the header goes just before it.
+		cut := bytes.Index(request, []byte("\r\n\r\n")) + 2
+		value := fmt.Sprintf("%s: %s-%d\r\n", c.opts.uniqueHeader, runID, sent.Add(1))
+		request = append(append(append([]byte{}, request[:cut]...), value...), request[cut:]...)
+	}
+	if _, err = c.c.Write(request); err != nil {
 		return 0, false, err
 	}
 	line, err := c.r.ReadSlice('\n')
@@ -442,6 +455,7 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "how long to send before measuring")
 	rate := flag.Float64("rate", 0, "requests per second (open loop); 0 means closed loop")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request I/O deadline")
+	uniqueHeader := flag.String("unique-header", "", "a header sent with a new value each request")
 	flag.Parse()
 
 	u, err := url.Parse(*target)
@@ -454,7 +468,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
-	o := &options{u, body, *contentType, *connections, *duration, *warmup, *rate, *timeout}
+	o := &options{u, body, *contentType, *connections, *duration, *warmup, *rate, *timeout, *uniqueHeader}
 	request := buildRequest(o)
 	var result Result
 	if o.rate > 0 {

@@ -26,6 +26,7 @@ from gateway.dedup_keys import (
     unpack_landing,
 )
 from inlet.codec.bodies import BodyFormat, CsvRecords, JsonRecords
+from inlet.kafka import Headers
 from inlet.model.dedup import Dedup, pointer_tokens
 from inlet.statelog.fold import CorruptRecord
 from inlet.topics import DEDUP_TOPIC
@@ -135,8 +136,8 @@ def test_the_keys_a_request_carries() -> None:
     assert request_key(Dedup(header="webhook-id"), None, {}, None) is None
     firehose = {"x-amz-firehose-request-id": "req-1"}
     assert request_key(Dedup(envelope=True), "firehose", firehose, None) == "req-1"
-    pubsub = [[("pubsub_message_id", "m-1")]]
+    pubsub: list[Headers] = [[("pubsub_message_id", "m-1")]]
     assert request_key(Dedup(envelope=True), "pubsub-push", {}, pubsub) == "m-1"
-    events = [[("ce_source", "/s"), ("ce_id", "1")], [("ce_id", "2")]]
+    events: list[Headers] = [[("ce_source", "/s"), ("ce_id", "1")], [("ce_id", "2")]]
     one = JsonRecords(BodyFormat.NDJSON, raw[:2])
     assert record_keys(Dedup(envelope=True), "cloudevents", one, events) == ["/s\n1", None]
