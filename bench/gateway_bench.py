@@ -95,6 +95,8 @@ class Scenario:
     connections: int
     rate: float = 0.0  # > 0: open loop
     signed: bool = False  # to the stripe-verified connector, each request signed by loadgen
+    # A header the load generator sets to a new value on every request (an idempotency key).
+    unique_header: str = ""
 
 
 def _record(index: int) -> dict[str, Any]:
@@ -415,11 +417,15 @@ def services(
                 process.wait()
 
 
-def create_connector(stack: Stack, *, signed: bool = False) -> dict[str, Any]:
+_DEDUP_HEADER = "webhook-id"
+
+
+def create_connector(stack: Stack, *, signed: bool = False, **settings: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": f"bench-{uuid.uuid4().hex[:8]}",
         "fields": FIELDS,
         "key_field": "id",
+        **settings,
     }
     if signed:
         body["verify"] = {"scheme": "stripe", "secrets": [STRIPE_SECRET]}
@@ -530,6 +536,8 @@ def run_load(
         command.append(f"-rate={scenario.rate}")
     if scenario.signed:
         command.append(f"-stripe-secret={STRIPE_SECRET}")
+    if scenario.unique_header:
+        command.append(f"-unique-header={scenario.unique_header}")
     load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     spy = None
     if profile is not None:
@@ -818,6 +826,11 @@ def main() -> int:
         default=1,
         help="runs of each scenario, in turn (with --transactions both: plain and transactional)",
     )
+    parser.add_argument(
+        "--dedup",
+        action="store_true",
+        help="run each scenario also on a connector with dedup (a new webhook-id per request)",
+    )
     parser.add_argument("--save", action="store_true", help="also write a dated copy to commit")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     parser.add_argument(
@@ -884,6 +897,9 @@ def main() -> int:
                 for warm in (every_scenario(args)[0], every_scenario(args)[2]):
                     run_load(loadgen, warm, url, work, args.warm / 2, 0.0)
             runs: list[tuple[str, Scenario, str, Watch, str]] = []
+            deduplicated = (
+                create_connector(stack, dedup={"header": _DEDUP_HEADER}) if args.dedup else None
+            )
             if stack.transactional is None:
                 # Rounds go over the scenarios in turn, so that (c) and (c') alternate and the
                 # shared machine's noise falls on both.
@@ -894,6 +910,21 @@ def main() -> int:
                         runs.append(
                             (scenario.name + suffix, scenario, url, watch, stack.gateway_url)
                         )
+                        if deduplicated is None or scenario.signed:
+                            continue
+                        # The same load on a connector with dedup, each request a new key: what
+                        # the claim, its read-back and the acceptance cost beside the plain one.
+                        runs.append((
+                            f"{scenario.name}+dedup{suffix}",
+                            dataclasses.replace(
+                                scenario,
+                                title=scenario.title + " +dedup",
+                                unique_header=_DEDUP_HEADER,
+                            ),
+                            deduplicated["bench_ingest_url"],
+                            watch,
+                            stack.gateway_url,
+                        ))  # fmt: skip
             for scenario in scenarios if stack.transactional is not None else []:
                 assert stack.transactional is not None
                 url = signed["bench_ingest_url"] if scenario.signed else plain_url

@@ -26,6 +26,7 @@ from gateway.errors import (
     ClientDisconnected,
     EnvelopeInvalid,
     FirehoseRefused,
+    InProgress,
     RateLimited,
     RecordsInvalid,
     SignatureInvalid,
@@ -74,6 +75,7 @@ STATUS: dict[type[InletError], int] = {
     SignatureKeysUnavailable: 503,  # the operator's keys differ: the sender should retry
     RateLimited: 429,
     BatchExceedsBurst: 429,
+    InProgress: 409,  # the first delivery of the key is still in flight
     ClientDisconnected: 499,  # nginx's "client closed request": no answer reaches the client
     KafkaUnavailable: 503,
     StateUnavailable: 503,

@@ -17,6 +17,7 @@ from gateway.errors import (
     AllRecordsInvalid,
     BatchExceedsBurst,
     EnvelopeInvalid,
+    InProgress,
     Overloaded,
     RateLimited,
     RecordsInvalid,
@@ -73,6 +74,7 @@ INGEST_ERRORS: tuple[type[InletError], ...] = (
     AllRecordsInvalid,
     RateLimited,
     BatchExceedsBurst,
+    InProgress,
     KafkaNotAuthorized,
     KafkaTopicMissing,
     KafkaRefused,
@@ -98,7 +100,11 @@ REQUEST_BODY: dict[str, Any] = {
         "an `envelope` takes its senders' envelope instead (`firehose`: an Amazon Data Firehose "
         "delivery request, answered `{requestId, timestamp}` or, on failure, with "
         "`errorMessage` too; `pubsub-push`: a Pub/Sub push request; `cloudevents`: structured, "
-        "batched or binary CloudEvents 1.0); a malformed one is 400 `envelope_invalid`."
+        "batched or binary CloudEvents 1.0); a malformed one is 400 `envelope_invalid`. A "
+        "connector with `dedup` reads each request's idempotency key (a header, a JSON Pointer "
+        "into each record, or the envelope's ids): a key accepted within the window is answered "
+        "200 with `duplicate`/`duplicates` and not written again; a key whose first delivery is "
+        "still in flight is 409 `in_progress` with `Retry-After`."
     ),
     "content": {
         "application/json": {

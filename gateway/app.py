@@ -31,6 +31,7 @@ from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway._openapi import complete as complete_openapi
 from gateway.connector_lookup import ConnectorLookup
+from gateway.dedup import Deduplicator
 from gateway.envelopes import (
     FIREHOSE_ACCESS_KEY,
     FirehoseAnswer,
@@ -205,14 +206,21 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         fold = StateFold(connectors, metrics.deleted)
         reader = LogReader(settings, fold, [CONNECTORS_TOPIC], name="gateway")
         await reader.start()
+        # Every dedup record, read before the first request (bounded): /health/ready waits for it.
+        dedup = Deduplicator(settings)
+        await dedup.start()
+        assert dedup.reader is not None
         watching = metrics.state_readers.watch(reader)
-        app.state.state_readers = [reader]
+        watching_dedup = metrics.state_readers.watch(dedup.reader)
+        app.state.state_readers = [reader, dedup.reader]
         producer = gateway_producer(settings)
         limiter = RateLimiter(table_path(settings))
         lookup = ConnectorLookup(connectors, reader)
         # Opens connectors' signature secrets; made when the first one is needed.
         box = functools.cache(functools.partial(secret_box, settings))
-        app.state.ingest = Ingest(settings, lookup, producer, metrics, limiter, box=box)
+        app.state.ingest = Ingest(
+            settings, lookup, producer, metrics, limiter, box=box, dedup=dedup
+        )
         # What start-up built lives as long as the process: out of the collector's sight, so
         # that a full collection (which a large request's allocations set off) walks only what
         # requests made. Measured in bench/hostile_bench.py.
@@ -221,7 +229,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             yield
         finally:
             watching.cancel()
+            watching_dedup.cancel()
             await asyncio.to_thread(producer.close)
+            await dedup.stop()
             await reader.stop()
             await kafka_health.stop()
             limiter.close()

@@ -101,6 +101,25 @@ class RateLimited(InletError):
         return {"retry_after_s": self.retry_after_s}
 
 
+class InProgress(InletError):
+    """An idempotency key of the request is held by another attempt still in flight (the first
+    delivery, on this or another gateway instance): nothing was written; retry after
+    ``retry_after_s``, when that attempt was accepted (the retry is answered ``duplicate``) or
+    gave the key up (the retry is processed afresh)."""
+
+    retryable = True
+
+    def __init__(self, keys: int, retry_after_s: float) -> None:
+        super().__init__(
+            f"{keys} idempotency key(s) of the request are held by a delivery still in flight; "
+            "nothing was written"
+        )
+        self.retry_after_s = retry_after_s
+
+    def details(self) -> dict[str, object]:
+        return {"retry_after_s": self.retry_after_s}
+
+
 class ClientDisconnected(InletError):
     """The client went away before its request's body was complete: nothing was done, and no
     answer reaches it (counted and logged as 499, nginx's "client closed request")."""

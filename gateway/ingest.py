@@ -17,14 +17,24 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import overload
+from typing import NamedTuple, overload
 
 import msgspec
 
 from gateway.connector_lookup import ConnectorLookup
+from gateway.dedup import IN_PROGRESS_RETRY_S, Deduplicator
+from gateway.dedup_keys import (
+    nth_record_digest,
+    record_digest,
+    record_keys,
+    request_digest,
+    request_key,
+    unpack_landing,
+)
 from gateway.envelopes import Limits, unwrap
 from gateway.errors import (
     AllRecordsInvalid,
+    InProgress,
     Overloaded,
     RecordsInvalid,
     RejectedRecordTooLarge,
@@ -43,7 +53,13 @@ from inlet.kafka import Delivery, Headers, OutgoingRecord, ProduceFailed, Tracke
 from inlet.kafka_errors import refusal
 from inlet.model.connectors import Connector
 from inlet.record_size import BATCH_OVERHEAD, RECORD_OVERHEAD, headers_size, record_size
-from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, RecordError, RejectedRecord
+from inlet.records import (
+    HEADER_DEDUP_KEY,
+    HEADER_RECEIVED_AT,
+    HEADER_REQUEST_ID,
+    RecordError,
+    RejectedRecord,
+)
 from inlet.sealing import SecretBox
 from inlet.settings import Settings
 
@@ -51,7 +67,20 @@ _RETRY_AFTER_S = 2.0
 _rejected_encoder = msgspec.json.Encoder()
 
 
+class DuplicateRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A record of the request whose key was accepted before: not written again. Where the
+    original landed, when known."""
+
+    index: int
+    partition: int | None = None
+    offset: int | None = None
+
+
 class IngestResult(msgspec.Struct, frozen=True, omit_defaults=True):
+    """``accepted``: the request's valid records Kafka has, written now or, for ``duplicates``,
+    before (so a retry is answered as its first delivery was); ``duplicate``: every one of them
+    was there already, and nothing was written."""
+
     accepted: int
     rejected: int
     schema_id: int
@@ -59,6 +88,29 @@ class IngestResult(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: list[RecordError] = msgspec.field(default_factory=list)
     errors_total: int = 0
     unknown_fields: list[str] = msgspec.field(default_factory=list)
+    duplicate: bool = False
+    duplicates: list[DuplicateRecord] = msgspec.field(default_factory=list)
+
+
+class _Keys(NamedTuple):
+    """A request's idempotency keys (``gateway/dedup_keys.py``), read before the body is freed."""
+
+    request: str | None
+    records: list[str | None] | None
+    body_records: int  # records in the body
+
+
+class _Plan(NamedTuple):
+    """What the dedup decided for a request that writes something."""
+
+    owner: str
+    won: list[bytes]
+    request_digest: bytes | None  # won: its acceptance lists every record written
+    written: list[EncodedRecord]
+    header_values: list[str]  # HEADER_DEDUP_KEY of each written record
+    accept_digests: list[bytes | None]  # per written record, its own key's digest (record keys)
+    duplicates: list[tuple[int, int | None]]  # (index, index value) of records not written
+    same_as: list[tuple[int, int]]  # (index, written position): a key repeated in the request
 
 
 class Ingest:
@@ -71,6 +123,7 @@ class Ingest:
         limiter: RateLimiter | None = None,
         *,
         box: Callable[[], SecretBox] | None = None,
+        dedup: Deduplicator | None = None,
     ) -> None:
         self._settings = settings
         self._connectors = connectors
@@ -78,6 +131,7 @@ class Ingest:
         self._metrics = metrics
         self._limiter = limiter or RateLimiter()
         self._verifiers = Verifiers(box)
+        self._dedup = dedup
         self._codecs: dict[tuple[str, int, str | None, bool], RecordCodec] = {}
 
     async def connector_for(self, token: str | None) -> Connector:
@@ -135,6 +189,14 @@ class Ingest:
             self._limiter.admit(connector.id, rate, len(batch))
         else:
             batch = await self._parsed(connector, body, content_type, content_encoding)
+        keys = None
+        if connector.dedup is not None and self._dedup is not None:
+            envelope = connector.envelope
+            keys = _Keys(
+                request_key(connector.dedup, envelope, headers_in or {}, record_headers),
+                record_keys(connector.dedup, envelope, batch, record_headers),
+                len(batch),
+            )
         all_or_nothing = connector.atomic if atomic is None else atomic
         headers: Headers = [(HEADER_REQUEST_ID, request_id), (HEADER_RECEIVED_AT, str(received_ms))]
         # What a Kafka record leaves a valid record's key and value, beside these headers (and
@@ -146,6 +208,7 @@ class Ingest:
             - RECORD_OVERHEAD
             - headers_size(headers)
             - largest
+            - (0 if keys is None else _key_header_size(keys))
         )
         result = await run_yielding(
             codec.encode_steps(
@@ -160,6 +223,14 @@ class Ingest:
             raise _capped(AllRecordsInvalid(result.errors, unexamined=result.unexamined), settings)
         if result.rejected_count and all_or_nothing:
             raise _capped(RecordsInvalid(result.errors, unexamined=result.unexamined), settings)
+        plan = None
+        if keys is not None and (keys.request is not None or keys.records is not None):
+            planned = await self._plan(connector, codec, result, keys)
+            if isinstance(planned, IngestResult):
+                return planned
+            plan = planned
+            result = msgspec.structs.replace(result, records=plan.written)
+            record_headers = _with_keys(plan, record_headers, keys.body_records)
         records = await run_yielding(
             self._outgoing(
                 connector=connector,
@@ -172,7 +243,11 @@ class Ingest:
                 content_type=content_type,
             )
         )
-        await self._produce(records)
+        if plan is None:
+            await self._produce(records)
+            duplicates: list[DuplicateRecord] = []
+        else:
+            duplicates = await self._produce_once(connector, plan, records)
         self._metrics.count_records(connector.id, len(result.records), len(result.rejected))
         # Only the listed errors gathered: 50,000 rejected records' errors in one list took 5 ms.
         errors = (error for rejected in result.rejected for error in rejected.errors)
@@ -185,6 +260,10 @@ class Ingest:
             errors_total=sum(len(rejected.errors) for rejected in result.rejected),
             unknown_fields=result.unknown_fields,
         )
+        if duplicates:
+            answer = msgspec.structs.replace(
+                answer, accepted=answer.accepted + len(duplicates), duplicates=duplicates
+            )
         del records
         # The request's records freed in steps, not all at once as this frame ends: 100,000 of
         # them (and their errors) took 10-15 ms. Nothing else holds ``result``.
@@ -261,10 +340,154 @@ class Ingest:
                 yield
         return _Outgoing(connector, result.records, headers, record_headers, rejected_values)
 
-    async def _produce(self, records: Sequence[OutgoingRecord]) -> None:
+    async def _plan(
+        self, connector: Connector, codec: RecordCodec, result: EncodeResult, keys: _Keys
+    ) -> _Plan | IngestResult:
+        """Claim the request's keys not known accepted; the answer itself when nothing is left
+        to write (a duplicate), else what to write. Raises ``InProgress`` when another attempt
+        holds a key (having released this one's)."""
+        dedup, cid = self._dedup, connector.id
+        assert dedup is not None
+        assert connector.dedup is not None
+        valid = result.records
+        request = None if keys.request is None else request_digest(cid, keys.request)
+        digests: list[bytes | None] = [None] * len(valid)
+        if keys.records is not None:
+            texts = keys.records
+            digests = [
+                None if texts[index] is None else record_digest(cid, texts[index] or "")
+                for index, _key, _value in valid
+            ]
+        known = {
+            d: v for d in {request, *digests} if d is not None and (v := dedup.known(d)) is not None
+        }
+        if request is not None and request in known:
+            return self._duplicate_request(connector, codec, result, request, known[request])
+        wanted = [d for d in dict.fromkeys([request, *digests]) if d is not None and d not in known]
+        owner, won = "", []
+        if wanted:
+            claimed = await dedup.claim(wanted)
+            owner, won = claimed.owner, claimed.won
+            if request is not None and request in claimed.duplicates:
+                await dedup.release(owner, won)
+                value = claimed.duplicates[request]
+                return self._duplicate_request(connector, codec, result, request, value)
+            if claimed.in_progress:
+                await dedup.release(owner, won)
+                raise InProgress(len(claimed.in_progress), IN_PROGRESS_RETRY_S)
+            known.update(claimed.duplicates)
+        written: list[EncodedRecord] = []
+        header_values: list[str] = []
+        accept: list[bytes | None] = []
+        duplicates: list[tuple[int, int | None]] = []
+        same_as: list[tuple[int, int]] = []
+        first: dict[bytes, int] = {}
+        for record, digest in zip(valid, digests, strict=True):
+            index = record[0]
+            if digest is not None and digest in known:
+                duplicates.append((index, known[digest]))
+                continue
+            if digest is not None and digest in first:
+                same_as.append((index, first[digest]))
+                continue
+            if digest is not None:
+                first[digest] = len(written)
+            written.append(record)
+            accept.append(digest)
+            text = keys.records[index] if keys.records is not None and digest is not None else None
+            header_values.append(text or keys.request or "")
+        if keys.request is not None and keys.records is None and len(written) > 1:
+            # One key for several records: each its own, so that a sink can keep them apart.
+            header_values = [f"{keys.request}#{n}" for n in range(len(written))]
+        if not written:
+            self._metrics.count_duplicates(cid, len(valid))
+            await dedup.release(owner, won)  # a request key claimed with nothing to write
+            return IngestResult(
+                accepted=len(valid),
+                rejected=0,
+                schema_id=codec.schema_id,
+                schema_version=codec.schema_version,
+                duplicate=True,
+                duplicates=_listed(duplicates, same_as, []),
+            )
+        request_won = request if request is not None and request in won else None
+        return _Plan(owner, won, request_won, written, header_values, accept, duplicates, same_as)
+
+    def _duplicate_request(
+        self,
+        connector: Connector,
+        codec: RecordCodec,
+        result: EncodeResult,
+        request: bytes,
+        count: int,
+    ) -> IngestResult:
+        """The answer to a request whose request key was accepted: its first delivery's
+        ``count`` records, each where it landed (this delivery's valid records, in order)."""
+        assert self._dedup is not None
+        self._metrics.count_duplicates(connector.id, count)
+        listed = []
+        for position, (index, _key, _value) in enumerate(result.records[:count]):
+            value = self._dedup.known(nth_record_digest(request, position))
+            listed.append((index, value))
+        return IngestResult(
+            accepted=count,
+            rejected=0,
+            schema_id=codec.schema_id,
+            schema_version=codec.schema_version,
+            duplicate=True,
+            duplicates=_listed(listed, [], []),
+        )
+
+    async def _produce_once(
+        self, connector: Connector, plan: _Plan, records: Sequence[OutgoingRecord]
+    ) -> list[DuplicateRecord]:
+        """Produce the plan's records, then their acceptance; the duplicates to answer."""
+        dedup, window = self._dedup, connector.dedup
+        assert dedup is not None
+        assert window is not None
+        try:
+            landings = await self._produce(records, track=True)
+        except BaseException:
+            await dedup.release(plan.owner, plan.won)
+            raise
+        mine = landings[: len(plan.written)]
+        entries = []
+        if plan.request_digest is not None:
+            entries.append(
+                dedup.acceptance(
+                    plan.owner,
+                    plan.request_digest,
+                    window_s=window.window_s,
+                    landings=mine,
+                    request=True,
+                )
+            )
+        won = set(plan.won)
+        for digest, landing in zip(plan.accept_digests, mine, strict=True):
+            if digest is not None and digest in won:
+                entries.append(
+                    dedup.acceptance(
+                        plan.owner,
+                        digest,
+                        window_s=window.window_s,
+                        landings=[landing],
+                        request=False,
+                    )
+                )
+        # Records written, acceptance not: a 503, and the lease lapses (a retry writes again).
+        await dedup.accept(entries)
+        if plan.duplicates or plan.same_as:
+            self._metrics.count_duplicates(connector.id, len(plan.duplicates) + len(plan.same_as))
+        return _listed(plan.duplicates, plan.same_as, mine)
+
+    async def _produce(
+        self, records: Sequence[OutgoingRecord], *, track: bool = False
+    ) -> list[tuple[int, int]]:
         started = time.perf_counter()
         in_flight = self._metrics.in_flight
         delivery = Delivery.on_running_loop()
+        if track:
+            delivery.track_landings(len(records))
         # One deadline from the moment the records go to the producer to the answer, handing them
         # over included (in slices: the loop serves other requests meanwhile). The producer
         # never waits on a full queue (it refuses at once), and librdkafka keeps retrying long
@@ -291,6 +514,46 @@ class Ingest:
             ) from exc
         finally:
             self._metrics.produce_seconds.observe(time.perf_counter() - started)
+        return delivery.landings or []
+
+
+def _key_header_size(keys: _Keys) -> int:
+    """The most a record's ``HEADER_DEDUP_KEY`` takes (room left for it when sizing records)."""
+    longest = max((len(k.encode()) for k in keys.records or () if k is not None), default=0)
+    request = 0 if keys.request is None else len(keys.request.encode()) + 12  # and "#<n>"
+    return headers_size([(HEADER_DEDUP_KEY, "x" * max(longest, request))])
+
+
+def _with_keys(plan: _Plan, record_headers: list[Headers] | None, count: int) -> list[Headers]:
+    """Each written record's headers (by body index) with its ``HEADER_DEDUP_KEY``."""
+    made: list[Headers] = (
+        [[] for _ in range(count)] if record_headers is None else list(record_headers)
+    )
+    for (index, _key, _value), text in zip(plan.written, plan.header_values, strict=True):
+        made[index] = [*made[index], (HEADER_DEDUP_KEY, text)]
+    return made
+
+
+def _listed(
+    duplicates: list[tuple[int, int | None]],
+    same_as: list[tuple[int, int]],
+    landings: list[tuple[int, int]],
+) -> list[DuplicateRecord]:
+    """The answer's ``duplicates``, by index: where each original landed, when known."""
+    listed = []
+    for index, value in duplicates:
+        where = None if value is None else unpack_landing(value)
+        listed.append(_duplicate(index, where))
+    for index, position in same_as:
+        landing = landings[position] if position < len(landings) else (-1, -1)
+        listed.append(_duplicate(index, None if landing[0] < 0 else landing))
+    return sorted(listed, key=lambda d: d.index)
+
+
+def _duplicate(index: int, where: tuple[int, int] | None) -> DuplicateRecord:
+    if where is None:
+        return DuplicateRecord(index)
+    return DuplicateRecord(index, partition=where[0], offset=where[1])
 
 
 class _Outgoing(Sequence[OutgoingRecord]):

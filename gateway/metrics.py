@@ -93,6 +93,12 @@ class GatewayMetrics:
             ["connector", "code"],
             registry=self.registry,
         )
+        self.duplicates = Counter(
+            "inlet_dedup_duplicates",
+            "Records answered as duplicates of a key accepted before (dedup): not written again",
+            ["connector"],
+            registry=self.registry,
+        )
         self.produce_seconds = Histogram(
             "inlet_produce_latency_seconds",
             "From handing a request's records to the producer to Kafka acknowledging all of them",
@@ -110,6 +116,7 @@ class GatewayMetrics:
         self._requests_by_label: dict[tuple[str, int], Counter] = {}
         self._accepted_by_connector: dict[str, tuple[Counter, Counter]] = {}
         self._failures_by_label: dict[tuple[str, str], Counter] = {}
+        self._duplicates_by_connector: dict[str, Counter] = {}
 
     def count_request(self, connector: str, status: int) -> None:
         """Count one ingest request."""
@@ -139,6 +146,13 @@ class GatewayMetrics:
         if rejected:  # a write saved in the common case (a file write per value in workers)
             children[1].inc(rejected)
 
+    def count_duplicates(self, connector: str, records: int) -> None:
+        """Count the records of one request answered as duplicates."""
+        child = self._duplicates_by_connector.get(connector)
+        if child is None:
+            child = self._duplicates_by_connector[connector] = self.duplicates.labels(connector)
+        child.inc(records)
+
     def render(self, connectors: ConnectorState) -> bytes:
         """The exposition: this gateway's (every worker's) values, deleted connectors left out."""
 
@@ -162,6 +176,9 @@ class GatewayMetrics:
             del self._accepted_by_connector[connector]
             self.accepted.remove(connector)
             self.rejected.remove(connector)
+        for connector in [c for c in self._duplicates_by_connector if not keep(c)]:
+            del self._duplicates_by_connector[connector]
+            self.duplicates.remove(connector)
 
 
 @get("/metrics", sync_to_thread=False, include_in_schema=False)

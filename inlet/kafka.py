@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal, NamedTuple, Protocol
 
 from aiokafka.helpers import create_ssl_context
@@ -333,6 +334,7 @@ class AsyncProducer:
         event loop keeps turning while Kafka is stalled; the caller refuses the request.
         """
         on_delivery, count = delivery.on_delivery, 0
+        landed = delivery.on_landing if delivery.landings is not None else None
         producer = self._producer
         try:
             for start in range(0, len(records), STEP_RECORDS):
@@ -348,7 +350,7 @@ class AsyncProducer:
                         deadline=NO_WAIT,
                         headers=headers,
                         partition=partition,
-                        on_delivery=on_delivery,
+                        on_delivery=on_delivery if landed is None else partial(landed, count),
                     )
                     count += 1
         except KafkaException as exc:
@@ -382,6 +384,7 @@ class Delivery:
         "_loop",
         "_transaction",
         "future",
+        "landings",
         "queued",
         "transactional",
     )
@@ -397,6 +400,14 @@ class Delivery:
         self._transaction: TransactionOutcome | None = None
         self.queued = 0
         self.transactional = False
+        # Where each record landed, (partition, offset) by its place in the call, when the
+        # caller asks (``track_landings``); (-1, -1) until reported, and for a failed record.
+        self.landings: list[tuple[int, int]] | None = None
+
+    def track_landings(self, count: int) -> None:
+        """Keep where each of the call's ``count`` records lands (the dedup's acceptances say
+        it); a producer that cannot tell leaves (-1, -1)."""
+        self.landings = [(-1, -1)] * count
 
     @classmethod
     def on_running_loop(cls) -> Delivery:
@@ -419,6 +430,11 @@ class Delivery:
             done = self._delivered == self._expected
         if done:
             self._loop.call_soon_threadsafe(self._settle)
+
+    def on_landing(self, index: int, err: KafkaError | None, msg: Message) -> None:
+        if err is None and self.landings is not None:
+            self.landings[index] = (msg.partition() or 0, msg.offset() or 0)
+        self.on_delivery(err, msg)
 
     def finish(
         self, count: int, error: KafkaError | None = None, *, undecided: bool = False

@@ -14,6 +14,9 @@ import msgspec
 
 HEADER_REQUEST_ID = "inlet-request-id"
 HEADER_RECEIVED_AT = "inlet-received-at"  # milliseconds since the epoch, ASCII digits
+# On a record of a connector with ``dedup``: the idempotency key it was written under, as the
+# sender sent it (a request-level key on every record of the request; else the record's own).
+HEADER_DEDUP_KEY = "inlet-dedup-key"
 # On a record a replay wrote: the rejected record it came from, "<partition>:<offset>".
 HEADER_REPLAY_OF = "inlet-replay-of"
 

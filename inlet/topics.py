@@ -10,6 +10,8 @@ SAMPLES_TOPIC = "_inlet_samples"
 PIPELINES_TOPIC = "_inlet_pipelines"
 # What feed workers report per pipeline partition (delivered, lag, last error); compacted.
 PIPELINE_STATUS_TOPIC = "_inlet_pipeline_status"
+# The gateways' idempotency keys: claims, releases and acceptances (``gateway/dedup.py``).
+DEDUP_TOPIC = "_inlet_dedup"
 
 
 def connector_topic(connector_id: str) -> str:

@@ -25,6 +25,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from inlet.codec.field_inference import InferredFields, infer_fields
 from inlet.model.connectors import Connector, Envelope, Status, TopicPolicy
+from inlet.model.dedup import Dedup
 from inlet.model.fields import FieldSpec
 from inlet.model.verify import MAX_SECRET_CHARS, Algorithm, Encoding, Scheme, Signed, Verify
 from registry.connector_service import (
@@ -118,6 +119,8 @@ class ConnectorView(msgspec.Struct, frozen=True, kw_only=True):
     verify: VerifyView | None
     # The envelope senders wrap records in (firehose, pubsub-push, cloudevents; null: none).
     envelope: Envelope | None
+    # Idempotency keys: where they come from and the window (null: retries are written again).
+    dedup: Dedup | None
     # Until when the token replaced by the last rotation still works (null: it does not).
     previous_token_expires_at: datetime | None
     created_at: datetime

@@ -48,6 +48,13 @@ from inlet.model.connectors import (
     new_connector_id,
     utc_now,
 )
+from inlet.model.dedup import (
+    Dedup,
+    DedupRequest,
+    dedup_problems,
+    stored_dedup,
+    stored_problems,
+)
 from inlet.model.fields import (
     FieldSpec,
     avro_name,
@@ -105,6 +112,7 @@ class NewConnector(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     on_delete: TopicPolicy = "delete"
     verify: VerifyRequest | None = None
     envelope: Envelope | None = None  # None: the body holds the records
+    dedup: DedupRequest | None = None  # None: a retried delivery is written again
 
 
 class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -125,6 +133,9 @@ class ConnectorChanges(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     # null removes it. Applied by ``ConnectorService.update``, which seals the secrets.
     verify: VerifyRequest | msgspec.UnsetType | None = msgspec.UNSET
     envelope: Envelope | msgspec.UnsetType | None = msgspec.UNSET  # null: records unwrapped
+    # An object replaces the setting (presets resolved against the changed connector); null
+    # removes it.
+    dedup: DedupRequest | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Issued(NamedTuple):
@@ -203,6 +214,7 @@ class ConnectorService:
             *_topic_problems(partitions, replication),
             *_rate_problems(new.rate_limit_per_s),
             *_new_verify_problems(new.verify),
+            *_new_dedup_problems(new),
         ]
         if problems:
             raise InvalidConnector("invalid connector", problems=problems)
@@ -228,6 +240,7 @@ class ConnectorService:
             replication_factor=replication,
             on_delete=new.on_delete,
             envelope=new.envelope,
+            dedup=_new_dedup(new),
             created_at=now,
             updated_at=now,
         )
@@ -575,7 +588,8 @@ def _changed(current: Connector, changes: ConnectorChanges) -> Connector:
         name: value
         for name in changes.__struct_fields__
         # ``verify`` needs sealing: ``ConnectorService.update`` applies it.
-        if (value := getattr(changes, name)) is not msgspec.UNSET and name != "verify"
+        if (value := getattr(changes, name)) is not msgspec.UNSET
+        and name not in ("verify", "dedup")
     }
     problems: list[Problem] = []
     for fixed in ("partitions", "replication_factor"):
@@ -589,9 +603,48 @@ def _changed(current: Connector, changes: ConnectorChanges) -> Connector:
         problems += field_problems(changed.fields, changed.key_field)
     if "rate_limit_per_s" in updates:
         problems += _rate_problems(changed.rate_limit_per_s)
+    changed, dedup_problems_found = _changed_dedup(changed, changes)
+    problems += dedup_problems_found
     if problems:
         raise InvalidConnector("invalid connector changes", problems=problems)
     return changed
+
+
+def _scheme(verify: VerifyRequest | Verify | None) -> str | None:
+    return None if verify is None else verify.scheme
+
+
+def _new_dedup_problems(new: NewConnector) -> list[Problem]:
+    if new.dedup is None:
+        return []
+    return dedup_problems(new.dedup, scheme=_scheme(new.verify), envelope=new.envelope)
+
+
+def _new_dedup(new: NewConnector) -> Dedup | None:
+    if new.dedup is None:
+        return None
+    return stored_dedup(new.dedup, scheme=_scheme(new.verify), envelope=new.envelope)
+
+
+def _changed_dedup(
+    changed: Connector, changes: ConnectorChanges
+) -> tuple[Connector, list[Problem]]:
+    """``changed`` with the PATCH's ``dedup``, its presets resolved against the changed
+    connector (``verify`` as the PATCH sets it); or the problems."""
+    request = changes.dedup
+    if request is msgspec.UNSET:
+        if changed.dedup is None:
+            return changed, []
+        return changed, stored_problems(changed.dedup, envelope=changed.envelope)
+    if request is None:
+        return msgspec.structs.replace(changed, dedup=None), []
+    verify = changes.verify if changes.verify is not msgspec.UNSET else changed.verify
+    scheme, envelope = _scheme(verify), changed.envelope
+    problems = dedup_problems(request, scheme=scheme, envelope=envelope)
+    if problems:
+        return changed, problems
+    dedup = stored_dedup(request, scheme=scheme, envelope=envelope)
+    return msgspec.structs.replace(changed, dedup=dedup), []
 
 
 def _new_verify_problems(request: VerifyRequest | None) -> list[Problem]:

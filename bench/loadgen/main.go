@@ -53,7 +53,13 @@ type options struct {
 	// Signed requests (-stripe-secret): the request's head without its last CRLF, and the key.
 	head   []byte
 	stripe []byte
+	// uniqueHeader, if set, is sent with a new value on every request (an idempotency key).
+	uniqueHeader string
 }
+
+// sent counts requests across connections: the unique header's values.
+var sent atomic.Int64
+var runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 
 // Result is what loadgen prints.
 type Result struct {
@@ -206,6 +212,12 @@ func (c *conn) roundTrip() (status int, keepAlive bool, err error) {
 	request := c.request
 	if c.opts.stripe != nil {
 		request = c.sign()
+	}
+	if c.opts.uniqueHeader != "" {
+		// The request's head ends with the blank line: the header goes just before it.
+		cut := bytes.Index(request, []byte("\r\n\r\n")) + 2
+		value := fmt.Sprintf("%s: %s-%d\r\n", c.opts.uniqueHeader, runID, sent.Add(1))
+		request = append(append(append([]byte{}, request[:cut]...), value...), request[cut:]...)
 	}
 	if _, err = c.c.Write(request); err != nil {
 		return 0, false, err
@@ -479,6 +491,7 @@ func main() {
 	rate := flag.Float64("rate", 0, "requests per second (open loop); 0 means closed loop")
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request I/O deadline")
 	stripeSecret := flag.String("stripe-secret", "", "sign each request as Stripe does, with this secret")
+	uniqueHeader := flag.String("unique-header", "", "a header sent with a new value each request")
 	flag.Parse()
 
 	u, err := url.Parse(*target)
@@ -494,6 +507,7 @@ func main() {
 	o := &options{
 		url: u, body: body, contentType: *contentType, connections: *connections,
 		duration: *duration, warmup: *warmup, rate: *rate, timeout: *timeout,
+		uniqueHeader: *uniqueHeader,
 	}
 	if *stripeSecret != "" {
 		o.stripe = []byte(*stripeSecret)

@@ -14,6 +14,7 @@ from typing import Literal
 import msgspec
 
 from inlet.errors import ConnectorNotFound, Problem
+from inlet.model.dedup import Dedup
 from inlet.model.fields import FieldSpec
 from inlet.model.verify import Verify
 from inlet.statelog.fold import CorruptRecord, StateLog, StateReader, confirm_absent, text_key
@@ -67,6 +68,9 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     # The envelope the connector's senders wrap records in; None: the body holds the records.
     # Records written before it existed have none.
     envelope: Envelope | None = None
+    # Idempotency keys (``inlet/model/dedup.py``); None: a retry is written again.
+    # Records written before it existed have none.
+    dedup: Dedup | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -91,10 +91,17 @@ class LogReader:
         *,
         name: str,
         caught_up_within_s: float = CAUGHT_UP_WITHIN_S,
+        partitions: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
+        """``partitions``: of each topic, folded each in its own order (state topics have one;
+        the dedup topic several, its keys spread by digest). ``fetch_max_wait_ms``: how long the
+        broker may hold a fetch that finds nothing new (a reader that requests await wants it
+        short)."""
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self.name = name
         self.folder = folder
-        self._partitions = [TopicPartition(t, 0) for t in topics]
+        self._partitions = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         self._consumer_config = aiokafka_config(settings, client_id=f"inlet-{name}-reader")
         self._strict = settings.strict_state
         self._caught_up_within_s = caught_up_within_s
@@ -144,6 +151,7 @@ class LogReader:
             # Where a position turns out to be out of range: a fold must never skip records, so
             # from the beginning again (folds are last-value-per-key: folding twice is harmless).
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
             **self._consumer_config,
         )
 
@@ -291,7 +299,7 @@ class LogReader:
             end = consumer.last_stable_offset(tp)
             if end is None or end < 0:  # nothing fetched yet
                 continue
-            lags[tp.topic] = max(0, end - self._positions.get(tp, 0))
+            lags[tp.topic] = lags.get(tp.topic, 0) + max(0, end - self._positions.get(tp, 0))
         return lags
 
     async def sync(self, timeout_s: float = 10.0) -> None:

@@ -94,6 +94,7 @@ def test_documents_describe_every_error_status(tmp_path: Path) -> None:
         "401",
         "404",
         "408",
+        "409",
         "413",
         "415",
         "422",

@@ -12,6 +12,7 @@ class AIOKafkaConsumer:
         client_id: str = ...,
         group_id: str | None = ...,
         auto_offset_reset: Literal["earliest", "latest", "none"] = ...,
+        fetch_max_wait_ms: int = ...,
         enable_auto_commit: bool = ...,
         isolation_level: Literal["read_uncommitted", "read_committed"] = ...,
         security_protocol: str = ...,

@@ -1,0 +1,261 @@
+"""Idempotency across gateway processes and instances: claims arbitrated by ``_inlet_dedup``'s
+partition order.
+
+Every gateway process folds the whole dedup topic (``DedupFold``: every partition, from the
+beginning at start; ``/health/ready`` says 503 until caught up) and follows it. A request with
+keys it does not find accepted:
+
+1. writes a ``claim`` per key (this process's id, an attempt number, a lease) to the key's
+   partition (by digest), and awaits Kafka's acknowledgement;
+2. waits until its own fold has read past its claims' offsets: the fold then says, the same on
+   every process, who holds each key: the first live claim in log order, or an acceptance;
+3. a key accepted meanwhile is a duplicate; a key another attempt holds is ``in_progress`` (409,
+   ``Retry-After``: the caller's claims are released first); a key it holds, it writes;
+4. after Kafka acknowledged the records it writes ``accepted`` (where each landed) and awaits
+   that too before answering 200; a refusal or failure writes ``released`` instead, so a retry is
+   processed afresh. A process that dies holding a key leaves its lease to lapse.
+
+Never two writes of a key answered ``duplicate``: only the holder writes, and a holder must be
+done within its lease (``lease_ms``: the claim's and both produces' deadlines, with room), after
+which another attempt may win. What is not covered: records of an attempt answered 503 that Kafka
+writes after all (``DELIVERY_TIMEOUT_MS``), and a process that dies after its records and before
+its acceptance were acknowledged (its sender got no 200 either): a retry writes them again.
+
+The topic: ``DEDUP_PARTITIONS`` partitions, ``cleanup.policy=compact,delete``, retention the
+longest window plus a day, claims compacted only once their leases are long over. Memory per
+process: the ``DedupIndex`` of accepted keys within their windows (one entry per record of a
+request key) and the claims in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from typing import Final, NamedTuple
+
+from aiokafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from gateway.dedup_fold import Accepted, Claim, DedupFold, Entry, Released, encode_entry, entry_key
+from inlet.errors import KafkaUnavailable, StateUnavailable
+from inlet.kafka import (
+    AsyncProducer,
+    Delivery,
+    OutgoingRecord,
+    ProduceFailed,
+    client_config,
+    producer_config,
+)
+from inlet.model.dedup import MAX_WINDOW_S
+from inlet.settings import Settings
+from inlet.statelog.kafka import LogReader
+from inlet.topics import DEDUP_TOPIC
+
+log = logging.getLogger("inlet.gateway.dedup")
+
+DEDUP_PARTITIONS: Final = 6
+_DAY_MS: Final = 86_400_000
+# Claims are compacted only this long after they were written: far beyond any lease.
+_COMPACTION_LAG_MS: Final = 600_000
+_TOPIC_CONFIG: Final = {
+    "cleanup.policy": "compact,delete",
+    "retention.ms": str(MAX_WINDOW_S * 1000 + _DAY_MS),
+    "min.compaction.lag.ms": str(_COMPACTION_LAG_MS),
+}
+_PRUNE_EVERY_S: Final = 60.0
+# Every claim waits for the reader to fetch it back: a short long-poll keeps that wait short
+# (at the cost of up to this many idle fetches a second per process: 1000 / it).
+_FETCH_MAX_WAIT_MS: Final = 20
+# How long a caller that lost a key to an attempt in flight is told to wait.
+IN_PROGRESS_RETRY_S: Final = 1.0
+
+
+def ensure_dedup_topic(settings: Settings, timeout_s: float = 30.0) -> int:
+    """Create ``_inlet_dedup`` if missing (blocking: off the loop); its partition count."""
+    admin = AdminClient(client_config(settings, client_id="inlet-gateway-admin"))
+    metadata = admin.list_topics(timeout=timeout_s)
+    existing = metadata.topics.get(DEDUP_TOPIC)
+    if existing is not None and existing.error is None:
+        return len(existing.partitions)
+    replication = min(3, len(metadata.brokers))
+    topic = NewTopic(DEDUP_TOPIC, DEDUP_PARTITIONS, replication, config=_TOPIC_CONFIG)
+    future = admin.create_topics([topic], operation_timeout=timeout_s)[DEDUP_TOPIC]
+    try:
+        future.result(timeout_s)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise
+    partitions = admin.list_topics(DEDUP_TOPIC, timeout=timeout_s).topics[DEDUP_TOPIC].partitions
+    return len(partitions)
+
+
+class Claimed(NamedTuple):
+    """A claim's outcome per key: ``won`` (this attempt writes them), ``duplicates`` (accepted:
+    digest → the index's value), ``in_progress`` (held by another attempt)."""
+
+    owner: str
+    won: list[bytes]
+    duplicates: dict[bytes, int]
+    in_progress: list[bytes]
+
+
+class Deduplicator:
+    """This process's view of the dedup topic and its writes to it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.fold = DedupFold()
+        self._process = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._attempts = itertools.count(1)
+        # Claim, produce the records, write the acceptance: all within the lease, with room.
+        self.lease_ms = int((3 * settings.produce_timeout_s + 10) * 1000)
+        self._timeout_s = settings.produce_timeout_s
+        self.partitions = DEDUP_PARTITIONS
+        self.reader: LogReader | None = None
+        self._producer: AsyncProducer | None = None
+        self._pruning: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.partitions = await asyncio.to_thread(ensure_dedup_topic, self._settings)
+        self.reader = LogReader(
+            self._settings,
+            self.fold,
+            [DEDUP_TOPIC],
+            name="dedup",
+            partitions=self.partitions,
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
+        )
+        # Small entries, each awaited: sent at once rather than lingering for company.
+        config = producer_config(
+            self._settings, client_id="inlet-gateway-dedup", **{"linger.ms": 0}
+        )
+        self._producer = AsyncProducer(config)
+        await self.reader.start(timeout_s=60.0)
+        self._pruning = asyncio.get_running_loop().create_task(self._prune())
+
+    async def stop(self) -> None:
+        if self._pruning is not None:
+            self._pruning.cancel()
+            await asyncio.gather(self._pruning, return_exceptions=True)
+        if self.reader is not None:
+            await self.reader.stop()
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close)
+
+    async def _prune(self) -> None:
+        while True:
+            await asyncio.sleep(_PRUNE_EVERY_S)
+            self.fold.prune(time.time_ns() // 1_000_000)
+
+    def known(self, digest: bytes) -> int | None:
+        """The value of ``digest`` if this process's fold has it accepted within its window."""
+        return self.fold.accepted.get(digest, int(time.time()))
+
+    def partition_of(self, digest: bytes) -> int:
+        return int.from_bytes(digest[:4], "big") % self.partitions
+
+    async def claim(self, digests: Sequence[bytes]) -> Claimed:
+        """Claim every one of ``digests`` for a new attempt; the outcome once the log decided."""
+        owner = f"{self._process}:{next(self._attempts)}"
+        claim = Claim(owner=owner, at_ms=time.time_ns() // 1_000_000, lease_ms=self.lease_ms)
+        landings = await self._write((digest, claim) for digest in digests)
+        past: dict[TopicPartition, int] = {}
+        for partition, offset in landings:
+            tp = TopicPartition(DEDUP_TOPIC, partition)
+            past[tp] = max(past.get(tp, 0), offset + 1)
+        reader = self._reader()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await reader.wait_for(past)
+        except TimeoutError as exc:
+            await self.release(owner, digests)
+            raise StateUnavailable(
+                "the dedup state did not catch up with this request's claims in time",
+                retry_after_s=2.0,
+            ) from exc
+        now_s = int(time.time())
+        won, in_progress, duplicates = [], [], {}
+        for digest in digests:
+            value = self.fold.accepted.get(digest, now_s)
+            holder = self.fold.holder(digest)
+            if value is not None:
+                duplicates[digest] = value
+            elif holder is not None and holder.owner == owner:
+                won.append(digest)
+            else:
+                in_progress.append(digest)
+        return Claimed(owner, won, duplicates, in_progress)
+
+    def acceptance(
+        self,
+        owner: str,
+        digest: bytes,
+        *,
+        window_s: int,
+        landings: list[tuple[int, int]] | None,
+        request: bool,
+    ) -> tuple[bytes, Entry]:
+        count = 1 if landings is None and not request else len(landings or ())
+        known = None if landings is None or any(p < 0 for p, _ in landings) else landings
+        entry = Accepted(
+            owner=owner,
+            at_ms=time.time_ns() // 1_000_000,
+            window_s=window_s,
+            count=count,
+            request=request,
+            landings=known,
+        )
+        return digest, entry
+
+    async def accept(self, entries: Iterable[tuple[bytes, Entry]]) -> None:
+        await self._write(entries)
+
+    async def release(self, owner: str, digests: Iterable[bytes]) -> None:
+        """Give the keys up (best effort: a release that fails leaves the lease to lapse)."""
+        released = Released(owner=owner, at_ms=time.time_ns() // 1_000_000)
+        try:
+            await self._write((digest, released) for digest in digests)
+        except (KafkaUnavailable, StateUnavailable):
+            log.warning("a dedup release was not written; its lease lapses", extra={"owner": owner})
+
+    async def _write(self, entries: Iterable[tuple[bytes, Entry]]) -> list[tuple[int, int]]:
+        """Write ``entries`` to their keys' partitions; where each landed, once acknowledged."""
+        records = [
+            OutgoingRecord(
+                DEDUP_TOPIC,
+                encode_entry(entry),
+                entry_key(digest, entry),
+                partition=self.partition_of(digest),
+            )
+            for digest, entry in entries
+        ]
+        if not records:
+            return []
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("the deduplicator is not started")
+        delivery = Delivery.on_running_loop()
+        delivery.track_landings(len(records))
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                for _ in producer.produce_steps(records, delivery):
+                    await asyncio.sleep(0)
+                await delivery.future
+        except (ProduceFailed, TimeoutError) as exc:
+            delivery.future.cancel()
+            raise KafkaUnavailable(
+                f"the dedup state was not written: {exc}", retry_after_s=2.0
+            ) from exc
+        return delivery.landings or []
+
+    def _reader(self) -> LogReader:
+        if self.reader is None:
+            raise RuntimeError("the deduplicator is not started")
+        return self.reader
