@@ -9,7 +9,7 @@ registry) and nothing else decides: Save is enabled by the count the service sav
 forged save before 50 is refused by the service's own 409.
 
 **The token is shown on one page only.** Whoever makes one (the builder's create, Rotate here)
-puts it in the session under ``HANDOVER_KEY`` and redirects here; the first render of this
+puts it in the session (``issued_token.py``) and redirects here; the first render of this
 connector's page takes it out of the session, so a reload, the Back button (``Cache-Control:
 no-store`` on every answer) or any other page show the URL masked. It is never in a console URL,
 and never logged (no URL holds it, and the session cookie is encrypted).
@@ -31,16 +31,17 @@ from inlet.errors import InletError, SubjectNotFound
 from inlet.model.connectors import Connector, TopicPolicy
 from inlet.model.schemas import SchemaVersion
 from inlet.problems import problem_body
-from registry._http_errors import status_of
+
+# As a module: the error table imports the console's session, whose package lists this module.
+from registry import _http_errors as http_errors
 from registry.connector_service import MAX_GRACE_PERIOD_S, ConnectorService
 from registry.console.connector_view import Live, deleted_with, live, progress_text
 from registry.console.ingest_examples import curl_examples
+from registry.console.issued_token import hand_over, take_over
 from registry.replay import DEFAULT_LIMIT, RejectedReplayer
 from registry.sample_service import SampleService
 from registry.schemas import SchemaRegistry
 
-# The session entry that hands a new token to this page, once: {"connector_id", "token"}.
-HANDOVER_KEY = "console_new_token"
 CONNECTORS_PAGE = "/console/"
 # The grace periods Rotate offers (the API takes any number of seconds up to a day).
 GRACE_PERIODS = [
@@ -90,7 +91,7 @@ class ConnectorPages(Controller):
         schema_registry: NamedDependency[SchemaRegistry],
     ) -> Template:
         connector = await connector_service.get(connector_id)
-        token = _take_new_token(request, connector.id)
+        token = take_over(request.session, connector.id)
         return await _page(
             connector, connector_service, sample_service, schema_registry, token=token
         )
@@ -143,7 +144,7 @@ class ConnectorPages(Controller):
                 schema_registry,
                 refusal=_refusal(exc),
             )
-        hand_over_token(request, connector_id, issued.token)
+        hand_over(request.session, connector_id, issued.token)
         return Redirect(_page_path(connector_id), status_code=303)
 
     @get("/delete")
@@ -256,22 +257,6 @@ async def _versions(schema_registry: SchemaRegistry, connector: Connector) -> li
 # --- Helpers. ---
 
 
-def hand_over_token(request: _AnyRequest, connector_id: str, token: str) -> None:
-    """Give ``token`` to the next render of the connector's page (create, duplicate, rotate),
-    which shows it once; then redirect there."""
-    request.session[HANDOVER_KEY] = {"connector_id": connector_id, "token": token}
-
-
-def _take_new_token(request: _AnyRequest, connector_id: str) -> str | None:
-    """The token handed to this connector's page, taken out of the session: shown this once."""
-    handed = request.session.get(HANDOVER_KEY)
-    if not isinstance(handed, dict) or handed.get("connector_id") != connector_id:
-        return None
-    del request.session[HANDOVER_KEY]
-    token = handed.get("token")
-    return token if isinstance(token, str) else None
-
-
 async def _refused(call: Awaitable[object]) -> Refusal | None:
     """Await ``call``; the refusal of the domain error it raised, or None."""
     try:
@@ -283,7 +268,7 @@ async def _refused(call: Awaitable[object]) -> Refusal | None:
 
 def _refusal(exc: InletError) -> Refusal:
     """``exc`` as the JSON API answers it (``registry/_http_errors.py``)."""
-    status = status_of(exc)
+    status = http_errors.status_of(exc)
     return Refusal(
         status, problem_body(status, exc.code, exc.message, exc.problems, **exc.details())
     )

@@ -1,10 +1,10 @@
-"""The connector page in Chromium (issue #12, steps 4 and 5): the URL shown once, records sent with a
-real HTTP client arriving on the page without a reload, Save enabled exactly at 50, Rotate, Delete
-refused while a pipeline reads the connector, and Replay with its dry run first.
+"""The connector page in Chromium (issue #12, steps 4 and 5): the URL shown once, records sent
+with a real HTTP client arriving on the page without a reload, Save enabled exactly at 50, Rotate,
+Delete refused while a pipeline reads the connector, and Replay with its dry run first.
 
 Connectors are made through the API, so these tests do not depend on the builder. The token's
-handover to the page is the one Rotate makes, through the session (``hand_over_token``), which is
-also how the builder's create hands it over.
+handover to the page is the one Rotate makes, through the session (``issued_token.hand_over``),
+which is also how the builder's create hands it over.
 """
 
 from __future__ import annotations
@@ -102,16 +102,17 @@ def test_the_url_the_wait_for_50_and_save(
     expect(page.locator("#samples thead")).to_contain_text("order id")
     rejected = page.locator("#rejected tbody")
     expect(rejected.locator("tr")).to_have_count(3)
-    expect(rejected).to_contain_text("total")
-    expect(rejected).to_contain_text("placed")
-    expect(rejected.locator("tr", has_text="note")).to_contain_text("note")
+    # Newest first: index (in the request), field, reason, the record as sent.
+    expect(rejected.locator("td:nth-child(1)")).to_have_text(["51", "50", "49"])
+    expect(rejected.locator("td:nth-child(2)")).to_have_text(["note", "placed", "total"])
+    expect(rejected.locator("td:nth-child(3)").first).to_contain_text("required")
+    expect(rejected.locator("td:nth-child(4)").last).to_contain_text('"total":"oops"')
     save = page.get_by_role("button", name="Save")
     expect(save).to_be_disabled()
     screenshot(page, "connector-waiting")
 
-    # A save forced past the disabled button is refused by the service itself.
-    page.locator("#save").evaluate("button => { button.disabled = false; }")
-    save.click()
+    # The form sent anyway, past the disabled button: refused by the service itself.
+    page.locator("#save-form").evaluate("form => form.requestSubmit()")
     expect(page.locator("#refusal")).to_contain_text("1 more valid record is needed")
     expect(page.locator("#refusal")).to_have_attribute("data-code", "not_enough_samples")
     expect(save).to_be_disabled()
@@ -180,7 +181,8 @@ def test_replay_shows_a_dry_run_then_replays(page: Page, console: Console) -> No
     connector = console.create_connector(name("replay"), FIELDS)
     without_note = {"order id": "r", "total": "1.00", "placed": "2026-11-26T10:00:00Z"}
     bad_total = {**valid(1), "total": "oops"}
-    answer = post(connector["ingest_url"], [without_note, without_note, bad_total])
+    # With one valid record: a request whose every record is invalid keeps nothing (422).
+    answer = post(connector["ingest_url"], [valid(0), without_note, without_note, bad_total])
     assert answer.json()["rejected"] == 3
     open_connector(page, connector)
     expect(page.locator("#rejected tbody tr")).to_have_count(3)
@@ -199,5 +201,5 @@ def test_replay_shows_a_dry_run_then_replays(page: Page, console: Console) -> No
     expect(summary).to_contain_text("2 written to the topic, 1 still fail")
 
     page.get_by_role("link", name=f"Back to {connector['name']}").click()
-    expect(page.locator("#progress-text")).to_have_text("2 of 50 records received")
+    expect(page.locator("#progress-text")).to_have_text("3 of 50 records received")
     expect(page.locator("#versions li")).to_have_count(2)

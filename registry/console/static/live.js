@@ -7,6 +7,19 @@
 
 const POLL_MS = 750; // the issue asks for at most 1 s between updates
 
+// Every answer re-seals the session cookie, so a poll still in flight when a form is sent would
+// set the cookie as it was before the form's answer: after Rotate, it would put back the new token
+// the page has just taken out of the session (or drop it before it is shown). So polling stops,
+// and the poll in flight is abandoned, as soon as the page sends a form or is left.
+let stopped = false;
+let inFlight = null;
+function stop() {
+  stopped = true;
+  inFlight?.abort();
+}
+document.addEventListener("submit", stop, true);
+window.addEventListener("pagehide", stop);
+
 const byId = (id) => document.getElementById(id);
 
 function cellRow(values) {
@@ -60,7 +73,8 @@ function render(live) {
   byId("saved-note").hidden = !saved;
   const status = byId("status");
   status.dataset.status = live.status;
-  status.textContent = saved ? "Saved" : "Awaiting samples";
+  status.textContent = saved ? "saved" : "awaiting samples";
+  status.className = `status ${saved ? "saved" : "awaiting"}`;
   renderSamples(live.rows);
   renderRejected(live.rejected_rows);
 }
@@ -78,12 +92,15 @@ function showTrouble(text) {
 }
 
 async function poll(url) {
+  if (stopped) return;
   let again = true;
+  inFlight = new AbortController();
   try {
     const answer = await fetch(url, {
       headers: { Accept: "application/json" },
       credentials: "same-origin",
       cache: "no-store",
+      signal: inFlight.signal,
     });
     if (answer.ok) {
       render(await answer.json());
@@ -98,9 +115,10 @@ async function poll(url) {
       showTrouble(`Updates paused (${answer.status}); retrying…`);
     }
   } catch {
+    if (stopped) return;
     showTrouble("Updates paused (no connection); retrying…");
   }
-  if (again) setTimeout(() => poll(url), POLL_MS);
+  if (again && !stopped) setTimeout(() => poll(url), POLL_MS);
 }
 
 async function copy(button) {
