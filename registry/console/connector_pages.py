@@ -13,6 +13,15 @@ puts it in the session (``issued_token.py``) and redirects here; the first rende
 connector's page takes it out of the session, so a reload, the Back button (``Cache-Control:
 no-store`` on every answer) or any other page show the URL masked. It is never in a console URL,
 and never logged (no URL holds it, and the session cookie is encrypted).
+
+Choices where the issue is silent: the live part polls every 750 ms rather than holding a
+server-sent-events stream open (each poll is one cheap read of this instance's folds; no
+connection per open tab to drain when the server stops, and it works through any proxy). Rotate
+offers the grace periods in ``GRACE_PERIODS`` (none, an hour, a day: the API's maximum). The curl
+examples use the URL itself only while the token is shown, else ``"$INGEST_URL"``. Delete
+proposes the connector's own ``on_delete`` and lets the person keep the topics instead, as
+``?topics=keep`` does. A replay reads at most ``DEFAULT_LIMIT`` records, as the API's default, and
+says when more remain.
 """
 
 from __future__ import annotations

@@ -109,6 +109,7 @@ def test_the_url_the_wait_for_50_and_save(
     expect(rejected.locator("td:nth-child(4)").last).to_contain_text('"total":"oops"')
     save = page.get_by_role("button", name="Save")
     expect(save).to_be_disabled()
+    page.locator("#samples-heading").evaluate("heading => heading.scrollIntoView()")
     screenshot(page, "connector-waiting")
 
     # The form sent anyway, past the disabled button: refused by the service itself.
@@ -125,6 +126,7 @@ def test_the_url_the_wait_for_50_and_save(
     expect(page.locator("#saved-note")).to_be_visible()
     expect(save).to_be_hidden()
     assert console.admin.get(f"/v1/connectors/{connector['id']}").json()["status"] == "saved"
+    page.locator("#samples-heading").evaluate("heading => heading.scrollIntoView()")
     screenshot(page, "connector-saved")
 
 
