@@ -89,6 +89,8 @@ from registry.topic_admin import TopicAdmin, TopicSpec
 log = logging.getLogger("inlet.registry.connectors")
 
 INGEST_PATH = "/v1/ingest/"
+# Where the token stands in an ingest URL shown without it.
+MASKED_TOKEN = INGEST_PREFIX + "\u2022" * 8
 # A connector name that cannot become an Avro name ("日本", "---") gets this record name instead.
 FALLBACK_RECORD_NAME = "Record"
 MAX_GRACE_PERIOD_S = 86_400
@@ -563,6 +565,11 @@ class ConnectorService:
                 f"a connector named {name!r} already exists",
                 problems=[Problem(field="name", reason="taken (names are case-insensitive)")],
             )
+
+    def ingest_url(self, token: str | None) -> str:
+        """The ingest URL of ``token``; of none, the URL with the token masked (as the console
+        shows it once the token was shown: only its hash is stored)."""
+        return self._ingest_url(MASKED_TOKEN if token is None else token)
 
     def _ingest_url(self, token: str) -> str:
         return self._settings.gateway_url.rstrip("/") + INGEST_PATH + token

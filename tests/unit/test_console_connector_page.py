@@ -1,0 +1,117 @@
+"""The connector page over HTTP on the in-memory app: the token shown once, the live JSON, a save
+before 50 refused with the API's problem, and the token in no console URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from inlet.settings import Settings
+from inlet.statelog.fold import InMemoryStateLog
+from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
+
+HTML = {"Accept": "text/html"}
+API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+Client = TestClient[Litestar]
+_CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
+_URL = re.compile(r'id="ingest-url">([^<]*)<')
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Client]:
+    registry = InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
+    with TestClient(registry.app) as client:
+        page = client.get("/console/sign-in", headers=HTML)
+        csrf = _csrf(page.text)
+        signed_in = client.post(
+            "/console/sign-in",
+            data={"token": ADMIN_TOKEN, "_csrf_token": csrf},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        yield client
+
+
+def _csrf(text: str) -> str:
+    found = _CSRF_FIELD.search(text)
+    assert found, text
+    return found.group(1)
+
+
+def _connector(client: Client) -> dict[str, Any]:
+    body = {"name": "orders", "fields": [{"name": "id", "type": "string"}]}
+    made = client.post("/v1/connectors", json=body, headers=API)
+    assert made.status_code == 201, made.text
+    created: dict[str, Any] = made.json()
+    return created
+
+
+def _shown_url(client: Client, connector_id: str) -> str:
+    page = client.get(f"/console/connectors/{connector_id}", headers=HTML)
+    assert page.status_code == 200, page.text
+    assert page.headers["cache-control"] == "no-store"
+    found = _URL.search(page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_a_rotated_token_is_shown_once_and_in_no_url(client: Client) -> None:
+    connector = _connector(client)
+    path = f"/console/connectors/{connector['id']}"
+    assert "\u2022" in _shown_url(client, connector["id"])  # made by the API: shown there
+    csrf = _csrf(client.get(path, headers=HTML).text)
+    rotated = client.post(
+        f"{path}/rotate-token",
+        data={"grace_period_s": "0", "_csrf_token": csrf},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert rotated.status_code == 303
+    assert rotated.headers["location"] == path  # the token is not in it
+    url = _shown_url(client, connector["id"])
+    assert "\u2022" not in url
+    assert url != connector["ingest_url"]
+    assert "\u2022" in _shown_url(client, connector["id"])  # taken out of the session
+
+
+def test_the_live_part_is_json_from_the_sample_service(client: Client) -> None:
+    connector = _connector(client)
+    live = client.get(f"/console/connectors/{connector['id']}/live")
+    assert live.status_code == 200, live.text
+    assert live.json() == {
+        "status": "awaiting_samples",
+        "count": 0,
+        "required": 50,
+        "accepted": 0,
+        "rejected": 0,
+        "can_save": False,
+        "columns": ["id"],
+        "rows": [],
+        "rejected_rows": [],
+    }
+
+
+def test_a_save_before_50_is_the_services_409_shown_on_the_page(client: Client) -> None:
+    connector = _connector(client)
+    path = f"/console/connectors/{connector['id']}"
+    csrf = _csrf(client.get(path, headers=HTML).text)
+    refused = client.post(f"{path}/save", data={"_csrf_token": csrf}, headers=HTML)
+    assert refused.status_code == 409
+    assert 'data-code="not_enough_samples"' in refused.text
+    assert "50 more valid records are needed" in refused.text
+    assert client.get(f"/v1/connectors/{connector['id']}", headers=API).json()["status"] == (
+        "awaiting_samples"
+    )
+
+
+def test_a_form_without_the_csrf_token_is_refused(client: Client) -> None:
+    connector = _connector(client)
+    forged = client.post(f"/console/connectors/{connector['id']}/save", headers=HTML)
+    assert forged.status_code == 403
