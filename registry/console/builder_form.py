@@ -53,7 +53,6 @@ EXAMPLE_ANCHOR: Final = "example"
 
 _ROW_KEY = re.compile(r"((?:fields\[\d+\]\.)*fields\[\d+\])\.([a-z_]+)")
 _INDEX = re.compile(r"\[(\d+)\]")
-_SYMBOL_SEPARATORS = re.compile(r"[,\s]+")
 _MSGSPEC_AT = re.compile(r"(?s)(.*) - at `\$\.?(.*)`")
 _LAST_STEP = re.compile(r"(?:\.[^.\[\]]+|\[\d+\])$")
 # Deeper rows than the API could accept are not read: parsing stays bounded whatever is posted.
@@ -211,7 +210,8 @@ def fields_body(rows: list[Row]) -> list[dict[str, Any]]:
             if row.scale.strip():
                 spec["scale"] = _number(row.scale)
         elif row.type == "enum":
-            spec["symbols"] = [s for s in _SYMBOL_SEPARATORS.split(row.symbols) if s]
+            # Commas only: "PAID LATER" is one symbol, refused as such, not two.
+            spec["symbols"] = [s.strip() for s in row.symbols.split(",") if s.strip()]
         elif row.type == "array":
             spec["items"] = row.items
         elif row.type == "object":
@@ -246,7 +246,9 @@ def changes_body(draft: Draft) -> dict[str, Any]:
     """The ``PATCH`` body the edit form holds: what the builder shows, the topic's layout and
     the signature setting left as they are; an empty rate limit clears it."""
     body = create_body(draft)
-    del body["partitions"], body["replication_factor"]  # shown, not changeable: the topic exists
+    # Shown, not changeable (the topic exists); the edit form's inputs are disabled, so not posted.
+    body.pop("partitions", None)
+    body.pop("replication_factor", None)
     body.setdefault("rate_limit_per_s", None)
     return body
 
