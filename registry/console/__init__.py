@@ -11,10 +11,12 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from registry.console.auth_pages import AuthPages
+from registry.console.builder_pages import BuilderPages
 from registry.console.list_pages import ListPages
 
 # Paths are full (``/console/...``): the router they are served in is at ``/``.
 CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     AuthPages,
     ListPages,
+    BuilderPages,
 ]

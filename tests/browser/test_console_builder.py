@@ -103,13 +103,14 @@ def _create(api: httpx.Client, name: str, fields: list[dict[str, Any]]) -> dict[
 def test_a_connector_with_every_field_type_is_built_row_by_row(
     console: Console, page: Page, screenshot: Screenshot
 ) -> None:
-    page.goto(f"/console/connectors/new")
+    page.goto("/console/connectors/new")
     page.get_by_label("Name", exact=True).fill(f"every-type-{RUN}")
     page.get_by_label("Description").fill("one field of each type")
     _fill_rows(page, page.locator(".rows.top"), EVERY_TYPE, "")
     page.get_by_text("Advanced").click()
     page.get_by_label("Key field").fill("id")
     page.get_by_label("Partitions").fill("2")
+    page.get_by_role("heading", name="New connector").scroll_into_view_if_needed()
     screenshot(page, "builder-filled")
 
     page.get_by_role("button", name="Create Schema").click()
@@ -127,7 +128,7 @@ def test_a_connector_with_every_field_type_is_built_row_by_row(
 
 
 def test_rows_are_deleted_in_place_and_renumbered(console: Console, page: Page) -> None:
-    page.goto(f"/console/connectors/new")
+    page.goto("/console/connectors/new")
     page.get_by_label("Name", exact=True).fill(f"renumbered-{RUN}")
     fields = [{"name": n, "type": "string"} for n in ("a", "b", "c")]
     _fill_rows(page, page.locator(".rows.top"), fields, "")
@@ -139,15 +140,18 @@ def test_rows_are_deleted_in_place_and_renumbered(console: Console, page: Page) 
     expect(_input(page, "fields[2].name")).to_have_count(0)
     page.get_by_role("button", name="Create Schema").click()
     expect(page).to_have_url(re.compile(r"/console/connectors/con_"), timeout=TIMEOUT_MS)
-    assert [f["name"] for f in _connector_named(console.admin, f"renumbered-{RUN}")["fields"]] == ["b", "c"]
+    assert [f["name"] for f in _connector_named(console.admin, f"renumbered-{RUN}")["fields"]] == [
+        "b",
+        "c",
+    ]
 
 
 def test_a_refused_schema_shows_each_problem_beside_its_field_and_keeps_the_rows(
     console: Console, page: Page, screenshot: Screenshot
 ) -> None:
-    page.goto(f"/console/connectors/new")
+    page.goto("/console/connectors/new")
     page.get_by_label("Name", exact=True).fill(f"refused-{RUN}")
-    fields = [
+    fields: list[dict[str, Any]] = [
         {"name": "id", "type": "string"},
         {"name": "status", "type": "enum", "symbols": ["NEW", "not a symbol"]},
         {"name": "total", "type": "decimal", "precision": 50, "scale": 2},
@@ -168,6 +172,7 @@ def test_a_refused_schema_shows_each_problem_beside_its_field_and_keeps_the_rows
     expect(_input(page, "fields[1].symbols")).to_have_value("NEW, not a symbol")
     expect(_input(page, "fields[2].type")).to_have_value("decimal")
     expect(_input(page, "fields[2].scale")).to_have_value("2")
+    page.get_by_role("heading", name="New connector").scroll_into_view_if_needed()
     screenshot(page, "builder-refused")
     listed = console.admin.get("/v1/connectors", params={"limit": 200}).json()["data"]
     assert f"refused-{RUN}" not in [c["name"] for c in listed]
@@ -183,7 +188,7 @@ def test_a_refused_schema_shows_each_problem_beside_its_field_and_keeps_the_rows
 
 def test_a_taken_name_is_shown_beside_the_name(console: Console, page: Page) -> None:
     _create(console.admin, f"taken-name-{RUN}", [{"name": "id", "type": "string"}])
-    page.goto(f"/console/connectors/new")
+    page.goto("/console/connectors/new")
     page.get_by_label("Name", exact=True).fill(f"TAKEN-name-{RUN}")
     _input(page, "fields[0].name").fill("id")
 
@@ -213,7 +218,7 @@ def _proposed(page: Page) -> list[tuple[str, str, bool]]:
 
 
 def test_an_example_json_object_proposes_the_fields(console: Console, page: Page) -> None:
-    page.goto(f"/console/connectors/new")
+    page.goto("/console/connectors/new")
     page.get_by_label("Name", exact=True).fill(f"from-json-{RUN}")
 
     _propose(
@@ -246,7 +251,7 @@ def test_an_example_json_object_proposes_the_fields(console: Console, page: Page
 
 
 def test_an_example_csv_proposes_the_fields(console: Console, page: Page) -> None:
-    page.goto(f"/console/connectors/new")
+    page.goto("/console/connectors/new")
 
     _propose(page, "id,price,day,when\n1,2.50,2026-01-01,10:30:00\n2,,2026-01-02,11:00:00\n")
 
@@ -259,10 +264,8 @@ def test_an_example_csv_proposes_the_fields(console: Console, page: Page) -> Non
     ]
 
 
-def test_an_example_that_cannot_be_read_says_why_beside_it(
-    console: Console, page: Page
-) -> None:
-    page.goto(f"/console/connectors/new")
+def test_an_example_that_cannot_be_read_says_why_beside_it(console: Console, page: Page) -> None:
+    page.goto("/console/connectors/new")
     _input(page, "fields[0].name").fill("kept")
 
     _propose(page, '{"id": ')
