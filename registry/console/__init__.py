@@ -12,6 +12,7 @@ from litestar.types import ControllerRouterHandler
 
 from registry.console.auth_pages import AuthPages
 from registry.console.connector_pages import ConnectorPages
+from registry.console.builder_pages import BuilderPages
 from registry.console.list_pages import ListPages
 
 # Paths are full (``/console/...``): the router they are served in is at ``/``.
@@ -19,4 +20,5 @@ CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     AuthPages,
     ListPages,
     ConnectorPages,
+    BuilderPages,
 ]
