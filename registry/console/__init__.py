@@ -11,8 +11,8 @@ from __future__ import annotations
 from litestar.types import ControllerRouterHandler
 
 from registry.console.auth_pages import AuthPages
-from registry.console.connector_pages import ConnectorPages
 from registry.console.builder_pages import BuilderPages
+from registry.console.connector_pages import ConnectorPages
 from registry.console.list_pages import ListPages
 
 # Paths are full (``/console/...``): the router they are served in is at ``/``.
