@@ -1,7 +1,7 @@
 # The two commands of the README: `make up` starts Inlet (Kafka included); `make test` runs everything.
 UV := scripts/uv
 
-.PHONY: up test lint unit bench chaos sync
+.PHONY: up test lint unit bench chaos sync screenshots
 
 sync:
 	$(UV) sync --locked
@@ -21,9 +21,15 @@ unit: sync
 
 test: lint
 	scripts/ensure-postgres
+	scripts/ensure-chromium
 	scripts/ensure-promtool
 	scripts/ensure-sanitizers
 	$(UV) run --locked pytest
+
+# The console's screenshots (docs/console/, which the README shows), taken by its browser tests.
+screenshots: sync
+	scripts/ensure-chromium
+	INLET_SCREENSHOTS_DIR=docs/console $(UV) run --locked pytest tests/browser -m browser
 
 # The end-to-end benchmark: a local Kafka, the registry and the gateway, driven by bench/loadgen (Go),
 # with the confluent-kafka baseline in the same run; a few minutes, loopback only, not part of `make

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -43,6 +45,15 @@ class SecretBox:
             if len(key) != SECRET_KEY_BYTES:
                 raise ValueError(f"a secret key is {SECRET_KEY_BYTES} bytes, not {len(key)}")
         self._aeads = [AESGCM(key) for key in keys]
+        self._sealing_key = keys[0]
+
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte key for ``purpose`` (another use than sealing), derived from the sealing key:
+        the same in every process and across restarts, as the sealing key is, and telling nothing
+        of it (HMAC-SHA256 of the purpose, keyed with it)."""
+        return hmac.new(
+            self._sealing_key, b"inlet derived key\0" + purpose, hashlib.sha256
+        ).digest()
 
     def seal(self, text: str, *, belongs_to: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)

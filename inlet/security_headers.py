@@ -14,7 +14,9 @@ included; and the gateway's fast path, which answers without Litestar, appends t
   ``X-Frame-Options: DENY``: neither app serves a page (the OpenAPI pages are off:
   ``inlet/openapi.py``), so whatever a browser renders loads nothing and is framed nowhere.
 
-An answer that sets one of these headers itself keeps its own value.
+An answer that sets one of these headers itself keeps its own value: the registry's console
+(``registry/console/``) serves pages, and sets ``CONSOLE_CSP`` on them, which lets them load their
+own scripts, styles and images and nothing else (no inline script, no other site, no framing).
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"x-frame-options", b"DENY"),
 ]
+
+# The console's pages: their own files only ('self'), images also as data: URLs; no inline
+# script or style, no <base>, forms post only back here, framed by no one.
+CONSOLE_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 async def add_security_headers(message: Message, _scope: Scope) -> None:

@@ -111,6 +111,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Seals secrets kept at rest (pipeline DSNs): URL-safe base64 of 32 bytes (inlet/sealing.py);
     # by default generated once and kept in the data dir.
     secret_key: str | None = None
+    # How long a console sign-in lasts (registry/console/session.py): from the sign-in, not
+    # renewed by use, so a session left open on a shared machine ends.
+    console_session_hours: Annotated[int, Positive] = 12
     # New connector topics.
     topic_partitions: int = 3
     topic_replication_factor: int = -1  # -1: the broker's default.replication.factor

@@ -1,9 +1,11 @@
 """The one table that turns exceptions into HTTP answers, for the whole registry app.
 
-Two dialects, chosen by path. The admin API (everything under ``/v1/``) answers RFC 9457
+Two dialects, chosen by path. The admin API (everything under ``/v1/``) and the console's
+routes (``/console/``, whose scripts read the API's problems) answer RFC 9457
 ``application/problem+json``; every other path is the Confluent-compatible API, which answers
 ``{"error_code", "message"}`` the way Confluent Schema Registry does, so its clients understand it.
-Handlers raise domain errors and never build error responses themselves.
+Handlers raise domain errors and never build error responses themselves. A browser asking for a
+console page without a session is sent to the sign-in page instead of a 401.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 
 from inlet.errors import InletError, Problem, snake_case
 from inlet.problems import problem_response
-from registry._media import CONFLUENT_MEDIA_TYPE
+from registry._media import CONFLUENT_MEDIA_TYPE, asks_for_html
+from registry.console.session import sign_in_location
+from registry.errors import SignInRequired
 
 ADMIN_PATH_PREFIX = "/v1/"
+CONSOLE_PATH_PREFIX = "/console/"
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +62,12 @@ def _on_inlet_error(request: Request[Any, Any, Any], exc: InletError) -> Respons
     headers = {"Retry-After": str(max(1, retry_after))} if answers_retry_after(exc) else {}
     failure = _Failure(status, number, exc.code, exc.message, exc.problems, headers, exc.details())
     return _render(request, failure)
+
+
+def _on_sign_in_required(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
+    if request.method in {"GET", "HEAD"} and asks_for_html(request.headers.get("accept")):
+        return Redirect(sign_in_location(exc.wanted), status_code=303)
+    return _on_inlet_error(request, exc)
 
 
 def _on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -117,10 +129,12 @@ def _problem(item: object) -> Problem:
 
 
 def _is_admin(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith(ADMIN_PATH_PREFIX)
+    path = request.url.path
+    return path.startswith(ADMIN_PATH_PREFIX) or (path + "/").startswith(CONSOLE_PATH_PREFIX)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    SignInRequired: _on_sign_in_required,
     InletError: _on_inlet_error,
     HTTPException: _on_http_exception,
     Exception: _on_unexpected,

@@ -61,6 +61,13 @@ def answer_type(accept: str | None) -> str | None:
     return best
 
 
+def asks_for_html(accept: str | None) -> bool:
+    """Whether a client asks for a page: a browser's ``Accept`` names ``text/html`` itself. API
+    clients send none, ``*/*`` or JSON, and keep getting JSON."""
+    ranges = _media_ranges(accept or "")
+    return any(kind == "text/html" and quality > 0 for kind, quality in ranges)
+
+
 def reads_body(content_type: str | None) -> bool:
     """Whether a request body of this ``Content-Type`` is read (none at all is)."""
     if not content_type or not content_type.strip():

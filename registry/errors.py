@@ -67,6 +67,15 @@ class Unauthorized(InletError):
     error_code = 40101
 
 
+class SignInRequired(Unauthorized):
+    """A console page asked for without a console session (``registry/console/session.py``);
+    ``wanted`` is the page, to come back to after signing in."""
+
+    def __init__(self, message: str, *, wanted: str) -> None:
+        super().__init__(message)
+        self.wanted = wanted
+
+
 class ReferenceExists(InletError):
     """Other schemas' references name the version: they go first (permanently), as in Confluent."""
 

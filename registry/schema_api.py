@@ -12,13 +12,25 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, HttpMethod, Request, Response, delete, get, post, put, route
+from litestar import (
+    Controller,
+    HttpMethod,
+    MediaType,
+    Request,
+    Response,
+    delete,
+    get,
+    post,
+    put,
+    route,
+)
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Redirect
 
 from inlet.model.schemas import AVRO, SchemaReference, SchemaVersion, StoredSchema
-from registry._media import CONFLUENT_MEDIA_TYPE, answer_type, reads_body
+from registry._media import CONFLUENT_MEDIA_TYPE, answer_type, asks_for_html, reads_body
 from registry._subject_paths import decode_subject
 from registry.errors import NotAcceptable, SchemasElsewhere, UnsupportedMediaType
 from registry.schemas import SchemaRegistry
@@ -120,10 +132,18 @@ class Root(msgspec.Struct, frozen=True):
     """Confluent's answer to ``GET /``: an empty object."""
 
 
-@get("/", media_type=_MEDIA)
+async def _browser_to_console(request: Request[Any, Any, Any]) -> Redirect | None:
+    return (
+        Redirect("/console/", status_code=303, media_type=MediaType.TEXT)
+        if asks_for_html(request.headers.get("accept"))
+        else None
+    )
+
+
+@get("/", media_type=_MEDIA, before_request=_browser_to_console)
 async def root() -> Root:
-    """Confluent's ``GET /``: ``{}``, which clients use as a liveness check. (A browser gets the
-    same: Inlet has no console page to send it to yet.)"""
+    """Confluent's ``GET /``: ``{}``, which clients use as a liveness check; a browser (its
+    ``Accept`` names ``text/html``) is sent to the console instead (``_browser_to_console``)."""
     return Root()
 
 

@@ -40,6 +40,8 @@ from registry._subject_paths import keep_subjects_encoded
 from registry.auth import admin_guard
 from registry.connector_api import ConnectorController
 from registry.connector_service import ConnectorService
+from registry.console.routes import console_routes, console_templates
+from registry.console.session import console_keys
 from registry.metrics import MeasuredLitestar, RegistryMetrics, metrics_endpoint
 from registry.pipeline_api import PipelineController
 from registry.pipeline_preview import PipelinePreviewer
@@ -111,6 +113,8 @@ class Services:
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self.settings = settings
+        self.box = state.pipelines.box
         self.remote_schemas = parts.remote_schemas
         self.schema_registry = SchemaRegistry(state.schemas, parts.log)
         self.schemas: SchemaStore = parts.remote_schemas or LocalSchemaStore(self.schema_registry)
@@ -169,6 +173,10 @@ def build_app(
             SamplesController,
             PipelineController,
             RecordsController,
+            *console_routes(
+                console_keys(services.box, admin_token_hash),
+                services.settings.console_session_hours,
+            ),
         ],
         dependencies={
             "schema_registry": Provide(lambda: services.schema_registry, sync_to_thread=False),
@@ -184,6 +192,7 @@ def build_app(
         guards=[admin_guard],
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=RegistryRequest,
+        template_config=console_templates(),
         lifespan=list(lifespan),
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         openapi_config=openapi_config("Inlet registry and admin API", "1", complete_openapi),
