@@ -12,9 +12,11 @@ from litestar.types import ControllerRouterHandler
 
 from registry.console.auth_pages import AuthPages
 from registry.console.list_pages import ListPages
+from registry.console.pipeline_pages import PipelinePages
 
 # Paths are full (``/console/...``): the router they are served in is at ``/``.
 CONSOLE_CONTROLLERS: list[ControllerRouterHandler] = [
     AuthPages,
     ListPages,
+    PipelinePages,
 ]

@@ -27,7 +27,10 @@ from litestar.response import Redirect, Template
 
 from inlet.errors import InletError, Problem
 from inlet.model.pipelines import FilesSink, PostgresSink, Sink
-from registry._http_errors import status_of
+
+# The module, not its names: the error table imports the console's session, and so this package,
+# which is still being imported when that happens.
+from registry import _http_errors
 from registry.connector_api import MAX_PAGE_SIZE
 from registry.connector_service import ConnectorService
 from registry.pipeline_api import PipelineView, reported_view
@@ -143,7 +146,9 @@ class PipelinePages(Controller):
         try:
             preview = await pipeline_previewer.preview(data.new_pipeline())
         except InletError as exc:
-            return await _form_page(connector_service, data, exc, status_code=status_of(exc))
+            return await _form_page(
+                connector_service, data, exc, status_code=_http_errors.status_of(exc)
+            )
         return await _form_page(connector_service, data, preview=preview)
 
     @post("/", status_code=303)
@@ -158,7 +163,9 @@ class PipelinePages(Controller):
         try:
             created = await pipeline_service.create(data.new_pipeline())
         except InletError as exc:
-            return await _form_page(connector_service, data, exc, status_code=status_of(exc))
+            return await _form_page(
+                connector_service, data, exc, status_code=_http_errors.status_of(exc)
+            )
         return Redirect(f"{LIST_PATH}#{created.id}", status_code=303)
 
     @post("/{pipeline_id:str}/pause", status_code=303)
@@ -217,7 +224,9 @@ async def _pull_page(
     try:
         samples = await sample_service.samples(form.connector_id)
     except InletError as exc:
-        return await _form_page(connector_service, form, exc, status_code=status_of(exc))
+        return await _form_page(
+            connector_service, form, exc, status_code=_http_errors.status_of(exc)
+        )
     page = await _form_page(connector_service, form)
     page.context["pull"] = samples
     return page
