@@ -159,6 +159,7 @@ def _banner(settings: Settings, token: str, created: bool) -> str:
     note = " (new; stored in the data dir — keep it secret)" if created else ""
     return f"""
 Inlet is up.
+  console (open in a browser): {registry}/console/  (sign in with the admin token)
   admin API + schema registry: {registry}
   gateway (ingest):            {settings.gateway_url}
   admin token{note}: {token}

@@ -1,12 +1,13 @@
 """Browser tests: the console in real headless Chromium (Debian's ``chromium``, installed by
-``scripts/ensure-chromium``), driven by Playwright for Python through pytest-playwright's
-fixtures, on a stack served on the session's Kafka.
+``scripts/ensure-chromium``), driven by Playwright for Python's sync API (fixtures below), on a
+stack served on the session's Kafka.
 
 What a test gets:
 
 - ``console``: the registry (admin API + console), the gateway and the consumers' workers (the
-  sample worker and the pipeline worker, so samples really arrive), one stack for the session;
-  ``console.admin`` is an httpx client of the admin API with the admin token.
+  sample worker and the pipeline worker, so samples really arrive), one stack for the browser tests;
+  ``console.admin`` is an httpx client of the admin API with the admin token. ``browser`` and
+  ``context`` (a fresh profile per test) are Playwright's.
 - ``page``: a Playwright page at 1280x800 whose ``base_url`` is the registry (``page.goto
   ("/console/")``), signed in to the console; ``signed_out_page``: one that is not.
 - ``screenshot(page, name)``: ``name``.png of the viewport, 1280x800, into
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from consumers.main import run_consumers
 from inlet.settings import Settings
@@ -101,8 +101,9 @@ def running_consumers(settings: Settings) -> Iterator[None]:
         raise RuntimeError("the consumers' workers failed") from failure[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    # For this package only: its sample worker would otherwise fence the ones other tests start.
     data_dir = tmp_path_factory.mktemp("console-stack")
     base = Settings(
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -119,29 +120,45 @@ def console(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Console(registry, gateway, ADMIN_TOKEN, settings, admin)
 
 
-# --- pytest-playwright's fixtures, pointed at Debian's Chromium and the stack. ---
+# --- Playwright's sync API in fixtures of our own, for this package only. pytest-playwright's
+# session-scoped fixtures keep Playwright's event loop alive for the rest of the session, and
+# pytest-asyncio then cannot run the async tests that follow ("Cannot run the event loop while
+# another loop is running"), so its plugin is off (``-p no:playwright`` in pyproject.toml) and
+# these stop Playwright when the browser tests end. ---
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)) and not shutil.which(
-        CHROMIUM
-    ):
-        message = f"no Chromium at {CHROMIUM}: run scripts/ensure-chromium (or set INLET_CHROMIUM)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+def _chromium_usable() -> None:
+    if Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK):
+        return
+    message = f"no Chromium at {CHROMIUM}: run scripts/ensure-chromium (or set INLET_CHROMIUM)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def base_url(console: Console) -> str:
-    return console.url
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    _chromium_usable()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "viewport": VIEWPORT, "locale": "en-GB"}
+@pytest.fixture
+def context(browser: Browser, console: Console) -> Iterator[BrowserContext]:
+    """A new browser profile per test (no cookies), its ``base_url`` the registry."""
+    context = browser.new_context(base_url=console.url, viewport=VIEWPORT, locale="en-GB")
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    context.set_default_navigation_timeout(EXPECT_TIMEOUT_MS)
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 def sign_in(page: Page, token: str) -> None:
@@ -154,15 +171,12 @@ def sign_in(page: Page, token: str) -> None:
 
 @pytest.fixture
 def signed_out_page(context: BrowserContext) -> Page:
-    """A page of pytest-playwright's ``context`` (a new one per test: no cookies), signed out."""
-    context.set_default_timeout(EXPECT_TIMEOUT_MS)
-    context.set_default_navigation_timeout(EXPECT_TIMEOUT_MS)
     return context.new_page()
 
 
 @pytest.fixture
 def page(signed_out_page: Page, console: Console) -> Page:
-    """pytest-playwright's ``page``, signed in to the console (through its form)."""
+    """A page signed in to the console, through its form."""
     sign_in(signed_out_page, console.token)
     return signed_out_page
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import Console
 
@@ -64,3 +64,33 @@ def test_a_browser_at_the_root_lands_on_the_console(page: Page) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/console/?$"))
     expect(page.get_by_role("heading", name="Connectors")).to_be_visible()
+
+
+def test_the_pages_fit_a_phone_and_work_from_the_keyboard(
+    browser: Browser, console: Console
+) -> None:
+    console.create_connector(f"phone-{uuid.uuid4().hex[:8]}", FIELDS)
+    phone = browser.new_context(base_url=console.url, viewport={"width": 390, "height": 844})
+    page = phone.new_page()
+    page.goto("/console/sign-in")
+    # Keyboard only: the token field has the focus; before it, the home link and the skip link.
+    expect(page.get_by_label("Admin token")).to_be_focused()
+    page.get_by_label("Admin token").focus()  # the keys below start from it, whatever came first
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name="Inlet", exact=True)).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Admin token")).to_be_focused()
+    page.keyboard.type(console.token)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Connectors")).to_be_visible()
+    # Nothing wider than the screen: no sideways scrolling at 390 px.
+    wider = page.evaluate(
+        "[...document.querySelectorAll('body *')]"
+        ".filter(e => e.getBoundingClientRect().right > 390.5)"
+        ".map(e => e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right)"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, wider
+    phone.close()

@@ -64,6 +64,7 @@ class Up:
         self.bootstrap = f"127.0.0.1:{env['INLET_KAFKA_PORT']}"
         self.registry = f"http://127.0.0.1:{env['INLET_REGISTRY_PORT']}"
         self.gateway = f"http://127.0.0.1:{env['INLET_GATEWAY_PORT']}"
+        self.banner = ""
 
     def processes(self) -> set[int]:
         """Every process of this run still running, `inlet up` included."""
@@ -123,6 +124,7 @@ def inlet_up(data_dir: Path) -> Iterator[Up]:
                 pytest.fail(f"inlet up exited with {up.process.returncode} before it was up")
             banner += line
             assert time.monotonic() < deadline, "inlet up did not come up in 120s"
+        up.banner = banner + up.process.stdout.readline()  # the first URL: the console's
         yield up
 
 
@@ -141,6 +143,13 @@ def test_up_serves_health_round_trips_and_keeps_data_across_restarts(tmp_path: P
     topic = f"e2e-{uuid.uuid4().hex[:8]}"
     with inlet_up(tmp_path) as up:
         assert _get(up.registry + "/health") == 200
+        # The first URL it prints is the console's: a browser there gets the sign-in page.
+        assert f"console (open in a browser): {up.registry}/console/" in up.banner
+        console = httpx.get(
+            up.registry + "/console/", headers={"Accept": "text/html"}, follow_redirects=True
+        )
+        assert console.status_code == 200
+        assert "Admin token" in console.text
         # `inlet up` saw one gateway worker ready; the other may still be finishing its first
         # Kafka check (a 2-s metadata request on a loaded machine) and say 503 until then.
         deadline = time.monotonic() + 30

@@ -119,10 +119,17 @@ def test_an_unknown_subject_is_always_40401(http: httpx.Client, shape: str) -> N
 
 
 def test_root_answers_an_empty_object(http: httpx.Client) -> None:
-    for accept in (None, "application/json", "text/html,application/xhtml+xml"):
+    for accept in (None, "application/json", "*/*"):
         response = http.get("/", headers={"Accept": accept} if accept else {})
         assert response.status_code == 200
         assert response.json() == {}
+
+
+def test_root_sends_a_browser_to_the_console(http: httpx.Client) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = http.get("/", headers={"Accept": browser}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/"
 
 
 def test_subjects_and_schemas_by_prefix(http: httpx.Client) -> None:
