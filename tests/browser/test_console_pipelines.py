@@ -209,6 +209,10 @@ def test_preview_create_watch_pause_resume_and_delete_a_postgres_pipeline(
     assert sorted(shown_rows, key=lambda r: (int(r[0]), int(r[1]))) == expected
 
     # Pause, resume, delete: plain forms (with the CSRF token), back to the list each time.
+    # Without the token, the session's cookie alone changes nothing.
+    forged = page.request.post(f"/console/pipelines/{pipeline_id}/pause", max_redirects=0)
+    assert forged.status == 403
+    assert console.admin.get(f"/v1/pipelines/{pipeline_id}").json()["status"] == "running"
     row.get_by_role("button", name=f"Pause {name}").click()
     expect(row.locator('[data-field="status"]')).to_have_text("paused")
     assert console.admin.get(f"/v1/pipelines/{pipeline_id}").json()["status"] == "paused"
@@ -288,3 +292,9 @@ def test_the_pull_feed_needs_no_pipeline_and_shows_the_samples_as_it_returns_the
     # As the feed returns them: datetimes in UTC, the rest as sent.
     assert json.loads(lines[1]) == {**_order(1), "placed": "2026-03-01T09:01:00Z"}
     expect(page.get_by_role("button", name="Create pipeline")).to_have_count(0)
+
+
+def test_the_live_status_needs_a_session(signed_out_page: Page) -> None:
+    answer = signed_out_page.request.get("/console/pipelines/status", max_redirects=0)
+    assert answer.status == 401
+    assert answer.headers["content-type"].startswith("application/problem+json")
