@@ -26,6 +26,7 @@ from inlet.codec.field_inference import FieldNote, infer_fields
 from inlet.errors import InletError
 from inlet.model.connectors import Connector, Envelope
 from inlet.model.fields import FieldType, ItemType
+from registry._http_errors import status_of
 from registry.connector_service import ConnectorService
 from registry.console.builder_form import (
     Draft,
@@ -229,9 +230,6 @@ def _status(refused: InletError | None) -> int:
     """The API's status for the same refusal (a form shown again is still a refusal)."""
     if refused is None:
         return 200
-    # Imported here: the app's error table imports the console's session, so this package.
-    from registry._http_errors import status_of  # noqa: PLC0415
-
     return status_of(refused)
 
 

@@ -42,7 +42,7 @@ from inlet.model.schemas import SchemaVersion
 from inlet.problems import problem_body
 
 # As a module: the error table imports the console's session, whose package lists this module.
-from registry import _http_errors as http_errors
+from registry._http_errors import status_of
 from registry.connector_service import MAX_GRACE_PERIOD_S, ConnectorService
 from registry.console.connector_view import Live, deleted_with, live, progress_text
 from registry.console.ingest_examples import curl_examples
@@ -277,7 +277,7 @@ async def _refused(call: Awaitable[object]) -> Refusal | None:
 
 def _refusal(exc: InletError) -> Refusal:
     """``exc`` as the JSON API answers it (``registry/_http_errors.py``)."""
-    status = http_errors.status_of(exc)
+    status = status_of(exc)
     return Refusal(
         status, problem_body(status, exc.code, exc.message, exc.problems, **exc.details())
     )

@@ -27,6 +27,9 @@ from litestar.response import Redirect, Template
 
 from inlet.errors import InletError, Problem
 from inlet.model.pipelines import FilesSink, PostgresSink, Sink
+
+# The module, not its names: the error table imports the console's session, and so this package,
+# which is still being imported when that happens.
 from registry._http_errors import status_of
 from registry.connector_api import MAX_PAGE_SIZE
 from registry.connector_service import ConnectorService

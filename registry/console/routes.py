@@ -12,8 +12,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from registry.console import CONSOLE_CONTROLLERS
 from registry.console._headers import console_headers
+from registry.console.pages import CONSOLE_CONTROLLERS
 from registry.console.session import (
     ConsoleKeys,
     csrf_middleware,
