@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from confluent_kafka import KafkaError
 
 import gateway.ingest
 from gateway.connector_lookup import ConnectorLookup
@@ -23,7 +24,13 @@ from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import RecordCodec
 from inlet.codec.steps import STEP_RECORDS, Steps, run, run_yielding
 from inlet.errors import KafkaUnavailable
-from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
+from inlet.kafka import (
+    PRODUCE_WINDOW,
+    AsyncProducer,
+    Delivery,
+    OutgoingRecord,
+    ProduceFailed,
+)
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.model.fields import FieldSpec
 from inlet.records import RecordError
@@ -140,6 +147,109 @@ def test_a_full_queue_in_a_later_slice_is_refused_at_once_counting_what_was_queu
     delivery = asyncio.run(work())
     assert delivery.queued == STEP_RECORDS + 10
     assert delivery.future.cancelled()
+
+
+class Unacked(Librdkafka):
+    """Keeps the delivery reports until the test hands them out (``report``), as Kafka acks
+    records some time after they are queued."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Callable[..., None]] = []
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
+        self.produced.append(
+            OutgoingRecord(topic, value, key, kwargs["headers"], kwargs["partition"])
+        )
+        self.held.append(kwargs["on_delivery"])
+
+    def report(self, count: int, error: KafkaError | None = None) -> None:
+        for on_delivery in self.held[:count]:
+            on_delivery(error, None)
+        del self.held[:count]
+
+
+async def settled() -> None:
+    """Until the loop has run every callback due (the reports' wake-ups among them)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_a_large_call_runs_no_more_than_the_window_ahead_of_the_acks() -> None:
+    # A single webhook queued beside a 100,000-record request waited behind all of its records
+    # (librdkafka sends a partition's records in order): p99 100-300 ms (bench/hostile_bench.py).
+    stub = Unacked()
+    total = PRODUCE_WINDOW + 3 * STEP_RECORDS
+
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        task = asyncio.create_task(
+            run_yielding(producer(stub).produce_steps(records(total), delivery))
+        )
+        await settled()
+        assert len(stub.produced) == PRODUCE_WINDOW  # then it waits, the loop turning
+        stub.report(STEP_RECORDS - 1)
+        await settled()
+        assert len(stub.produced) == PRODUCE_WINDOW  # a whole slice's room, not less
+        stub.report(1)
+        await settled()
+        assert len(stub.produced) == PRODUCE_WINDOW + STEP_RECORDS
+        while stub.held:
+            assert len(stub.held) <= PRODUCE_WINDOW
+            stub.report(STEP_RECORDS)
+            await settled()
+        await task
+        assert await delivery.future == total
+        assert stub.produced == records(total)
+
+    asyncio.run(work())
+
+
+def test_a_call_whose_record_failed_hands_over_no_more_and_says_what_was_written() -> None:
+    stub = Unacked()
+    total = PRODUCE_WINDOW + 3 * STEP_RECORDS
+
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        task = asyncio.create_task(
+            run_yielding(producer(stub).produce_steps(records(total), delivery))
+        )
+        await settled()
+        stub.report(STEP_RECORDS - 1)
+        stub.report(1, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        await settled()
+        await task  # done handing over: the request fails whatever the rest would do
+        assert len(stub.produced) == PRODUCE_WINDOW
+        stub.report(len(stub.held))
+        with pytest.raises(ProduceFailed) as failed:
+            await delivery.future
+        assert (failed.value.written, failed.value.of) == (PRODUCE_WINDOW - 1, PRODUCE_WINDOW)
+
+    asyncio.run(work())
+
+
+def test_records_of_a_call_within_the_window_are_handed_over_without_waiting() -> None:
+    stub = Unacked()
+
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        await run_yielding(producer(stub).produce_steps(records(PRODUCE_WINDOW), delivery))
+        assert len(stub.produced) == PRODUCE_WINDOW  # no ack needed to hand them all over
+        stub.report(PRODUCE_WINDOW)
+        assert await delivery.future == PRODUCE_WINDOW
+
+    asyncio.run(work())
+
+
+def test_run_refuses_steps_that_wait() -> None:
+    async def work() -> None:
+        steps = producer(Unacked()).produce_steps(
+            records(PRODUCE_WINDOW + STEP_RECORDS), Delivery.on_running_loop()
+        )
+        with pytest.raises(RuntimeError, match="run_yielding"):
+            run(steps)
+
+    asyncio.run(work())
 
 
 # --- The gateway's whole produce step -----------------------------------------------------------
