@@ -25,6 +25,7 @@ from inlet.codec.record_codec import RecordCodec
 from inlet.codec.steps import STEP_RECORDS, Steps, run, run_yielding
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import (
+    PRODUCE_SLICE,
     PRODUCE_WINDOW,
     AsyncProducer,
     Delivery,
@@ -108,7 +109,7 @@ async def watched(
 
 def test_records_are_handed_over_in_slices_with_the_loop_turning_between_them() -> None:
     stub = Librdkafka()
-    total = 3 * STEP_RECORDS + 5
+    total = 3 * PRODUCE_SLICE + 5
 
     async def work() -> int:
         delivery = Delivery.on_running_loop()
@@ -119,7 +120,7 @@ def test_records_are_handed_over_in_slices_with_the_loop_turning_between_them() 
     assert acknowledged == total
     assert stub.produced == records(total)  # all of them, in order
     # Another task ran after each full slice, never inside one.
-    assert seen - {0, total} == {STEP_RECORDS, 2 * STEP_RECORDS, 3 * STEP_RECORDS}
+    assert seen - {0, total} == {PRODUCE_SLICE, 2 * PRODUCE_SLICE, 3 * PRODUCE_SLICE}
 
 
 def test_a_request_of_one_slice_is_handed_over_without_a_step() -> None:
@@ -170,8 +171,9 @@ class Unacked(Librdkafka):
 
 
 async def settled() -> None:
-    """Until the loop has run every callback due (the reports' wake-ups among them)."""
-    for _ in range(5):
+    """Until the loop has run every callback due (the reports' wake-ups among them) and the
+    call has handed over all it may (a slice a turn)."""
+    for _ in range(4 * PRODUCE_WINDOW // PRODUCE_SLICE):
         await asyncio.sleep(0)
 
 
@@ -179,7 +181,7 @@ def test_a_large_call_runs_no_more_than_the_window_ahead_of_the_acks() -> None:
     # A single webhook queued beside a 100,000-record request waited behind all of its records
     # (librdkafka sends a partition's records in order): p99 100-300 ms (bench/hostile_bench.py).
     stub = Unacked()
-    total = PRODUCE_WINDOW + 3 * STEP_RECORDS
+    total = PRODUCE_WINDOW + 3 * PRODUCE_SLICE
 
     async def work() -> None:
         delivery = Delivery.on_running_loop()
@@ -188,15 +190,15 @@ def test_a_large_call_runs_no_more_than_the_window_ahead_of_the_acks() -> None:
         )
         await settled()
         assert len(stub.produced) == PRODUCE_WINDOW  # then it waits, the loop turning
-        stub.report(STEP_RECORDS - 1)
+        stub.report(PRODUCE_SLICE - 1)
         await settled()
         assert len(stub.produced) == PRODUCE_WINDOW  # a whole slice's room, not less
         stub.report(1)
         await settled()
-        assert len(stub.produced) == PRODUCE_WINDOW + STEP_RECORDS
+        assert len(stub.produced) == PRODUCE_WINDOW + PRODUCE_SLICE
         while stub.held:
             assert len(stub.held) <= PRODUCE_WINDOW
-            stub.report(STEP_RECORDS)
+            stub.report(PRODUCE_SLICE)
             await settled()
         await task
         assert await delivery.future == total
@@ -207,7 +209,7 @@ def test_a_large_call_runs_no_more_than_the_window_ahead_of_the_acks() -> None:
 
 def test_a_call_whose_record_failed_hands_over_no_more_and_says_what_was_written() -> None:
     stub = Unacked()
-    total = PRODUCE_WINDOW + 3 * STEP_RECORDS
+    total = PRODUCE_WINDOW + 3 * PRODUCE_SLICE
 
     async def work() -> None:
         delivery = Delivery.on_running_loop()
@@ -215,7 +217,7 @@ def test_a_call_whose_record_failed_hands_over_no_more_and_says_what_was_written
             run_yielding(producer(stub).produce_steps(records(total), delivery))
         )
         await settled()
-        stub.report(STEP_RECORDS - 1)
+        stub.report(PRODUCE_SLICE - 1)
         stub.report(1, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
         await settled()
         await task  # done handing over: the request fails whatever the rest would do
@@ -329,11 +331,11 @@ def test_a_deadline_passing_while_records_are_handed_over_says_what_may_be_writt
     ingest = ingest_with(stub, produce_timeout_s=1e-9)
     with pytest.raises(KafkaUnavailable) as late:
         asyncio.run(_ingest(ingest, half_invalid(4 * STEP_RECORDS)))
-    assert len(stub.produced) == STEP_RECORDS
+    assert len(stub.produced) == PRODUCE_SLICE
     assert str(late.value).endswith(
-        f"{STEP_RECORDS} of the request's {4 * STEP_RECORDS} records were acknowledged; "
+        f"{PRODUCE_SLICE} of the request's {4 * STEP_RECORDS} records were acknowledged; "
         f"0 more were handed to the producer and may still be written, the last "
-        f"{3 * STEP_RECORDS} never will be"
+        f"{4 * STEP_RECORDS - PRODUCE_SLICE} never will be"
     )
 
 
