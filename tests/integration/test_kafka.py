@@ -10,8 +10,11 @@ from aiokafka import AIOKafkaConsumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from inlet.codec.steps import STEP_RECORDS, run_yielding
 from inlet.kafka import (
+    PRODUCE_WINDOW,
     AsyncProducer,
+    Delivery,
     OutgoingRecord,
     aiokafka_config,
     client_config,
@@ -65,3 +68,39 @@ async def test_produce_to_missing_topic_fails_instead_of_claiming_success(
             await producer.produce_batch([OutgoingRecord(f"missing-{uuid.uuid4().hex[:8]}", b"x")])
     finally:
         await asyncio.to_thread(producer.close)
+
+
+async def test_a_large_call_stays_within_the_window_and_a_small_one_waits_behind_no_more(
+    settings: Settings,
+) -> None:
+    # One partition, as a connector's single records and its large bodies share one: a record
+    # queued beside a large call is sent after every record queued before it. Before the window
+    # a 100,000-record request ran tens of thousands of records ahead of Kafka's acks, and a
+    # single webhook beside it waited for all of them (p99 100-300 ms, bench/hostile_bench.py).
+    topic = f"test-{uuid.uuid4().hex[:8]}"
+    create_topic(settings, topic)
+    producer = AsyncProducer(producer_config(settings, client_id="test-window"))
+    total = 40 * STEP_RECORDS
+    value = b"x" * 100
+    large = [OutgoingRecord(topic, value, str(i).encode()) for i in range(total)]
+    try:
+        await producer.produce_batch([OutgoingRecord(topic, b"warm-up")])  # metadata known
+        delivery = Delivery.on_running_loop()
+        handing = asyncio.create_task(run_yielding(producer.produce_steps(large, delivery)))
+        pending: list[int] = []
+        ahead: list[int] = []
+        while not handing.done():  # at every turn the loop gets while the call is handed over
+            pending.append(producer.pending())
+            if len(pending) % 50 == 1:
+                ahead.append(producer.pending())
+                single = producer.produce_batch([OutgoingRecord(topic, b"single")])
+                await single
+            await asyncio.sleep(0)
+        await handing
+        async with asyncio.timeout(60):
+            assert await delivery.future == total
+    finally:
+        await asyncio.to_thread(producer.close)
+    assert max(pending) <= PRODUCE_WINDOW
+    assert max(ahead) <= PRODUCE_WINDOW  # what each single record found queued before it
+    assert len(ahead) > 1  # some were sent while the large call was still being handed over

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from confluent_kafka import KafkaError
 
 import gateway.ingest
 from gateway.connector_lookup import ConnectorLookup
@@ -23,7 +24,14 @@ from inlet.codec.bodies import parse_body
 from inlet.codec.record_codec import RecordCodec
 from inlet.codec.steps import STEP_RECORDS, Steps, run, run_yielding
 from inlet.errors import KafkaUnavailable
-from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
+from inlet.kafka import (
+    PRODUCE_SLICE,
+    PRODUCE_WINDOW,
+    AsyncProducer,
+    Delivery,
+    OutgoingRecord,
+    ProduceFailed,
+)
 from inlet.model.connectors import Connector, ConnectorState
 from inlet.model.fields import FieldSpec
 from inlet.records import RecordError
@@ -101,7 +109,7 @@ async def watched(
 
 def test_records_are_handed_over_in_slices_with_the_loop_turning_between_them() -> None:
     stub = Librdkafka()
-    total = 3 * STEP_RECORDS + 5
+    total = 3 * PRODUCE_SLICE + 5
 
     async def work() -> int:
         delivery = Delivery.on_running_loop()
@@ -112,7 +120,7 @@ def test_records_are_handed_over_in_slices_with_the_loop_turning_between_them() 
     assert acknowledged == total
     assert stub.produced == records(total)  # all of them, in order
     # Another task ran after each full slice, never inside one.
-    assert seen - {0, total} == {STEP_RECORDS, 2 * STEP_RECORDS, 3 * STEP_RECORDS}
+    assert seen - {0, total} == {PRODUCE_SLICE, 2 * PRODUCE_SLICE, 3 * PRODUCE_SLICE}
 
 
 def test_a_request_of_one_slice_is_handed_over_without_a_step() -> None:
@@ -140,6 +148,110 @@ def test_a_full_queue_in_a_later_slice_is_refused_at_once_counting_what_was_queu
     delivery = asyncio.run(work())
     assert delivery.queued == STEP_RECORDS + 10
     assert delivery.future.cancelled()
+
+
+class Unacked(Librdkafka):
+    """Keeps the delivery reports until the test hands them out (``report``), as Kafka acks
+    records some time after they are queued."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Callable[..., None]] = []
+
+    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
+        self.produced.append(
+            OutgoingRecord(topic, value, key, kwargs["headers"], kwargs["partition"])
+        )
+        self.held.append(kwargs["on_delivery"])
+
+    def report(self, count: int, error: KafkaError | None = None) -> None:
+        for on_delivery in self.held[:count]:
+            on_delivery(error, None)
+        del self.held[:count]
+
+
+async def settled() -> None:
+    """Until the loop has run every callback due (the reports' wake-ups among them) and the
+    call has handed over all it may (a slice a turn)."""
+    for _ in range(4 * PRODUCE_WINDOW // PRODUCE_SLICE):
+        await asyncio.sleep(0)
+
+
+def test_a_large_call_runs_no_more_than_the_window_ahead_of_the_acks() -> None:
+    # A single webhook queued beside a 100,000-record request waited behind all of its records
+    # (librdkafka sends a partition's records in order): p99 100-300 ms (bench/hostile_bench.py).
+    stub = Unacked()
+    total = PRODUCE_WINDOW + 3 * PRODUCE_SLICE
+
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        task = asyncio.create_task(
+            run_yielding(producer(stub).produce_steps(records(total), delivery))
+        )
+        await settled()
+        assert len(stub.produced) == PRODUCE_WINDOW  # then it waits, the loop turning
+        stub.report(PRODUCE_SLICE - 1)
+        await settled()
+        assert len(stub.produced) == PRODUCE_WINDOW  # a whole slice's room, not less
+        stub.report(1)
+        await settled()
+        assert len(stub.produced) == PRODUCE_WINDOW + PRODUCE_SLICE
+        while stub.held:
+            assert len(stub.held) <= PRODUCE_WINDOW
+            stub.report(PRODUCE_SLICE)
+            await settled()
+        await task
+        assert await delivery.future == total
+        assert stub.produced == records(total)
+
+    asyncio.run(work())
+
+
+def test_a_call_whose_record_failed_hands_over_no_more_and_says_what_was_written() -> None:
+    stub = Unacked()
+    total = PRODUCE_WINDOW + 3 * PRODUCE_SLICE
+
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        task = asyncio.create_task(
+            run_yielding(producer(stub).produce_steps(records(total), delivery))
+        )
+        await settled()
+        stub.report(PRODUCE_SLICE - 1)
+        stub.report(1, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        await settled()
+        await task  # done handing over: the request fails whatever the rest would do
+        assert len(stub.produced) == PRODUCE_WINDOW
+        stub.report(len(stub.held))
+        with pytest.raises(ProduceFailed) as failed:
+            await delivery.future
+        assert (failed.value.written, failed.value.of) == (PRODUCE_WINDOW - 1, PRODUCE_WINDOW)
+
+    asyncio.run(work())
+
+
+def test_records_of_a_call_within_the_window_are_handed_over_without_waiting() -> None:
+    stub = Unacked()
+
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        await run_yielding(producer(stub).produce_steps(records(PRODUCE_WINDOW), delivery))
+        assert len(stub.produced) == PRODUCE_WINDOW  # no ack needed to hand them all over
+        stub.report(PRODUCE_WINDOW)
+        assert await delivery.future == PRODUCE_WINDOW
+
+    asyncio.run(work())
+
+
+def test_run_refuses_steps_that_wait() -> None:
+    async def work() -> None:
+        steps = producer(Unacked()).produce_steps(
+            records(PRODUCE_WINDOW + STEP_RECORDS), Delivery.on_running_loop()
+        )
+        with pytest.raises(RuntimeError, match="run_yielding"):
+            run(steps)
+
+    asyncio.run(work())
 
 
 # --- The gateway's whole produce step -----------------------------------------------------------
@@ -219,11 +331,11 @@ def test_a_deadline_passing_while_records_are_handed_over_says_what_may_be_writt
     ingest = ingest_with(stub, produce_timeout_s=1e-9)
     with pytest.raises(KafkaUnavailable) as late:
         asyncio.run(_ingest(ingest, half_invalid(4 * STEP_RECORDS)))
-    assert len(stub.produced) == STEP_RECORDS
+    assert len(stub.produced) == PRODUCE_SLICE
     assert str(late.value).endswith(
-        f"{STEP_RECORDS} of the request's {4 * STEP_RECORDS} records were acknowledged; "
+        f"{PRODUCE_SLICE} of the request's {4 * STEP_RECORDS} records were acknowledged; "
         f"0 more were handed to the producer and may still be written, the last "
-        f"{3 * STEP_RECORDS} never will be"
+        f"{4 * STEP_RECORDS - PRODUCE_SLICE} never will be"
     )
 
 
