@@ -542,7 +542,7 @@ def run_load(
     spy = None
     if profile is not None:
         time.sleep(warmup_s)
-        spy = _start_profiler(profile / f"{scenario.name}.txt", gateway_pid, duration_s - 1)
+        spy = _start_profiler(profile, gateway_pid, duration_s - 1)
     assert load.stdout is not None
     stdout = load.stdout.read()
     # Reaped here, with its own resource usage: the load generator's CPU, py-spy's left out.
@@ -957,7 +957,8 @@ def main() -> int:
                         work,
                         args.duration,
                         args.warmup,
-                        args.profile,
+                        # One file per run: a +dedup run beside its plain one, each round's own.
+                        None if args.profile is None else args.profile / f"{key}.txt",
                         watch.gateway_pid,
                     )
                 usage["cpu_cores"]["loadgen"] = round(
@@ -981,7 +982,7 @@ def main() -> int:
                     **usage,
                 }
                 if args.profile is not None:
-                    stacks = args.profile / f"{scenario.name}.txt"
+                    stacks = args.profile / f"{key}.txt"
                     if stacks.exists():
                         row = report["scenarios"][key]
                         row["profile"] = shares = breakdown(stacks)

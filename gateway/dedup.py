@@ -121,6 +121,9 @@ class Deduplicator:
         self.reader: LogReader | None = None
         self._producer: AsyncProducer | None = None
         self._pruning: asyncio.Task[None] | None = None
+        # Writes waiting for this turn of the loop to end (``_write``), and those in flight.
+        self._batch: list[tuple[list[OutgoingRecord], asyncio.Future[list[tuple[int, int]]]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.partitions = await asyncio.to_thread(ensure_dedup_topic, self._settings)
@@ -144,6 +147,8 @@ class Deduplicator:
         if self._pruning is not None:
             self._pruning.cancel()
             await asyncio.gather(self._pruning, return_exceptions=True)
+        if self._flushing:
+            await asyncio.gather(*self._flushing, return_exceptions=True)
         if self.reader is not None:
             await self.reader.stop()
         if self._producer is not None:
@@ -226,7 +231,11 @@ class Deduplicator:
             log.warning("a dedup release was not written; its lease lapses", extra={"owner": owner})
 
     async def _write(self, entries: Iterable[tuple[bytes, Entry]]) -> list[tuple[int, int]]:
-        """Write ``entries`` to their keys' partitions; where each landed, once acknowledged."""
+        """Write ``entries`` to their keys' partitions; where each landed, once acknowledged.
+
+        The writes of requests that get here in the same turn of the event loop go to Kafka
+        together (``_flush``): one hand-over and one wake-up for all of them, where each had its
+        own, without waiting for company."""
         records = [
             OutgoingRecord(
                 DEDUP_TOPIC,
@@ -238,22 +247,56 @@ class Deduplicator:
         ]
         if not records:
             return []
-        producer = self._producer
-        if producer is None:
+        if self._producer is None:
             raise RuntimeError("the deduplicator is not started")
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[list[tuple[int, int]]] = loop.create_future()
+        if not self._batch:
+            loop.call_soon(self._flush)
+        self._batch.append((records, written))
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await written
+        except TimeoutError as exc:
+            raise KafkaUnavailable(
+                f"the dedup state was not written: {exc}", retry_after_s=2.0
+            ) from exc
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        task = asyncio.get_running_loop().create_task(self._produce(batch))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _produce(
+        self, batch: list[tuple[list[OutgoingRecord], asyncio.Future[list[tuple[int, int]]]]]
+    ) -> None:
+        producer = self._producer
+        assert producer is not None
+        records = [record for entries, _written in batch for record in entries]
         delivery = Delivery.on_running_loop()
         delivery.track_landings(len(records))
         try:
+            # The callers wait on their own deadlines; this one only bounds the wait on Kafka.
             async with asyncio.timeout(self._timeout_s):
                 for _ in producer.produce_steps(records, delivery):
                     await asyncio.sleep(0)
                 await delivery.future
         except (ProduceFailed, TimeoutError) as exc:
             delivery.future.cancel()
-            raise KafkaUnavailable(
-                f"the dedup state was not written: {exc}", retry_after_s=2.0
-            ) from exc
-        return delivery.landings or []
+            for _entries, written in batch:
+                if not written.done():
+                    written.set_exception(
+                        KafkaUnavailable(
+                            f"the dedup state was not written: {exc}", retry_after_s=2.0
+                        )
+                    )
+            return
+        landings, start = delivery.landings or [], 0
+        for entries, written in batch:
+            if not written.done():  # else its caller gave up waiting
+                written.set_result(landings[start : start + len(entries)])
+            start += len(entries)
 
     def _reader(self) -> LogReader:
         if self.reader is None:

@@ -109,7 +109,8 @@ class LogReader:
         # Only asks for end offsets (assigned nothing, it never fetches): see the module's doc.
         self._ends_consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._progress = asyncio.Condition()
+        # Callers awaiting offsets (``wait_for``): each woken once, when the fold reaches them.
+        self._waiters: list[tuple[dict[TopicPartition, int], asyncio.Future[None]]] = []
         # The next offset to fold per partition: where a restarted consumer resumes.
         self._positions: dict[TopicPartition, int] = {}
         self._caught_up_as_of: float | None = None  # wall time of the fetch that showed it
@@ -192,7 +193,7 @@ class LogReader:
             except asyncio.CancelledError:
                 raise
             except _Stopped:
-                await self._notify()
+                self._notify()
                 return
             except Exception as exc:  # noqa: BLE001 - any failure: log, back off, restart
                 self.error = exc
@@ -206,7 +207,7 @@ class LogReader:
                         "retry_in_s": backoff_s,
                     },
                 )
-                await self._notify()
+                self._notify()
                 await self._close()
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, _RESTART_MAX_S)
@@ -229,7 +230,7 @@ class LogReader:
                 )
                 self.error = None
             self._note_lag(consumer)
-            await self._notify()
+            self._notify()
 
     def _fold(
         self, tp: TopicPartition, offset: int, key: bytes | None, value: bytes | None
@@ -267,9 +268,29 @@ class LogReader:
         if lag == 0:
             self._caught_up_as_of = as_of
 
-    async def _notify(self) -> None:
-        async with self._progress:
-            self._progress.notify_all()
+    def _notify(self) -> None:
+        """Wake the waiters the fold has now reached, or every one when the reader is down.
+
+        A waiter is checked here (a few comparisons) and woken once: the dedup reader has as
+        many waiters as requests in flight, and waking each on every fetch to check for itself
+        cost more than the fold (bench/gateway_bench.py --dedup --profile)."""
+        if not self._waiters:
+            return
+        waiters, self._waiters = self._waiters, []
+        up = self._down() is None
+        for offsets, waiter in waiters:
+            if waiter.done():  # its caller gave up
+                continue
+            if not up:
+                waiter.set_exception(self._down() or StateUnavailable(self.name))
+            elif self._reached(offsets):
+                waiter.set_result(None)
+            else:
+                self._waiters.append((offsets, waiter))
+
+    def _reached(self, offsets: dict[TopicPartition, int]) -> bool:
+        positions = self._positions
+        return all(positions.get(tp, -1) >= end for tp, end in offsets.items())
 
     def status(self) -> ReaderStatus:
         """Alive, and caught up with the log as of a fetch at most ``caught_up_within_s`` ago."""
@@ -349,12 +370,23 @@ class LogReader:
         return self._ends_consumer
 
     def _raise_if_down(self) -> None:
+        down = self._down()
+        if down is not None:
+            raise down
+
+    def _down(self) -> StateUnavailable | None:
+        """The error to answer while the reader is stopped or restarting; None while it runs."""
         if self.failed is not None:
-            raise StateUnavailable(f"the {self.name} state log reader stopped") from self.failed
+            down = StateUnavailable(f"the {self.name} state log reader stopped")
+            down.__cause__ = self.failed
+            return down
         if self.error is not None or self._consumer is None:
-            raise StateUnavailable(
+            down = StateUnavailable(
                 f"the {self.name} state log reader is restarting", retry_after_s=2.0
-            ) from self.error
+            )
+            down.__cause__ = self.error
+            return down
+        return None
 
     async def wait_for(self, offsets: dict[TopicPartition, int]) -> None:
         """Return once the fold is at or past ``offsets`` (the next offset to fold, per partition).
@@ -366,12 +398,12 @@ class LogReader:
         if unread:
             raise ValueError(f"the {self.name} reader does not read {sorted(map(str, unread))}")
 
-        def reached() -> bool:
-            self._raise_if_down()
-            return all(self._positions.get(tp, -1) >= end for tp, end in offsets.items())
-
-        async with self._progress:
-            await self._progress.wait_for(reached)
+        self._raise_if_down()
+        if self._reached(offsets):
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((offsets, waiter))
+        await waiter
 
 
 def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:

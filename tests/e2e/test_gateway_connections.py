@@ -22,10 +22,10 @@ import pytest
 from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
-from tests.e2e.test_gateway_workers import (
-    _connections_by_worker,
-    _server_workers,
+from tests.gateway_processes import (
+    connections_by_worker,
     gateway_with_two_workers,
+    server_workers,
 )
 from tests.servers import serve
 
@@ -316,7 +316,7 @@ async def test_beyond_the_connection_cap_a_clean_503_then_recovery(settings: Set
     with gateway_with_two_workers(
         settings, listening, extra_env=limits, preexec_fn=_soft_nofile_1024
     ) as gateway:
-        workers = _server_workers(gateway.pid)
+        workers = server_workers(gateway.pid)
         assert len(workers) == 2, workers
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         assert [_soft_nofile(pid) for pid in workers] == [hard, hard]  # raised from 1024
@@ -324,8 +324,8 @@ async def test_beyond_the_connection_cap_a_clean_503_then_recovery(settings: Set
             # Idle connections until every worker holds its cap: whichever worker takes the
             # next connection is full.
             deadline = time.monotonic() + 60
-            while min(_connections_by_worker(workers, port).values()) < CAP:
-                assert time.monotonic() < deadline, _connections_by_worker(workers, port)
+            while min(connections_by_worker(workers, port).values()) < CAP:
+                assert time.monotonic() < deadline, connections_by_worker(workers, port)
                 held.append((await _connect(port))[1])
                 await asyncio.sleep(0.02)  # pacing, not waiting for anything
             for _ in range(6):

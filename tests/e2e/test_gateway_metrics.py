@@ -16,12 +16,12 @@ import pytest
 from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
-from tests.e2e.test_gateway_workers import (
-    _connections_by_worker,
-    _every_connection_knows,
-    _server_workers,
+from tests.gateway_processes import (
+    connections_by_worker,
     create_connector,
+    every_connection_knows,
     gateway_with_two_workers,
+    server_workers,
 )
 from tests.servers import serve
 
@@ -96,8 +96,8 @@ async def test_metrics_add_up_over_the_workers_and_survive_a_worker(
             for _ in range(CONNECTIONS)
         ]
         try:
-            await _every_connection_knows(clients, url)
-            held = _connections_by_worker(_server_workers(server.pid), port)
+            await every_connection_knows(clients, url)
+            held = connections_by_worker(server_workers(server.pid), port)
             assert len(held) == 2, f"expected 2 worker processes, found {held}"
             assert all(held.values()), f"every worker should hold connections: {held}"
 
@@ -119,11 +119,11 @@ async def test_metrics_add_up_over_the_workers_and_survive_a_worker(
         assert {_requests(t, connector) for t in finals} == {requests}
 
         # A worker killed outright: what it counted stays counted, its files are merged away.
-        workers = _server_workers(server.pid)
+        workers = server_workers(server.pid)
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 120
-        while victim in _server_workers(server.pid) or len(_server_workers(server.pid)) < 2:
+        while victim in server_workers(server.pid) or len(server_workers(server.pid)) < 2:
             assert time.monotonic() < deadline, "uvicorn did not replace the killed worker"
             await asyncio.sleep(0.2)
         for _ in range(4):

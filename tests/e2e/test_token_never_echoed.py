@@ -20,7 +20,7 @@ import pytest
 from inlet.process import listening_socket
 from inlet.settings import Settings
 from registry.app import create_app as create_registry
-from tests.e2e.test_gateway_workers import gateway_with_two_workers
+from tests.gateway_processes import gateway_with_two_workers
 from tests.servers import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka]
