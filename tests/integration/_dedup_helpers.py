@@ -35,6 +35,7 @@ class Served(msgspec.Struct):
     gateways: list[str]  # two gateway processes' worth (two apps, one each)
     worker: FeedWorker
     cluster: LocalKafka | None = None  # a test's own cluster, when it stops nodes
+    pipelines: list[str] = msgspec.field(default_factory=list)  # made here: deleted at the end
 
 
 @contextmanager
@@ -57,9 +58,13 @@ def served_on(bootstrap: str, data: Path, partitions: int) -> Iterator[Served]:
         worker = FeedWorker(settings, data / "worker.log")
         worker.env["INLET_CONSUMERS_METRICS_PORT"] = "0"  # a port the system picks, logged
         worker.start()
+        served = Served(settings, admin, [gateway, second], worker)
         try:
-            yield Served(settings, admin, [gateway, second], worker)
+            yield served
         finally:
+            # Other tests on the session's broker list pipelines: leave none behind.
+            for pipeline_id in served.pipelines:
+                admin.delete(f"/v1/pipelines/{pipeline_id}")
             worker.stop()
 
 
@@ -110,6 +115,7 @@ def new_pipeline(served: Served, connector: dict[str, Any], dsn: str) -> dict[st
     created = served.admin.post("/v1/pipelines", json=body)
     assert created.status_code == 201, created.text
     pipeline: dict[str, Any] = created.json()
+    served.pipelines.append(pipeline["id"])
     assert pipeline["sink"]["dedup"] is True  # the default: enforce the connector's keys
     return pipeline
 
