@@ -45,6 +45,7 @@ from inlet.codec.wire import (
     UndecodableRecord,
     UnknownSchema,
     WireDecoder,
+    dedup_key,
     header_values,
 )
 from inlet.errors import Problem
@@ -99,6 +100,7 @@ class _Report:
     end_offset: int | None = None
     delivered: int = 0
     dead_lettered: int = 0
+    duplicates_skipped: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
     failure: FailureKind | None = None
@@ -117,6 +119,9 @@ class Feed:
         self._context = context
         self._topic = connector.topic
         self._initial_schema_id = connector.schema_id
+        # Whether the connector keys its records (``dedup``) as this feed started: the sink
+        # enforces the keys by it, and the supervisor restarts the feed when it changes.
+        self.connector_keyed = connector.dedup is not None
         self._decoder = WireDecoder(context.schema_text)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"feed-{pipeline.id}", daemon=True)
@@ -202,7 +207,10 @@ class Feed:
                 reason = "not a PostgreSQL connection string"
                 raise SinkRefused(Problem(field=DSN_FIELD, reason=reason)) from None
             rules.check_hosts(params)
-            return PostgresSink(self.pipeline.id, self._topic, config, self._decoder.schema)
+            keyed = config.dedup and self.connector_keyed
+            return PostgresSink(
+                self.pipeline.id, self._topic, config, self._decoder.schema, keyed=keyed
+            )
         # Relative to this host's files root (a pipeline stored before the root existed may be
         # absolute: then it must lie inside it).
         directory = rules.directory(config.directory)
@@ -332,6 +340,7 @@ class Feed:
                     request_id,
                     schema_id,
                     value,
+                    dedup_key(headers),
                 )
             )
         return Batch(records, undecodable, ends)
@@ -410,7 +419,11 @@ class Feed:
         with self._lock:
             for partition, position in positions.items():
                 before = self._context.last_report(self.pipeline.id, partition)
-                report = _Report(next_offset=position.next_offset, delivered=position.delivered)
+                report = _Report(
+                    next_offset=position.next_offset,
+                    delivered=position.delivered,
+                    duplicates_skipped=position.skipped,
+                )
                 if before is not None:
                     # Dead letters are counted by reports only; carry the count forward.
                     report.dead_lettered = before.dead_lettered
@@ -426,6 +439,7 @@ class Feed:
                 report = self._reports.setdefault(partition, _Report())
                 report.next_offset = position.next_offset
                 report.delivered = position.delivered
+                report.duplicates_skipped = position.skipped
         offsets = [
             TopicPartition(self._topic, partition, position.next_offset)
             for partition, position in positions.items()

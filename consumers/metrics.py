@@ -49,6 +49,11 @@ class PipelineReports(Collector):
             "Records sent to the pipeline's dead-letter topic",
             labels=labels,
         )
+        skipped = CounterMetricFamily(
+            "inlet_pipeline_duplicates_skipped",
+            "Records the sink skipped: their idempotency key was already in it",
+            labels=labels,
+        )
         lag = GaugeMetricFamily(
             "inlet_pipeline_lag_records",
             "Records of the connector topic not yet delivered (as of the last measurement)",
@@ -70,6 +75,7 @@ class PipelineReports(Collector):
             values = [report.pipeline_id, str(report.partition)]
             delivered.add_metric(values, report.delivered)
             dead.add_metric(values, report.dead_lettered)
+            skipped.add_metric(values, report.duplicates_skipped)
             if report.lag is not None:
                 lag.add_metric(values, report.lag)
             recent = False
@@ -85,7 +91,7 @@ class PipelineReports(Collector):
             )
         for pipeline, value in failing_by_pipeline.items():
             failing.add_metric([pipeline], value)
-        yield from (delivered, dead, lag, last_error, failing)
+        yield from (delivered, dead, skipped, lag, last_error, failing)
 
 
 class ConsumerMetrics:

@@ -166,7 +166,12 @@ class _Supervisor:
         wanted = {p.id: p for p in self.pipelines.all() if not p.paused}
         for pipeline_id, feed in list(self._feeds.items()):
             connector = self.connectors.get(feed.pipeline.connector_id)
-            if wanted.get(pipeline_id) != feed.pipeline or connector is None:
+            if (
+                wanted.get(pipeline_id) != feed.pipeline
+                or connector is None
+                # The sink's table gains (or stops filling) its key column in a new session.
+                or (connector.dedup is not None) != feed.connector_keyed
+            ):
                 log.info("stopping pipeline feed", extra={"pipeline": pipeline_id})
                 feed.stop()
                 self._retiring.append(self._feeds.pop(pipeline_id))

@@ -82,18 +82,27 @@ def ensure_dedup_topic(settings: Settings, timeout_s: float = 30.0) -> int:
     admin = AdminClient(client_config(settings, client_id="inlet-gateway-admin"))
     metadata = admin.list_topics(timeout=timeout_s)
     existing = metadata.topics.get(DEDUP_TOPIC)
-    if existing is not None and existing.error is None:
+    if existing is not None and existing.error is None and existing.partitions:
         return len(existing.partitions)
-    replication = min(3, len(metadata.brokers))
-    topic = NewTopic(DEDUP_TOPIC, DEDUP_PARTITIONS, replication, config=_TOPIC_CONFIG)
-    future = admin.create_topics([topic], operation_timeout=timeout_s)[DEDUP_TOPIC]
-    try:
-        future.result(timeout_s)
-    except KafkaException as exc:
-        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise
-    partitions = admin.list_topics(DEDUP_TOPIC, timeout=timeout_s).topics[DEDUP_TOPIC].partitions
-    return len(partitions)
+    if existing is None or existing.error is not None:
+        replication = min(3, len(metadata.brokers))
+        topic = NewTopic(DEDUP_TOPIC, DEDUP_PARTITIONS, replication, config=_TOPIC_CONFIG)
+        future = admin.create_topics([topic], operation_timeout=timeout_s)[DEDUP_TOPIC]
+        try:
+            future.result(timeout_s)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    # A topic just made (here or by another process) can be listed by a broker that has not
+    # learnt its partitions yet: zero of them would put every claim nowhere.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listed = admin.list_topics(DEDUP_TOPIC, timeout=timeout_s).topics[DEDUP_TOPIC]
+        if listed.error is None and listed.partitions:
+            return len(listed.partitions)
+        if time.monotonic() > deadline:
+            raise KafkaUnavailable(f"{DEDUP_TOPIC} has no partitions listed after {timeout_s:g} s")
+        time.sleep(0.1)
 
 
 class Claimed(NamedTuple):

@@ -37,6 +37,7 @@ class PartitionView(msgspec.Struct, frozen=True, kw_only=True):
     lag: int | None
     delivered: int
     dead_lettered: int
+    duplicates_skipped: int  # records whose idempotency key the sink already held
     worker: str
     reported_at: datetime
 
@@ -57,6 +58,7 @@ class PipelineView(msgspec.Struct, frozen=True, kw_only=True):
     status: RunState
     records_delivered: int
     records_dead_lettered: int
+    records_duplicates_skipped: int
     lag: int | None  # None until a worker has measured every reported partition's end
     last_error: LastError | None
     partitions: list[PartitionView]
@@ -96,6 +98,7 @@ def _view(pipeline: Pipeline, reports: list[PartitionStatus]) -> PipelineView:
         status=run_state(pipeline, reports),
         records_delivered=sum(r.delivered for r in partitions),
         records_dead_lettered=sum(r.dead_lettered for r in partitions),
+        records_duplicates_skipped=sum(r.duplicates_skipped for r in partitions),
         lag=sum(lag for lag in lags if lag is not None) if lags and None not in lags else None,
         last_error=last_error,
         partitions=[
@@ -106,6 +109,7 @@ def _view(pipeline: Pipeline, reports: list[PartitionStatus]) -> PipelineView:
                 lag=r.lag,
                 delivered=r.delivered,
                 dead_lettered=r.dead_lettered,
+                duplicates_skipped=r.duplicates_skipped,
                 worker=r.worker,
                 reported_at=r.updated_at,
             )

@@ -7,8 +7,10 @@ does, and maps them with the sinks' own code (``inlet/sink_layout``): PostgreSQL
 columns, types and NOT NULL, as the sink creates it when it does not exist yet; an existing table
 is kept and only gains the columns it lacks) and the rows COPY would write; or the files sink's
 layout (the directory, the name of a file, the Parquet schema) and the rows or NDJSON lines it
-would write. Nothing is created, and the DSN is never used: the registry does not connect to the
-database (the worker does, with the DSN as stored).
+would write. For a connector with ``dedup`` (and the sink's ``dedup`` on) the table shows the key
+column ``_inlet_dedup_key`` and each row its key, as the sink writes them. Nothing is created, and
+the DSN is never used: the registry does not connect to the database (the worker does, with the
+DSN as stored).
 
 A sample whose record is no longer on the topic (retention) is left out; ``rows`` says how many
 there are.
@@ -28,6 +30,7 @@ from inlet.sink_layout.file_rows import arrow_schema, file_row, ndjson_lines, ru
 from inlet.sink_layout.postgres import (
     column_name,
     copy_columns,
+    metadata_columns,
     pg_type,
     row_values,
     table_changes,
@@ -93,7 +96,8 @@ class PipelinePreviewer:
             for schema_id in {r.schema_id for r in records}
         }
         if isinstance(sink, PostgresSink):
-            return postgres_preview(sink, current, schemas, records, page.count)
+            keyed = sink.dedup and connector.dedup is not None
+            return postgres_preview(sink, current, schemas, records, page.count, keyed=keyed)
         return files_preview(sink, schemas, records, page.count)
 
 
@@ -103,10 +107,13 @@ def postgres_preview(
     schemas: dict[int, list[Column]],
     records: list[TypedRecord],
     samples: int,
+    *,
+    keyed: bool = False,
 ) -> PipelinePreview:
     """The table the PostgreSQL sink makes from the connector's ``current`` schema, changed as it
-    changes it for the schemas ``records`` were written with (``schemas``), and their rows."""
-    made = table_columns(current)
+    changes it for the schemas ``records`` were written with (``schemas``), and their rows
+    (``keyed``: with the connector's idempotency keys, as the sink enforces them)."""
+    made = table_columns(current, keyed=keyed)
     table = {c.name: (c.type, c.not_null) for c in made}
     fields: dict[str, Column] = {}
     # As the sink adopts its start schema, then each new schema id of a batch, in id order.
@@ -116,9 +123,9 @@ def postgres_preview(
         table |= {name: (table[name][0], False) for name in relaxed}
         fields |= {column_name(c.name): c for c in columns}
     copy = copy_columns(fields, {name: kind for name, (kind, _) in table.items()})
-    names = [c.name for c in made[:3]] + [c.name for c in copy]
+    names = [*metadata_columns(keyed=keyed), *(c.name for c in copy)]
     rows = [
-        dict(zip(names, msgspec.to_builtins(row_values(r, copy, _as_is)), strict=True))
+        dict(zip(names, msgspec.to_builtins(row_values(r, copy, _as_is, keyed=keyed)), strict=True))
         for r in records
     ]
     shown = [PreviewColumn(name=n, type=t, nullable=not nn) for n, (t, nn) in table.items()]

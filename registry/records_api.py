@@ -23,7 +23,14 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from inlet.codec.wire import Headers, UndecodableRecord, UnknownSchema, WireDecoder, header_values
+from inlet.codec.wire import (
+    Headers,
+    UndecodableRecord,
+    UnknownSchema,
+    WireDecoder,
+    dedup_key,
+    header_values,
+)
 from inlet.errors import KafkaUnavailable
 from inlet.kafka import ConfigValue, client_config
 from inlet.model.connectors import ConnectorState
@@ -75,6 +82,9 @@ class PulledRecord(msgspec.Struct, frozen=True, kw_only=True):
     key: str | None = None
     received_at: datetime | None = None
     request_id: str | None = None
+    # The idempotency key the gateway wrote it under (a connector with ``dedup``): a request
+    # key on several records as ``<key>#<n>``.
+    dedup_key: str | None = None
     schema_id: int | None = None
     value: Any = None
     error: str | None = None  # set (and value null) when the record cannot be decoded
@@ -88,6 +98,7 @@ class TypedRecord(NamedTuple):
     received_at_ms: int | None
     schema_id: int
     value: dict[str, Any]
+    dedup_key: str | None = None
 
 
 class RecordPage(msgspec.Struct, frozen=True):
@@ -166,8 +177,10 @@ class RecordReader:
                 schema_id, value = await self._decode_typed(message.value())
             except (UnknownSchema, UndecodableRecord):
                 continue
-            received_at_ms, _ = header_values(_headers(message))
-            found.append(TypedRecord(partition, offset, received_at_ms, schema_id, value))
+            headers = _headers(message)
+            received_at_ms, _ = header_values(headers)
+            key = dedup_key(headers)
+            found.append(TypedRecord(partition, offset, received_at_ms, schema_id, value, key))
         return found
 
     async def schema(self, schema_id: int) -> dict[str, Any]:
@@ -179,7 +192,8 @@ class RecordReader:
             return self._decoder.schema(schema_id)
 
     async def _record(self, message: Message) -> PulledRecord:
-        received_at_ms, request_id = header_values(_headers(message))
+        headers = _headers(message)
+        received_at_ms, request_id = header_values(headers)
         raw_key = message.key()
         key = None if raw_key is None else raw_key.decode("utf-8", "replace")
         base = PulledRecord(
@@ -190,6 +204,7 @@ class RecordReader:
             if received_at_ms is None
             else datetime.fromtimestamp(received_at_ms / 1000, UTC),
             request_id=request_id,
+            dedup_key=dedup_key(headers),
         )
         try:
             schema_id, value = await self._decode(message.value())

@@ -31,6 +31,7 @@ class FeedRecord(NamedTuple):
     request_id: str | None
     schema_id: int
     value: dict[str, Any]
+    dedup_key: str | None = None  # the ``inlet-dedup-key`` header (``dedup_key``)
 
 
 class DeadLetter(NamedTuple):
@@ -54,11 +55,13 @@ class Batch(NamedTuple):
 
 
 class Position(NamedTuple):
-    """How far a sink got on one partition: the next offset (None: from the beginning), and how
-    many records it holds from that partition."""
+    """How far a sink got on one partition: the next offset (None: from the beginning), how
+    many records it holds from that partition, and how many it skipped as duplicates (a key it
+    already held: the PostgreSQL sink of a connector with ``dedup``)."""
 
     next_offset: int | None
     delivered: int
+    skipped: int = 0
 
 
 # Sends dead letters and returns once Kafka has them all (raises if it could not).

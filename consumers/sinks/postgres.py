@@ -12,6 +12,15 @@ NUL character in text) is found by bisecting the batch inside savepoints, sent t
 topic with the database's reason, and the rest of the batch is written: all in the same
 transaction, and the dead letters are acknowledged by Kafka before it commits.
 
+Idempotency keys (a connector with ``dedup``, the sink's ``dedup`` on: ``keyed``): the table has
+a ``_inlet_dedup_key`` column, filled from each record's ``inlet-dedup-key`` header, under a unique
+index. A batch first drops the records whose key it repeats or the table already holds; a key that
+another worker of the pipeline writes at the same moment (its records on another partition) fails
+this batch's COPY on the index, and the bisection below finds it and skips it too. Skipped records
+count in the offsets row (``duplicates_skipped``), in the same transaction, so the count is exact
+like ``delivered``. A table made before (no key column) gains it and the index when its feed
+starts keyed; its old rows keep a NULL key, which never conflicts.
+
 Schema edits: the table is made from the connector's schema when the feed starts; a record
 written with a schema that has new fields adds them as nullable columns (``ADD COLUMN IF NOT
 EXISTS``), and a required field that a newer schema dropped loses its NOT NULL. DDL runs under an
@@ -34,13 +43,15 @@ from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.sealing import SealBroken, is_sealed
 from inlet.sink_layout.columns import Column, record_columns
 from inlet.sink_layout.postgres import (
-    METADATA_COLUMNS,
+    DEDUP_KEY_COLUMN,
     OFFSET_COLUMN,
     PARTITION_COLUMN,
     CopyColumn,
     column_name,
     copy_columns,
+    dedup_index_name,
     jsonb,
+    metadata_columns,
     pg_type,
     row_values,
     table_changes,
@@ -54,6 +65,8 @@ OFFSETS_TABLE = "inlet_pipeline_offsets"
 # value too large for an index); anything else (a lost connection...) fails the whole batch.
 _ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded)
 _MAX_REASON = 1000
+# Added to offsets tables made before idempotency keys (``_migrate_offsets``).
+_SKIPPED = "duplicates_skipped"
 
 
 class PostgresSink:
@@ -63,14 +76,19 @@ class PostgresSink:
         topic: str,
         config: PostgresSinkConfig,
         schema_of: Callable[[int], dict[str, Any]],
+        *,
+        keyed: bool = False,
     ) -> None:
         self._pipeline_id = pipeline_id
+        self._keyed = keyed  # enforce the records' idempotency keys (the module's docstring)
         self._topic = topic
         self._dsn = config.dsn
         parts = table_parts(config.table or pipeline_id)
         self._table = sql.Identifier(*parts)
         self._offsets = sql.Identifier(*parts[:-1], OFFSETS_TABLE)
         self._lock_key = ".".join(parts)
+        self._key_index = dedup_index_name(parts[-1])
+        self._key_index_id = sql.Identifier(*parts[:-1], self._key_index)
         self._schema_of = schema_of
         self._conn: psycopg.Connection[Any] | None = None
         self._table_columns: dict[str, tuple[str, bool]] = {}  # name -> (type, NOT NULL)
@@ -97,7 +115,10 @@ class PostgresSink:
         with self.conn.transaction():
             self._ddl_lock()
             self.conn.execute(_create_offsets(self._offsets))
-            self.conn.execute(_create_table(self._table, columns))
+            self._migrate_offsets()
+            self.conn.execute(_create_table(self._table, columns, keyed=self._keyed))
+            if self._keyed:
+                self._add_key()
         self._load_table_columns()
         self._adopt(columns)
 
@@ -119,12 +140,12 @@ class PostgresSink:
                 )
             rows = self.conn.execute(
                 sql.SQL(
-                    "SELECT partition, next_offset, delivered FROM {} "
+                    "SELECT partition, next_offset, delivered, {} FROM {} "
                     "WHERE pipeline_id = %s AND topic = %s AND partition = ANY(%s)"
-                ).format(self._offsets),
+                ).format(sql.Identifier(_SKIPPED), self._offsets),
                 (self._pipeline_id, self._topic, partitions),
             ).fetchall()
-        found = {int(p): Position(n, int(d)) for p, n, d in rows}
+        found = {int(p): Position(n, int(d), int(s)) for p, n, d, s in rows}
         self._positions.update(found)
         return found
 
@@ -143,43 +164,90 @@ class PostgresSink:
         for schema_id in sorted({r.schema_id for r in batch.records} - self._schemas_seen):
             self._adopt(record_columns(self._schema_of(schema_id)))
             self._schemas_seen.add(schema_id)
-        rows = [self._row(record) for record in batch.records]
+        records = batch.records
         letters = list(batch.undecodable)
         with self.conn.transaction():
-            refused = self._copy_rows(rows, 0, len(rows)) if rows else []
-            refused_at = {index for index, _ in refused}
-            letters += [_letter(batch.records[i], reason) for i, reason in refused]
+            skipped_at = self._repeated_keys(records) if self._keyed else set()
+            todo = [i for i in range(len(records)) if i not in skipped_at]
+            rows = [self._row(records[i]) for i in todo]
+            outcomes = self._copy_rows(rows, 0, len(rows)) if rows else []
+            refused_at: set[int] = set()
+            for at, reason in outcomes:
+                if reason is None:
+                    skipped_at.add(todo[at])  # written by another worker just now
+                else:
+                    refused_at.add(todo[at])
+                    letters.append(_letter(records[todo[at]], reason))
             delivered: dict[int, int] = dict.fromkeys(batch.ends, 0)
-            for index, record in enumerate(batch.records):
-                if index not in refused_at:
+            skipped: dict[int, int] = dict.fromkeys(batch.ends, 0)
+            for index, record in enumerate(records):
+                if index in skipped_at:
+                    skipped[record.partition] += 1
+                elif index not in refused_at:
                     delivered[record.partition] += 1
-            advanced = {p: self._advance(p, end, delivered[p]) for p, end in batch.ends.items()}
+            advanced = {
+                p: self._advance(p, end, delivered[p], skipped[p]) for p, end in batch.ends.items()
+            }
             if letters:
                 dead_letter(sorted(letters, key=lambda d: (d.partition, d.offset)))
         self._positions.update(advanced)
         return advanced
 
-    def _advance(self, partition: int, end: int, delivered: int) -> Position:
+    def _advance(self, partition: int, end: int, delivered: int, skipped: int) -> Position:
         """Move ``partition``'s offset to ``end`` if it is still where this worker left it."""
         current = self._positions.get(partition)
         if current is None:
             raise SinkFenced(f"partition {partition} is not owned by this worker")
         updated = self.conn.execute(
             sql.SQL(
-                "UPDATE {} SET next_offset = %s, delivered = delivered + %s, updated_at = now() "
+                "UPDATE {} SET next_offset = %s, delivered = delivered + %s, {} = {} + %s, "
+                "updated_at = now() "
                 "WHERE pipeline_id = %s AND topic = %s AND partition = %s "
                 "AND next_offset IS NOT DISTINCT FROM %s"
-            ).format(self._offsets),
-            (end, delivered, self._pipeline_id, self._topic, partition, current.next_offset),
+            ).format(self._offsets, sql.Identifier(_SKIPPED), sql.Identifier(_SKIPPED)),
+            (
+                end,
+                delivered,
+                skipped,
+                self._pipeline_id,
+                self._topic,
+                partition,
+                current.next_offset,
+            ),
         )
         if updated.rowcount != 1:
             raise SinkFenced(f"partition {partition} was advanced by another worker")
-        return Position(end, current.delivered + delivered)
+        return Position(end, current.delivered + delivered, current.skipped + skipped)
 
-    def _copy_rows(self, rows: list[tuple[Any, ...]], lo: int, hi: int) -> list[tuple[int, str]]:
+    def _repeated_keys(self, records: list[FeedRecord]) -> set[int]:
+        """The indexes of ``records`` whose key an earlier one of them has, or the table holds
+        (committed); records without a key are never repeats."""
+        first: dict[str, int] = {}
+        repeated: set[int] = set()
+        for index, record in enumerate(records):
+            if record.dedup_key is None:
+                continue
+            if record.dedup_key in first:
+                repeated.add(index)
+            else:
+                first[record.dedup_key] = index
+        if first:
+            held = self.conn.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s)").format(
+                    sql.Identifier(DEDUP_KEY_COLUMN), self._table, sql.Identifier(DEDUP_KEY_COLUMN)
+                ),
+                (list(first),),
+            ).fetchall()
+            repeated.update(first[key] for (key,) in held)
+        return repeated
+
+    def _copy_rows(
+        self, rows: list[tuple[Any, ...]], lo: int, hi: int
+    ) -> list[tuple[int, str | None]]:
         """COPY ``rows[lo:hi]`` in a savepoint; on a refusal, halve until the culprits are found.
 
-        Returns the refused rows' indexes with the database's reasons.
+        Returns the refused rows' indexes with the database's reasons, or None for a row whose
+        key another transaction wrote since ``_repeated_keys`` looked (a duplicate, skipped).
         """
         assert self._copy is not None
         try:
@@ -188,13 +256,20 @@ class PostgresSink:
                     copy.write_row(row)
         except _ROW_ERRORS as exc:
             if hi - lo == 1:
-                return [(lo, _reason(exc))]
+                return [(lo, None if self._is_key_conflict(exc) else _reason(exc))]
             mid = (lo + hi) // 2
             return self._copy_rows(rows, lo, mid) + self._copy_rows(rows, mid, hi)
         return []
 
+    def _is_key_conflict(self, exc: Exception) -> bool:
+        return (
+            self._keyed
+            and isinstance(exc, psycopg.errors.UniqueViolation)
+            and exc.diag.constraint_name == self._key_index
+        )
+
     def _row(self, record: FeedRecord) -> tuple[Any, ...]:
-        return row_values(record, self._copy_columns, jsonb)
+        return row_values(record, self._copy_columns, jsonb, keyed=self._keyed)
 
     # --- The table's shape. ---
 
@@ -223,18 +298,52 @@ class PostgresSink:
             self._fields[column_name(column.name)] = column
         types = {name: kind for name, (kind, _) in self._table_columns.items()}
         self._copy_columns = copy_columns(self._fields, types)
-        targets = [*METADATA_COLUMNS, *(c.name for c in self._copy_columns)]
+        metadata = metadata_columns(keyed=self._keyed)
+        targets = [*metadata, *(c.name for c in self._copy_columns)]
         self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
             self._table, sql.SQL(", ").join(map(sql.Identifier, targets))
         )
 
     def _load_table_columns(self) -> None:
+        self._table_columns = self._columns_of(self._table)
+
+    def _columns_of(self, table: sql.Identifier) -> dict[str, tuple[str, bool]]:
         rows = self.conn.execute(
             "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-            (self._table.as_string(self.conn),),
+            (table.as_string(self.conn),),
         ).fetchall()
-        self._table_columns = {str(name): (str(kind), bool(nn)) for name, kind, nn in rows}
+        return {str(name): (str(kind), bool(nn)) for name, kind, nn in rows}
+
+    def _migrate_offsets(self) -> None:
+        # Looked up first: ALTER TABLE locks the offsets table, which every pipeline of the
+        # schema commits to, even when there is nothing to add.
+        if _SKIPPED not in self._columns_of(self._offsets):
+            self.conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} bigint NOT NULL DEFAULT 0"
+                ).format(self._offsets, sql.Identifier(_SKIPPED))
+            )
+
+    def _add_key(self) -> None:
+        """Give a table made before (or by hand) the key column and its unique index."""
+        if DEDUP_KEY_COLUMN not in self._columns_of(self._table):
+            self.conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(
+                    self._table, sql.Identifier(DEDUP_KEY_COLUMN)
+                )
+            )
+        index = self.conn.execute(
+            "SELECT to_regclass(%s)", (self._key_index_id.as_string(self.conn),)
+        ).fetchone()
+        if index is None or index[0] is None:
+            # Not CONCURRENTLY (it cannot run in a transaction): a table gaining its key holds
+            # its rows' NULL keys, quick to index, and writers wait only that long.
+            self.conn.execute(
+                sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    sql.Identifier(self._key_index), self._table, sql.Identifier(DEDUP_KEY_COLUMN)
+                )
+            )
 
     def _ddl_lock(self) -> None:
         # Serialises DDL of one table across workers (CREATE TABLE IF NOT EXISTS is not safe
@@ -249,18 +358,19 @@ def _create_offsets(offsets: sql.Identifier) -> sql.Composed:
         "CREATE TABLE IF NOT EXISTS {} ("
         "pipeline_id text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
         "next_offset bigint, delivered bigint NOT NULL DEFAULT 0, "
+        "duplicates_skipped bigint NOT NULL DEFAULT 0, "
         "updated_at timestamptz NOT NULL DEFAULT now(), "
         "PRIMARY KEY (pipeline_id, topic, partition))"
     ).format(offsets)
 
 
-def _create_table(table: sql.Identifier, columns: list[Column]) -> sql.Composed:
+def _create_table(table: sql.Identifier, columns: list[Column], *, keyed: bool) -> sql.Composed:
     definitions = [
         *(
             sql.SQL("{} {}{}").format(
                 sql.Identifier(c.name), sql.SQL(c.type), sql.SQL(" NOT NULL" if c.not_null else "")
             )
-            for c in table_columns(columns)
+            for c in table_columns(columns, keyed=keyed)
         ),
         sql.SQL("PRIMARY KEY ({}, {})").format(
             sql.Identifier(PARTITION_COLUMN), sql.Identifier(OFFSET_COLUMN)

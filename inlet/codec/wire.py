@@ -27,7 +27,7 @@ import msgspec
 from fastavro import parse_schema, schemaless_reader
 from fastavro.schema import SchemaParseException
 
-from inlet.records import HEADER_RECEIVED_AT, HEADER_REQUEST_ID, wire_schema_id
+from inlet.records import HEADER_DEDUP_KEY, HEADER_RECEIVED_AT, HEADER_REQUEST_ID, wire_schema_id
 
 Headers = list[tuple[str, bytes | None]]
 # A record schema's Avro names -> (the user's name, the nested record's renames, if any).
@@ -156,3 +156,11 @@ def header_values(headers: Headers | None) -> tuple[int | None, str | None]:
         elif name == HEADER_REQUEST_ID and value:
             request_id = value.decode(errors="replace")
     return received_at, request_id
+
+
+def dedup_key(headers: Headers | None) -> str | None:
+    """The idempotency key the gateway wrote a record under (``HEADER_DEDUP_KEY``), if any."""
+    for name, value in headers or []:
+        if name == HEADER_DEDUP_KEY and value is not None:
+            return value.decode(errors="replace")
+    return None

@@ -64,6 +64,10 @@ class PostgresSink(_SinkConfig, frozen=True, tag="postgres"):
     # ``name`` or ``schema.name``, used as written (quoted); None: derived from the pipeline name
     # when the pipeline is made, and stored, so a rename never moves the data.
     table: str | None = None
+    # For a connector with ``dedup``: the table gets a key column (``_inlet_dedup_key``, from
+    # the records' ``inlet-dedup-key`` header) under a unique index, and a record whose key the
+    # table already holds is skipped and counted. False: every record is written.
+    dedup: bool = True
 
 
 class FilesSink(_SinkConfig, frozen=True, tag="files"):
@@ -101,6 +105,9 @@ class PartitionStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=T
     end_offset: int | None = None  # the partition's end when last measured
     delivered: int = 0
     dead_lettered: int = 0
+    # Records not written because the table already held their idempotency key (exact: kept
+    # with the sink's offsets, like ``delivered``).
+    duplicates_skipped: int = 0
     last_error: str | None = None
     last_error_at: datetime | None = None
     # The failure going on now, if any (``last_error`` says what it is); None once the feed

@@ -4,6 +4,10 @@ string -> text, integer -> bigint, float -> double precision, boolean -> boolean
 datetime -> timestamptz, time -> time, decimal -> numeric(p,s), uuid -> uuid, enum -> text,
 array -> an array of its item's type, object -> jsonb (and any Avro type Inlet does not generate).
 A column is NOT NULL when its field is not nullable.
+
+A table that enforces a connector's idempotency keys (``keyed``) has one more metadata column,
+``_inlet_dedup_key`` (text, the record's ``inlet-dedup-key`` header), under a unique index: a key
+already in the table is skipped, not written again.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ PARTITION_COLUMN = "_inlet_partition"
 OFFSET_COLUMN = "_inlet_offset"
 RECEIVED_AT_COLUMN = "_inlet_received_at"
 METADATA_COLUMNS = (PARTITION_COLUMN, OFFSET_COLUMN, RECEIVED_AT_COLUMN)
+# The record's idempotency key (``inlet/records.py`` HEADER_DEDUP_KEY), in a keyed table only.
+DEDUP_KEY_COLUMN = "_inlet_dedup_key"
+KEYED_METADATA_COLUMNS = (*METADATA_COLUMNS, DEDUP_KEY_COLUMN)
 
 _SCALAR_TYPES = {
     "string": "text",
@@ -47,6 +54,17 @@ def column_name(avro_name: str) -> str:
         return avro_name
     digest = hashlib.sha256(avro_name.encode()).hexdigest()[:8]
     return f"{avro_name[: MAX_IDENTIFIER_BYTES - 9]}_{digest}"
+
+
+def metadata_columns(*, keyed: bool) -> tuple[str, ...]:
+    """The columns COPY writes before the fields: feed metadata, and the key if ``keyed``."""
+    return KEYED_METADATA_COLUMNS if keyed else METADATA_COLUMNS
+
+
+def dedup_index_name(table: str) -> str:
+    """The unique index on a keyed table's key column (``table``: its unqualified name); in the
+    table's schema, so named after the table (hashed when long, like a column)."""
+    return column_name(f"{table}{DEDUP_KEY_COLUMN}")
 
 
 def pg_type(column: Column) -> str:
@@ -90,14 +108,16 @@ class CopyColumn(NamedTuple):
     as_json: bool
 
 
-def table_columns(columns: list[Column]) -> list[TableColumn]:
-    """The columns of the table made for a schema with ``columns``: feed metadata first, then
-    one per field (NOT NULL where the field is not nullable). The primary key is (partition,
-    offset)."""
+def table_columns(columns: list[Column], *, keyed: bool = False) -> list[TableColumn]:
+    """The columns of the table made for a schema with ``columns``: feed metadata first (with
+    the key column if ``keyed``), then one per field (NOT NULL where the field is not nullable).
+    The primary key is (partition, offset)."""
+    key = [TableColumn(DEDUP_KEY_COLUMN, "text", False)] if keyed else []
     return [
         TableColumn(PARTITION_COLUMN, "integer", True),
         TableColumn(OFFSET_COLUMN, "bigint", True),
         TableColumn(RECEIVED_AT_COLUMN, "timestamptz", False),
+        *key,
         *(TableColumn(column_name(c.name), pg_type(c), not c.nullable) for c in columns),
     ]
 
@@ -113,7 +133,7 @@ def table_changes(
     relaxed = [
         name
         for name, (_, not_null) in table.items()
-        if not_null and name not in names and name not in METADATA_COLUMNS
+        if not_null and name not in names and name not in KEYED_METADATA_COLUMNS
     ]
     return missing, relaxed
 
@@ -130,17 +150,24 @@ def copy_columns(fields: dict[str, Column], table_types: dict[str, str]) -> list
 
 
 def row_values(
-    record: SinkInput, columns: list[CopyColumn], as_json: Callable[[Any], Any]
+    record: SinkInput,
+    columns: list[CopyColumn],
+    as_json: Callable[[Any], Any],
+    *,
+    keyed: bool = False,
 ) -> tuple[Any, ...]:
-    """The row COPY writes for ``record``: metadata, then each column's value as decoded, or
-    through ``as_json`` for a JSON column (the sink's ``jsonb``)."""
+    """The row COPY writes for ``record``: metadata (``metadata_columns(keyed=keyed)``), then
+    each column's value as decoded, or through ``as_json`` for a JSON column (the sink's
+    ``jsonb``)."""
     received_at = None
     if record.received_at_ms is not None:
         received_at = datetime.fromtimestamp(record.received_at_ms / 1000, UTC)
     value = record.value
+    key = (record.dedup_key,) if keyed else ()
     return (
         record.partition,
         record.offset,
         received_at,
+        *key,
         *(as_json(value.get(c.field)) if c.as_json else value.get(c.field) for c in columns),
     )

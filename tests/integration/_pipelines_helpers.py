@@ -185,8 +185,8 @@ class FeedWorker:
         self, settings: Settings, log_path: Path, workers: tuple[str, ...] = ("pipelines",)
     ) -> None:
         self._workers = list(workers)
-        self._env = {k: v for k, v in os.environ.items() if not k.startswith("INLET_")}
-        self._env.update(
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("INLET_")}
+        self.env.update(
             {
                 "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
                 "INLET_DATA_DIR": settings.data_dir,
@@ -195,7 +195,7 @@ class FeedWorker:
             }
         )
         if settings.sink_hosts is not None:
-            self._env["INLET_SINK_HOSTS"] = settings.sink_hosts
+            self.env["INLET_SINK_HOSTS"] = settings.sink_hosts
         self._log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -203,7 +203,7 @@ class FeedWorker:
         with self._log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "consumers.main", *self._workers],
-                env=self._env,
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -226,6 +226,9 @@ class FeedWorker:
 
     def log_tail(self) -> str:
         return self._log_path.read_text(errors="replace")[-5000:]
+
+    def log_tail_all(self) -> str:
+        return self._log_path.read_text(errors="replace")
 
 
 def running_worker(settings: Settings, log_path: Path) -> Iterator[FeedWorker]:

@@ -3,6 +3,7 @@ a fenced zombie, refused rows bisected out, schema edits."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
@@ -21,6 +22,7 @@ from inlet.model.fields import FieldSpec, field_problems
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.sink_layout.columns import record_columns
 from inlet.sink_layout.postgres import METADATA_COLUMNS
+from tests.integration._pipelines_helpers import wait_until
 
 SHARED = [
     FieldSpec(name="id", type="string"),
@@ -202,3 +204,91 @@ def test_no_field_name_the_admin_api_accepts_meets_the_sinks_own_columns(dsn: st
         *("_" + column for column in METADATA_COLUMNS),
         "_inlet",
     ]
+
+
+# --- Idempotency keys (a connector with ``dedup``): each key once in the table. ---
+
+
+def _keyed(offset: int, key: str | None, *, partition: int = 0) -> FeedRecord:
+    return _record(offset, partition=partition)._replace(dedup_key=key)
+
+
+def _keyed_sink(dsn: str) -> PostgresSink:
+    config = PostgresSinkConfig(dsn=dsn, table="orders")
+    sink = PostgresSink("pip_test", "inlet.con_test", config, SCHEMAS.__getitem__, keyed=True)
+    sink.start(record_columns(V1))
+    return sink
+
+
+def _keys(dsn: str) -> list[Any]:
+    return _rows(dsn, "_inlet_partition, _inlet_offset, _inlet_dedup_key")
+
+
+def test_a_keyed_table_skips_the_keys_it_holds_and_counts_them(dsn: str) -> None:
+    sink = _keyed_sink(dsn)
+    sink.positions([0, 1])
+    # A repeat inside the batch, and records without a key (never repeats of each other).
+    first = _batch(_keyed(0, "a"), _keyed(1, "b"), _keyed(2, "a"), _keyed(3, None), _keyed(4, None))
+    assert sink.write(first, _none) == {0: Position(5, 4, 1)}
+    # Keys the table holds from an earlier batch, on another partition too.
+    second = _batch(_keyed(5, "b"), _keyed(6, "c"), _keyed(0, "a", partition=1))
+    assert sink.write(second, _none) == {0: Position(7, 5, 2), 1: Position(1, 0, 1)}
+    assert _keys(dsn) == [(0, 0, "a"), (0, 1, "b"), (0, 3, None), (0, 4, None), (0, 6, "c")]
+    sink.close()
+    # The count is kept with the offsets: a new worker resumes with it.
+    again = _keyed_sink(dsn)
+    assert again.positions([0, 1]) == {0: Position(7, 5, 2), 1: Position(1, 0, 1)}
+    again.close()
+
+
+def test_a_key_another_worker_writes_at_the_same_moment_is_skipped_not_dead_lettered(
+    dsn: str,
+) -> None:
+    sink = _keyed_sink(dsn)
+    sink.positions([0])
+    # Another worker's transaction (another partition) holds key "k", not committed yet: this
+    # batch's look-up does not see it, and its COPY waits on the unique index.
+    other = psycopg.connect(dsn)
+    other.execute("INSERT INTO orders (_inlet_partition, _inlet_offset, _inlet_dedup_key, id, "
+                  "amount, day, at, t, ref, tags, obj, gone) VALUES (1, 0, 'k', 'x', 0, "
+                  "'2026-03-01', now(), '08:30', gen_random_uuid(), '{}', '{}', 'x')")  # fmt: skip
+    written: list[dict[int, Position]] = []
+    writer = threading.Thread(
+        target=lambda: written.append(
+            sink.write(_batch(_keyed(0, "j"), _keyed(1, "k"), _keyed(2, "l")), _none)
+        )
+    )
+    writer.start()
+    with psycopg.connect(dsn, autocommit=True) as watcher:
+
+        def waiting() -> bool:
+            found = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'inlet-pip_test' AND wait_event_type = 'Lock'"
+            ).fetchone()
+            return found is not None and found[0] == 1
+
+        wait_until(waiting, what="the batch to wait on the other worker's key")
+    other.commit()
+    other.close()
+    writer.join(60)
+    assert written == [{0: Position(3, 2, 1)}]
+    assert _keys(dsn) == [(0, 0, "j"), (0, 2, "l"), (1, 0, "k")]
+    sink.close()
+
+
+def test_a_table_made_before_the_connector_had_dedup_gains_the_key(dsn: str) -> None:
+    plain = _sink(dsn)
+    plain.positions([0])
+    plain.write(_batch(_keyed(0, "a"), _keyed(1, "a")), _none)  # not enforced: both written
+    plain.close()
+    # And an offsets table of an Inlet from before the skip count.
+    with psycopg.connect(dsn) as conn:
+        conn.execute("ALTER TABLE inlet_pipeline_offsets DROP COLUMN duplicates_skipped")
+    sink = _keyed_sink(dsn)
+    assert sink.positions([0]) == {0: Position(2, 2, 0)}
+    assert sink.write(_batch(_keyed(2, "a"), _keyed(3, "b")), _none) == {0: Position(4, 4, 0)}
+    assert sink.write(_batch(_keyed(4, "b")), _none) == {0: Position(5, 4, 1)}
+    # The rows from before keep a NULL key: the index never meets them.
+    assert _keys(dsn) == [(0, 0, None), (0, 1, None), (0, 2, "a"), (0, 3, "b")]
+    sink.close()

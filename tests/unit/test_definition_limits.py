@@ -46,7 +46,7 @@ from inlet.model.fields import (
 )
 from inlet.settings import Settings
 from inlet.sink_layout.file_rows import OFFSET_FIELD, PARTITION_FIELD, RECEIVED_AT_FIELD
-from inlet.sink_layout.postgres import METADATA_COLUMNS
+from inlet.sink_layout.postgres import KEYED_METADATA_COLUMNS
 from inlet.statelog.fold import InMemoryStateLog
 from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
 from tests.unit.test_codec import as_json, expected, records
@@ -332,7 +332,7 @@ def test_near_misses_of_the_prefix_are_names_like_any_other(admin: Admin) -> Non
 
 
 def test_every_sink_column_of_its_own_is_in_the_reserved_prefix() -> None:
-    own = [*METADATA_COLUMNS, PARTITION_FIELD, OFFSET_FIELD, RECEIVED_AT_FIELD]
+    own = [*KEYED_METADATA_COLUMNS, PARTITION_FIELD, OFFSET_FIELD, RECEIVED_AT_FIELD]
     assert all(column.startswith(RESERVED_PREFIX) for column in own)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.sinks import Batch, DeadLetter, FeedRecord
+from consumers.sinks import Batch, DeadLetter, FeedRecord, Position
 from consumers.sinks.files import FilesSink
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
@@ -79,11 +79,11 @@ def _no_letters(letters: list[DeadLetter]) -> None:
 
 def test_files_appear_whole_on_roll_and_resume_from_their_names(tmp_path: Path) -> None:
     sink, clock = _sink(tmp_path, roll_seconds=10)
-    assert sink.positions([0, 1]) == {0: (None, 0), 1: (None, 0)}
+    assert sink.positions([0, 1]) == {0: Position(None, 0), 1: Position(None, 0)}
     assert sink.write(_batch(*(_record(0, o) for o in range(5)), _record(1, 7)), _no_letters) == {}
     assert _files(tmp_path) == []  # nothing is visible before it is complete
     clock.now = 11
-    assert sink.tick() == {0: (5, 5), 1: (8, 1)}
+    assert sink.tick() == {0: Position(5, 5), 1: Position(8, 1)}
     assert _files(tmp_path) == [
         "dt=2026-03-01/p0-000000000000-000000000004.parquet",
         "dt=2026-03-01/p1-000000000007-000000000007.parquet",
@@ -96,7 +96,11 @@ def test_files_appear_whole_on_roll_and_resume_from_their_names(tmp_path: Path) 
     sink.write(_batch(_record(0, 5), _record(0, 6)), _no_letters)
     sink.close()
     again, _ = _sink(tmp_path)
-    assert again.positions([0, 1, 2]) == {0: (5, 5), 1: (8, 1), 2: (None, 0)}
+    assert again.positions([0, 1, 2]) == {
+        0: Position(5, 5),
+        1: Position(8, 1),
+        2: Position(None, 0),
+    }
     assert list((tmp_path / ".inlet" / "tmp").iterdir()) == []  # the crash's temp file is gone
 
 
@@ -110,8 +114,10 @@ def test_a_new_day_or_schema_starts_a_new_file(tmp_path: Path) -> None:
         _record(0, 3, at=DAY2, schema_id=2),
     ]
     committed = sink.write(_batch(*records), _no_letters)
-    assert committed == {0: (2, 2)}  # two files finished within the write: day 1, then v1 of day 2
-    assert sink.release([0]) == {0: (4, 4)}
+    assert committed == {
+        0: Position(2, 2)
+    }  # two files finished within the write: day 1, then v1 of day 2
+    assert sink.release([0]) == {0: Position(4, 4)}
     assert _files(tmp_path) == [
         "dt=2026-03-01/p0-000000000000-000000000000.parquet",
         "dt=2026-03-02/p0-000000000001-000000000001.parquet",
@@ -134,7 +140,7 @@ def test_size_roll_and_ndjson(tmp_path: Path) -> None:
     assert lines[0]["amount"] == "1.50"
     assert lines[0]["_inlet_received_at"] == "2026-03-01T12:00:00Z"
     again, _ = _sink(tmp_path, "ndjson")
-    assert again.positions([0]) == {0: (60, 60)}
+    assert again.positions([0]) == {0: Position(60, 60)}
 
 
 def test_a_value_parquet_cannot_hold_is_dead_lettered(tmp_path: Path) -> None:
@@ -156,7 +162,7 @@ def test_one_owner_per_partition(tmp_path: Path) -> None:
     second, _ = _sink(tmp_path)
     with pytest.raises(TimeoutError):
         second.positions([0])  # the first still owns it
-    assert second.positions([1]) == {1: (None, 0)}
+    assert second.positions([1]) == {1: Position(None, 0)}
     first.write(_batch(_record(0, 0)), _no_letters)
     first.release([0])  # finishes its file, then lets go
-    assert second.positions([0]) == {0: (1, 1)}
+    assert second.positions([0]) == {0: Position(1, 1)}

@@ -148,6 +148,7 @@ def test_pipeline_metrics_follow_the_published_reports() -> None:
                 end_offset=15,
                 delivered=9,
                 dead_lettered=1,
+                duplicates_skipped=4,
                 last_error="bad",
                 last_error_at=now,
             ),
@@ -168,6 +169,8 @@ def test_pipeline_metrics_follow_the_published_reports() -> None:
     assert (
         _samples(text, "inlet_pipeline_dead_lettered_total")['partition="0",pipeline="pip_a"'] == 1
     )
+    skipped = _samples(text, "inlet_pipeline_duplicates_skipped_total")
+    assert skipped['partition="0",pipeline="pip_a"'] == 4
     assert _samples(text, "inlet_pipeline_lag_records") == {'partition="0",pipeline="pip_a"': 5}
     assert _samples(text, "inlet_pipeline_failing") == {
         'pipeline="pip_a"': 1,

@@ -118,3 +118,16 @@ def _methods(allow: str) -> set[str]:
 @asynccontextmanager
 async def _no_lifespan(_app: Litestar) -> AsyncIterator[None]:
     yield
+
+
+def test_the_documents_show_idempotency_keys_downstream(tmp_path: Path) -> None:
+    # The pull feed's records carry their key, a pipeline counts the skips, a PostgreSQL sink
+    # says whether it enforces the keys.
+    schemas = openapi_document(_registry_app(tmp_path))["components"]["schemas"]
+    found = {name: set(schema.get("properties", {})) for name, schema in schemas.items()}
+    assert any({"dedup_key", "offset", "value"} <= props for props in found.values())
+    assert any(
+        {"records_duplicates_skipped", "records_delivered"} <= props for props in found.values()
+    )
+    assert any({"duplicates_skipped", "dead_lettered"} <= props for props in found.values())
+    assert any({"dsn", "table", "dedup"} <= props for props in found.values())

@@ -90,6 +90,7 @@ async def test_create_postgres_pipeline(
         "type": "postgres",
         "dsn": "user=inlet password=*** dbname=shop host=db.example port=5432",
         "table": "orders_to_pg",  # from the name, and stored so a rename never moves the data
+        "dedup": True,  # enforces the connector's idempotency keys, once it has some
     }
     assert pipeline["dlq_topic"] == f"inlet.{connector['id']}.dlq.{pipeline['id']}"
     assert pipeline["consumer_group"] == f"inlet-pipeline-{pipeline['id']}"
@@ -239,8 +240,8 @@ async def test_view_sums_what_workers_report(
     harness.report(
         PartitionStatus(
             pipeline_id=pid, partition=0, next_offset=10, end_offset=15, delivered=9,
-            dead_lettered=1, last_error="offset 3: bad", last_error_at=AT, worker="w1",
-            updated_at=later,
+            dead_lettered=1, duplicates_skipped=2, last_error="offset 3: bad", last_error_at=AT,
+            worker="w1", updated_at=later,
         )
     )  # fmt: skip
     harness.report(
@@ -257,6 +258,8 @@ async def test_view_sums_what_workers_report(
     )  # fmt: skip
     view = (await client.get(f"/v1/pipelines/{pid}")).json()
     assert (view["records_delivered"], view["records_dead_lettered"], view["lag"]) == (9, 1, 9)
+    assert view["records_duplicates_skipped"] == 2
+    assert [p["duplicates_skipped"] for p in view["partitions"]] == [2, 0]
     assert view["last_error"] == {
         "message": "connection refused",
         "at": "2026-01-02T00:00:00Z",

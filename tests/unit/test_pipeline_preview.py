@@ -96,3 +96,28 @@ def test_files_preview_names_a_file_and_shows_rows_or_lines() -> None:
     assert ndjson.files.columns is None
     assert ndjson.lines is not None
     assert ndjson.lines[1].startswith('{"_inlet_partition":0,"_inlet_offset":1,')
+
+
+def test_a_keyed_postgres_preview_shows_the_key_column_and_each_rows_key() -> None:
+    # A connector with ``dedup``: the sink adds the key column, filled from each record's header.
+    sink = PostgresSink(dsn="host=h", table="orders")
+    keyed = [r._replace(dedup_key=f"evt_{r.offset}") for r in RECORDS[:1]]
+    preview = postgres_preview(
+        sink, V1, {1: V1}, [*keyed, RECORDS[0]._replace(offset=5)], 2, keyed=True
+    )
+    assert preview.table is not None
+    names = [(c.name, c.type, c.nullable) for c in preview.table.columns]
+    assert names[:4] == [
+        ("_inlet_partition", "integer", False),
+        ("_inlet_offset", "bigint", False),
+        ("_inlet_received_at", "timestamptz", True),
+        ("_inlet_dedup_key", "text", True),  # a record without the header: NULL, never a conflict
+    ]
+    assert preview.rows is not None
+    assert [(r["_inlet_offset"], r["_inlet_dedup_key"]) for r in preview.rows] == [
+        (0, "evt_0"),
+        (5, None),
+    ]
+    unkeyed = postgres_preview(sink, V1, {1: V1}, keyed, 1)
+    assert unkeyed.rows is not None
+    assert "_inlet_dedup_key" not in unkeyed.rows[0]
