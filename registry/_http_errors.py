@@ -5,7 +5,11 @@ routes (``/console/``, whose scripts read the API's problems) answer RFC 9457
 ``application/problem+json``; every other path is the Confluent-compatible API, which answers
 ``{"error_code", "message"}`` the way Confluent Schema Registry does, so its clients understand it.
 Handlers raise domain errors and never build error responses themselves. A browser asking for a
-console page without a session is sent to the sign-in page instead of a 401.
+console page without a session is sent to the sign-in page instead of a 401; any other failure of
+a console URL a browser navigates to (its ``Accept`` names ``text/html``: a link, the address bar,
+a form) is the same problem rendered as a small HTML page with the same status
+(``registry/console/error_page.py``), while the pages' scripts, which ask for JSON, keep getting
+problem+json.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from litestar.types import ExceptionHandlersMap
 from inlet.errors import InletError, Problem, snake_case
 from inlet.problems import problem_response
 from registry._media import CONFLUENT_MEDIA_TYPE, asks_for_html
+from registry.console.error_page import error_page
 from registry.console.session import sign_in_location
 from registry.errors import SignInRequired
 
@@ -98,6 +103,15 @@ def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 
 def _render(request: Request[Any, Any, Any], failure: _Failure) -> Response[Any]:
+    if _is_console(request) and asks_for_html(request.headers.get("accept")):
+        return error_page(
+            request.url.path,
+            failure.status,
+            failure.code,
+            failure.message,
+            problems=failure.problems,
+            headers=failure.headers,
+        )
     if _is_admin(request):
         return problem_response(
             failure.status,
@@ -128,9 +142,12 @@ def _problem(item: object) -> Problem:
     return Problem(field="", reason=str(item))
 
 
+def _is_console(request: Request[Any, Any, Any]) -> bool:
+    return (request.url.path + "/").startswith(CONSOLE_PATH_PREFIX)
+
+
 def _is_admin(request: Request[Any, Any, Any]) -> bool:
-    path = request.url.path
-    return path.startswith(ADMIN_PATH_PREFIX) or (path + "/").startswith(CONSOLE_PATH_PREFIX)
+    return request.url.path.startswith(ADMIN_PATH_PREFIX) or _is_console(request)
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

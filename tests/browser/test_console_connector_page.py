@@ -147,7 +147,7 @@ def test_rotate_shows_a_new_url_once_and_the_old_one_keeps_its_grace(
 
 
 def test_delete_is_refused_while_a_pipeline_reads_the_connector(
-    page: Page, console: Console
+    page: Page, console: Console, screenshot: Screenshot
 ) -> None:
     connector = console.create_connector(name("delete"), FIELDS)
     directory = Path(console.settings.files_root_dir) / name("out")
@@ -167,6 +167,7 @@ def test_delete_is_refused_while_a_pipeline_reads_the_connector(
     listed = page.locator("#deleted-with")
     for what in (connector["topic"], connector["rejected_topic"], connector["subject"]):
         expect(listed).to_contain_text(what)
+    screenshot(page, "delete-confirm")
     page.get_by_role("button", name="Delete connector").click()
     refusal = page.locator("#refusal")
     expect(refusal).to_have_attribute("data-code", "connector_in_use")
@@ -179,7 +180,9 @@ def test_delete_is_refused_while_a_pipeline_reads_the_connector(
     assert console.admin.get(f"/v1/connectors/{connector['id']}").status_code == 404
 
 
-def test_replay_shows_a_dry_run_then_replays(page: Page, console: Console) -> None:
+def test_replay_shows_a_dry_run_then_replays(
+    page: Page, console: Console, screenshot: Screenshot
+) -> None:
     connector = console.create_connector(name("replay"), FIELDS)
     without_note = {"order id": "r", "total": "1.00", "placed": "2026-11-26T10:00:00Z"}
     bad_total = {**valid(1), "total": "oops"}
@@ -199,6 +202,7 @@ def test_replay_shows_a_dry_run_then_replays(page: Page, console: Console) -> No
     expect(summary).to_contain_text("2 would pass, 1 still fail")
     expect(summary).to_contain_text("Nothing was written")
     expect(page.locator("#still-rejected")).to_contain_text("total")
+    screenshot(page, "replay")
     page.get_by_role("button", name="Replay now").click()
     expect(summary).to_contain_text("2 written to the topic, 1 still fail")
 
