@@ -70,9 +70,10 @@ _MAX_SPAN = 1 << 16  # time offsets are uint16
 _NEVER = np.iinfo(np.int64).min
 _BUCKETS = 1 << 16
 
-# A merge writes _SLICE keys a step (~0.5 ms of numpy) and earns a step every _SLICE / _CREDIT
-# inserted keys. The merges write about 10 keys per inserted key (measured by the benchmark);
-# _CREDIT well above that keeps them ahead, so a generation stays at a few runs.
+# A merge writes _SLICE keys a step (0.8 ms of numpy, median, on a loaded 2-core machine) and
+# earns a step every _SLICE / _CREDIT inserted keys. The merges write 9-15 keys per inserted key
+# (the benchmark prints it); _CREDIT well above that keeps them ahead, so a generation stays at
+# a few runs even while its largest merge is under way.
 _SLICE = 16_384
 _CREDIT = 256
 # The newest generation merges its smallest run into the next once it is at least 1/_RATIO of
@@ -87,11 +88,20 @@ _CHUNK = 16_384  # add_many's keys at a time
 # A key: its bucket (the digest's first 2 bytes) and its word (the next 8), both big-endian, so
 # that (bucket, word) sorts as the digest's bytes do.
 _SPLIT = struct.Struct(">HQ")
+_KEY_BYTES = KEY_BITS // 8
+
+
+def _keys(raw: NDArray[np.uint8]) -> tuple[NDArray[np.intp], NDArray[np.uint64]]:
+    """The buckets and words of digests, one a row (``_SPLIT``, vectorised)."""
+    buckets = (raw[:, 0].astype(np.intp) << 8) | raw[:, 1]
+    return buckets, raw[:, 2:_KEY_BYTES].copy().view(">u8").ravel().astype(np.uint64)
+
 
 _Array = TypeVar("_Array", bound=np.generic)
 
-# What a lookup needs of a run: its fences, words, values and offsets as memoryviews (an item
-# read is a Python int, faster than a numpy scalar), and its generation's base.
+# What a lookup needs of a run: its filter (bytes, size in bits), fences, words, values and
+# offsets, as memoryviews (an item read is a Python int, faster than a numpy scalar), and its
+# generation's base.
 _Probe = tuple[memoryview, int, memoryview, memoryview, memoryview, memoryview, int]
 
 
@@ -284,7 +294,8 @@ class DedupIndex:
         self.window_s = window_s
         self.merge_every = merge_every
         self.span = min(-(-window_s // GENERATIONS_PER_WINDOW), _MAX_SPAN)
-        self._pending: dict[tuple[int, int], tuple[int, int]] = {}
+        # The newest keys by their 10 bytes (joined, they parse as add_many's digests do).
+        self._pending: dict[bytes, tuple[int, int]] = {}
         self._generations: dict[int, list[_Run]] = {}  # slot (time // span) → runs
         self._probes: list[_Probe] = []
         self._merge: _Merge | None = None
@@ -296,11 +307,10 @@ class DedupIndex:
 
     def add(self, digest: bytes, value: int, accepted_at_s: int) -> None:
         """Remember ``digest`` as accepted at ``accepted_at_s``; the first acceptance wins."""
-        key = _SPLIT.unpack_from(digest)
-        held = self._find(key)
+        held = self._find(digest)
         if held is not None and held[1] > accepted_at_s - self.window_s:
             return
-        self._pending[key] = (value, accepted_at_s)
+        self._pending[digest[:_KEY_BYTES]] = (value, accepted_at_s)
         if len(self._pending) >= self.merge_every:
             self._flush()
         elif self._merge is not None:
@@ -335,9 +345,7 @@ class DedupIndex:
 
     def _add_chunk(self, digests: bytes, vals: NDArray[np.int64], times: NDArray[np.int64]) -> None:
         self._flush()
-        raw = np.frombuffer(digests, np.uint8).reshape(-1, DIGEST_BYTES)
-        buckets = (raw[:, 0].astype(np.intp) << 8) | raw[:, 1]
-        words = raw[:, 2:10].copy().view(">u8").ravel().astype(np.uint64)
+        buckets, words = _keys(np.frombuffer(digests, np.uint8).reshape(-1, DIGEST_BYTES))
         # A key given twice in the batch goes through ``add``, in order, after the rest (keys
         # that differ do not affect each other); every other key is decided at once.
         order = np.lexsort((words, buckets))
@@ -362,7 +370,7 @@ class DedupIndex:
 
     def get(self, digest: bytes, now_s: int) -> int | None:
         """The value kept for ``digest``, or None if unknown or accepted before the window."""
-        held = self._find(_SPLIT.unpack_from(digest))
+        held = self._find(digest)
         if held is None or held[1] <= now_s - self.window_s:
             return None
         return held[0]
@@ -398,11 +406,11 @@ class DedupIndex:
         merging = 0 if self._merge is None else self._merge.nbytes
         return merging + sum(r.nbytes for runs in self._generations.values() for r in runs)
 
-    def _find(self, key: tuple[int, int]) -> tuple[int, int] | None:
-        held = self._pending.get(key)
+    def _find(self, digest: bytes) -> tuple[int, int] | None:
+        held = self._pending.get(digest[:_KEY_BYTES])
         if held is not None:
             return held
-        bucket, word = key
+        bucket, word = _SPLIT.unpack_from(digest)
         after = bucket + 1
         for bits, size, fences, words, values, offsets, base in self._probes:
             at = word % size
@@ -420,11 +428,10 @@ class DedupIndex:
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
-        count = 2 * len(pending)
-        keys = np.fromiter(chain.from_iterable(pending), np.uint64, count).reshape(-1, 2)
-        entries = np.fromiter(chain.from_iterable(pending.values()), np.int64, count)
+        buckets, words = _keys(np.frombuffer(b"".join(pending), np.uint8).reshape(-1, _KEY_BYTES))
+        entries = np.fromiter(chain.from_iterable(pending.values()), np.int64, 2 * len(pending))
         entries = entries.reshape(-1, 2)
-        self._insert(keys[:, 0].astype(np.intp), keys[:, 1], entries[:, 0], entries[:, 1])
+        self._insert(buckets, words, entries[:, 0], entries[:, 1])
 
     def _insert(
         self,
