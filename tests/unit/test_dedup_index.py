@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inlet import dedup_index
 from inlet.dedup_index import DIGEST_BYTES, DedupIndex
 
 T0 = 1_800_000_000
@@ -35,6 +37,23 @@ class Model:
     def expire(self, now: int) -> None:
         cutoff = now - self.window_s
         self.entries = {d: e for d, e in self.entries.items() if e[1] > cutoff}
+
+
+def settle(index: DedupIndex) -> None:
+    """Flush the pending keys and finish every merge (what enough later adds would do)."""
+    index._flush()
+    while index._merge is not None:
+        index._step()
+
+
+def assert_merged(index: DedupIndex) -> None:
+    """One run a generation, but the newest: there each run is over 4 times the next one."""
+    newest = max(index._generations, default=None)
+    for g, runs in index._generations.items():
+        sizes = sorted((run.size for run in runs), reverse=True)
+        if g != newest:
+            assert len(sizes) == 1
+        assert all(small * 4 < large for large, small in itertools.pairwise(sizes))
 
 
 def test_the_first_acceptance_wins() -> None:
@@ -76,8 +95,17 @@ def test_many_keys_across_merges_and_generations_are_all_found() -> None:
     assert all(index.get(digest(n), now) == n for n in range(5000))
     assert all(index.get(digest(n), now) is None for n in range(5000, 6000))
     assert len(index) == 5000
-    index._merge_pending()
-    assert index.nbytes == 20 * 5000  # the layout's bytes per key
+    settle(index)
+    runs = [run for runs in index._generations.values() for run in runs]
+    assert_merged(index)
+    assert (
+        sum(run.words.nbytes + run.values.nbytes + run.offsets.nbytes for run in runs) == 18 * 5000
+    )
+    assert all(
+        run.bits.nbytes == max(8, -(-run.size // 2)) for run in runs
+    )  # filters: 4 bits a key
+    filters = sum(run.bits.nbytes for run in runs)
+    assert index.nbytes == 18 * 5000 + filters + len(runs) * 4 * (2**16 + 1)  # and fence tables
 
 
 def test_expire_keeps_memory_bounded_by_the_window_and_one_span() -> None:
@@ -116,7 +144,9 @@ def test_a_key_is_its_digests_first_80_bits() -> None:
     assert index.get(bytes(10) + b"\x02" * 6, T0) == 1
 
 
-def test_add_many_is_add_in_a_loop() -> None:
+@pytest.mark.parametrize("chunk", [50, 16_384])
+def test_add_many_is_add_in_a_loop(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup_index, "_CHUNK", chunk)  # batches split across chunks, or not
     rng = random.Random(13)
     window = 50
     loop, bulk = DedupIndex(window, merge_every=37), DedupIndex(window, merge_every=37)
@@ -136,6 +166,21 @@ def test_add_many_is_add_in_a_loop() -> None:
         assert [loop.get(digest(n), now) for n in range(400)] == [
             bulk.get(digest(n), now) for n in range(400)
         ]
+
+
+def test_no_add_does_more_than_one_slice_of_a_merge_and_the_runs_stay_few() -> None:
+    index = DedupIndex(8 * 3600, merge_every=256)
+    index._slice = 4096
+    most_runs = most_written = 0
+    for n in range(60_000):
+        written = index.merged_keys
+        index.add(digest(n), n, T0 + n // 100)  # 600 s: all in the first generation (3,600 s)
+        most_written = max(most_written, index.merged_keys - written)
+        most_runs = max(most_runs, sum(len(runs) for runs in index._generations.values()))
+    # A slice is whole buckets: a little over 4,096 keys at most (a bucket holds one or two here).
+    assert 0 < most_written <= 4096 + 16
+    assert most_runs <= 8  # 60,000 keys in runs that shrink by 4 and the merges keep up
+    assert all(index.get(digest(n), T0 + 600) == n for n in range(0, 60_000, 7))
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -159,12 +204,30 @@ _ops = st.lists(
 )
 
 
+def clustered(n: int) -> bytes:
+    """A digest in one of three buckets, so that runs interleave inside a bucket."""
+    return bytes([0, n % 3]) + digest(n)[2:]
+
+
 @settings(max_examples=300, deadline=None)
-@given(ops=_ops, window=st.integers(1, 30), merge_every=st.integers(1, 9))
+@given(
+    ops=_ops,
+    window=st.integers(1, 30),
+    merge_every=st.integers(1, 9),
+    slice_keys=st.integers(1, 8),
+    few_buckets=st.booleans(),
+)
 def test_the_index_answers_as_the_dict_model(
-    ops: list[tuple[str, object, int]], window: int, merge_every: int
+    ops: list[tuple[str, object, int]],
+    window: int,
+    merge_every: int,
+    slice_keys: int,
+    few_buckets: bool,
 ) -> None:
+    # Merges in slices of a few keys, so that most operations meet a merge half done.
     index, model = DedupIndex(window, merge_every=merge_every), Model(window)
+    index._slice = slice_keys
+    key = clustered if few_buckets else digest
     clock = floor = T0
     value = 0
     for op, arg, late in ops:
@@ -172,18 +235,18 @@ def test_the_index_answers_as_the_dict_model(
         if op == "add":
             assert isinstance(arg, int)
             value += 1
-            index.add(digest(arg), value, at)
-            model.add(digest(arg), value, at)
+            index.add(key(arg), value, at)
+            model.add(key(arg), value, at)
         elif op == "many":
             assert isinstance(arg, list)
             values = list(range(value + 1, value + 1 + len(arg)))
             value += len(arg)
-            index.add_many(b"".join(digest(n) for n in arg), values, [at] * len(arg))
+            index.add_many(b"".join(key(n) for n in arg), values, [at] * len(arg))
             for n, v in zip(arg, values, strict=True):
-                model.add(digest(n), v, at)
+                model.add(key(n), v, at)
         elif op == "get":
             assert isinstance(arg, int)
-            assert index.get(digest(arg), clock) == model.get(digest(arg), clock)
+            assert index.get(key(arg), clock) == model.get(key(arg), clock)
         elif op == "tick":
             assert isinstance(arg, int)
             clock += arg
@@ -191,7 +254,9 @@ def test_the_index_answers_as_the_dict_model(
             index.expire(clock)
             model.expire(clock)
             floor = clock
-    assert [index.get(digest(n), clock) for n in range(41)] == [
-        model.get(digest(n), clock) for n in range(41)
-    ]
+    expected = [model.get(key(n), clock) for n in range(41)]
+    assert [index.get(key(n), clock) for n in range(41)] == expected
     assert len(index) >= sum(1 for e in model.entries.values() if e[1] > clock - window)
+    settle(index)
+    assert [index.get(key(n), clock) for n in range(41)] == expected
+    assert_merged(index)
