@@ -12,6 +12,11 @@ types, literals and unknown keys are checked there, and everything else by ``Con
 Nothing here validates a field; it only reads what was typed, keeping the text as typed so that a
 refused form comes back as the user left it.
 
+Except for one input: the signature secret (``verify.secrets[0]``, a password input). It goes into
+the body, and never back into a page: a refused form comes back with that input empty and a note
+to enter it again, so a secret never travels back to the browser (nor into its form cache). An
+edit keeps ``verify`` as it is; its secrets are added and retired on the connector's page.
+
 Pure: no I/O, no Litestar.
 """
 
@@ -26,6 +31,7 @@ import msgspec
 
 from inlet.errors import InvalidConnector, Problem
 from inlet.model.connectors import Connector
+from inlet.model.dedup import Dedup
 from inlet.model.fields import MAX_NESTING_DEPTH, FieldSpec
 from registry.connector_service import ConnectorChanges, NewConnector
 
@@ -46,6 +52,22 @@ SETTING_INPUTS: Final = (
     "on_delete",
     "envelope",
 )
+# The signature setting's inputs (create only), named by the API's problem paths.
+VERIFY_INPUTS: Final = (
+    "verify",
+    "verify.scheme",
+    "verify.secrets",
+    "verify.secrets[0]",
+    "verify.tolerance_s",
+    "verify.header",
+    "verify.algorithm",
+    "verify.encoding",
+    "verify.prefix",
+    "verify.signed",
+    "verify.timestamp_header",
+)
+DEDUP_INPUTS: Final = ("dedup", "dedup.header", "dedup.pointer", "dedup.envelope", "dedup.window_s")
+_RECIPE: Final = ("header", "algorithm", "encoding", "prefix", "signed", "timestamp_header")
 # Problems without an input of their own are shown where the builder's list of fields is.
 FIELDS_ANCHOR: Final = "fields"
 SUMMARY_ANCHOR: Final = ""  # the top of the form
@@ -74,6 +96,34 @@ class Row:
 
 
 @dataclass
+class VerifyDraft:
+    """The signature setting as typed; ``scheme`` empty: none."""
+
+    scheme: str = ""
+    # Sent to the service, never rendered: the page's input is always empty (see the module).
+    secret: str = field(default="", repr=False)
+    tolerance_s: str = ""
+    # The ``hmac`` recipe (sent for that scheme only: the inputs are hidden for the others).
+    header: str = ""
+    algorithm: str = ""
+    encoding: str = ""
+    prefix: str = ""
+    signed: str = ""
+    timestamp_header: str = ""
+
+
+@dataclass
+class DedupDraft:
+    """The idempotency-key setting as typed; ``on`` false: none."""
+
+    on: bool = False
+    header: str = ""
+    pointer: str = ""
+    envelope: bool = False
+    window_s: str = ""
+
+
+@dataclass
 class Draft:
     """Everything the builder's form holds."""
 
@@ -88,6 +138,8 @@ class Draft:
     replication_factor: str = ""
     on_delete: str = "delete"
     envelope: str = ""
+    verify: VerifyDraft = field(default_factory=VerifyDraft)
+    dedup: DedupDraft = field(default_factory=DedupDraft)
     # "Start from an example": the pasted records and how to read them.
     example: str = ""
     example_format: str = "auto"
@@ -121,6 +173,19 @@ def draft_from_form(items: Iterable[tuple[str, str]]) -> Draft:
         replication_factor=values.get("replication_factor", ""),
         on_delete=values.get("on_delete", "delete"),
         envelope=values.get("envelope", ""),
+        verify=VerifyDraft(
+            scheme=values.get("verify.scheme", ""),
+            secret=values.get("verify.secrets[0]", ""),
+            tolerance_s=values.get("verify.tolerance_s", ""),
+            **{name: values.get(f"verify.{name}", "") for name in _RECIPE},
+        ),
+        dedup=DedupDraft(
+            on="dedup" in values,
+            header=values.get("dedup.header", ""),
+            pointer=values.get("dedup.pointer", ""),
+            envelope="dedup.envelope" in values,
+            window_s=values.get("dedup.window_s", ""),
+        ),
         example=values.get("example", ""),
         example_format=values.get("example_format", "auto"),
     )
@@ -239,16 +304,50 @@ def create_body(draft: Draft) -> dict[str, Any]:
     ):
         if text.strip():
             body[name] = _number(text)
+    if draft.verify.scheme:
+        body["verify"] = verify_body(draft.verify)
+    body["dedup"] = dedup_body(draft.dedup)
+    return body
+
+
+def verify_body(verify: VerifyDraft) -> dict[str, Any]:
+    """``verify`` with the one secret typed (an empty one too: the API names its place)."""
+    body: dict[str, Any] = {"scheme": verify.scheme, "secrets": [verify.secret]}
+    if verify.tolerance_s.strip():
+        body["tolerance_s"] = _number(verify.tolerance_s)
+    if verify.scheme == "hmac":
+        for name in _RECIPE:
+            # The prefix is the one recipe input whose blanks could matter: kept as typed.
+            text = getattr(verify, name)
+            if text.strip():
+                body[name] = text if name == "prefix" else text.strip()
+    return body
+
+
+def dedup_body(dedup: DedupDraft) -> dict[str, Any] | None:
+    """``dedup``, or None when off; inputs left empty are left out, so the presets apply."""
+    if not dedup.on:
+        return None
+    body: dict[str, Any] = {}
+    for name in ("header", "pointer"):
+        if text := getattr(dedup, name).strip():
+            body[name] = text
+    if dedup.envelope:
+        body["envelope"] = True
+    if dedup.window_s.strip():
+        body["window_s"] = _number(dedup.window_s)
     return body
 
 
 def changes_body(draft: Draft) -> dict[str, Any]:
     """The ``PATCH`` body the edit form holds: what the builder shows, the topic's layout and
-    the signature setting left as they are; an empty rate limit clears it."""
+    the signature setting left as they are; an empty rate limit clears it, dedup off removes it."""
     body = create_body(draft)
     # Shown, not changeable (the topic exists); the edit form's inputs are disabled, so not posted.
     body.pop("partitions", None)
     body.pop("replication_factor", None)
+    # Its secrets are the connector page's to add and retire; the edit form has no such inputs.
+    body.pop("verify", None)
     body.setdefault("rate_limit_per_s", None)
     return body
 
@@ -321,6 +420,20 @@ def draft_of(connector: Connector) -> Draft:
         replication_factor=str(connector.replication_factor),
         on_delete=connector.on_delete,
         envelope=connector.envelope or "",
+        verify=VerifyDraft(scheme=connector.verify.scheme if connector.verify else ""),
+        dedup=_dedup_draft(connector.dedup),
+    )
+
+
+def _dedup_draft(dedup: Dedup | None) -> DedupDraft:
+    if dedup is None:
+        return DedupDraft()
+    return DedupDraft(
+        on=True,
+        header=dedup.header or "",
+        pointer=dedup.pointer or "",
+        envelope=dedup.envelope,
+        window_s=str(dedup.window_s),
     )
 
 
@@ -329,7 +442,8 @@ def draft_of(connector: Connector) -> Draft:
 
 def anchors_of(rows: list[Row]) -> set[str]:
     """Every path the builder shows a problem beside: the settings, the rows and their inputs."""
-    anchors = {*SETTING_INPUTS, FIELDS_ANCHOR, EXAMPLE_ANCHOR, SUMMARY_ANCHOR}
+    anchors = {*SETTING_INPUTS, *VERIFY_INPUTS, *DEDUP_INPUTS}
+    anchors.update((FIELDS_ANCHOR, EXAMPLE_ANCHOR, SUMMARY_ANCHOR))
 
     def visit(level: list[Row], prefix: tuple[int, ...]) -> None:
         for index, row in enumerate(level):
@@ -345,7 +459,7 @@ def place_problems(problems: Iterable[Problem], anchors: set[str]) -> dict[str, 
     """Each problem's reason under the nearest path the page shows it beside.
 
     ``fields[0].symbols[2]`` goes beside ``fields[0].symbols``; a path the page has no input for
-    (``verify.secrets``) goes to the top of the form, with its path, so no reason is lost.
+    goes to the top of the form, with its path, so no reason is lost.
     """
     placed: dict[str, list[str]] = {}
     for problem in problems:

@@ -25,7 +25,9 @@ from litestar.response import Redirect, Template
 from inlet.codec.field_inference import FieldNote, infer_fields
 from inlet.errors import InletError
 from inlet.model.connectors import Connector, Envelope
+from inlet.model.dedup import PRESETS
 from inlet.model.fields import FieldType, ItemType
+from inlet.model.verify import Scheme
 from registry._http_errors import status_of
 from registry.connector_service import ConnectorService
 from registry.console.builder_form import (
@@ -52,8 +54,23 @@ _CONTEXT: Final = {
     "field_types": get_args(FieldType),
     "item_types": get_args(ItemType),
     "envelopes": get_args(Envelope),
+    "schemes": get_args(Scheme),
+    "dedup_presets": PRESETS,
     "empty_row": Row(),
 }
+# Advanced opens by itself when a problem is shown in it (or a secret must be typed again).
+_ADVANCED: Final = (
+    "key_field",
+    "rate_limit_per_s",
+    "partitions",
+    "replication_factor",
+    "on_delete",
+    "envelope",
+    "atomic",
+    "reject_unknown_fields",
+    "verify",
+    "dedup",
+)
 
 
 def connector_page(connector_id: str) -> str:
@@ -204,9 +221,15 @@ def _builder(
             "refused": refused,
             "notes": notes or [],
             "notice": notice,
+            "advanced_open": _advanced_open(draft, errors),
         },
         status_code=_status(refused),
     )
+
+
+def _advanced_open(draft: Draft, errors: dict[str, list[str]]) -> bool:
+    at_advanced = any(path.split(".", 1)[0] in _ADVANCED for path in errors)
+    return at_advanced or bool(draft.verify.secret)
 
 
 def _duplicate_page(source: Connector, name: str, *, refused: InletError | None = None) -> Template:

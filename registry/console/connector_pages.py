@@ -14,6 +14,16 @@ connector's page takes it out of the session, so a reload, the Back button (``Ca
 no-store`` on every answer) or any other page show the URL masked. It is never in a console URL,
 and never logged (no URL holds it, and the session cookie is encrypted).
 
+**Webhook settings** (issue #13): the page shows the signature scheme, its secrets by fingerprint
+(never a secret: the service keeps none but sealed), the tolerance, the dedup key and window, and
+the envelope. Adding a secret (``…/verify/secrets``, a password input) and retiring one
+(``…/verify/secrets/{fingerprint}/retire``; a form cannot send DELETE) are the API's
+``add_secret`` / ``retire_secret``; a connector without ``verify`` gets the builder's scheme form
+(``…/verify``, the API's PATCH of ``verify``). A secret typed here is never rendered back: after a
+refusal its input is empty, as in the builder. After a change the page says which fingerprint was
+added or retired (a query parameter, shown only when it names one of the connector's secrets, or
+was one: it names a fingerprint, never a secret).
+
 Choices where the issue is silent: the live part polls every 750 ms rather than holding a
 server-sent-events stream open (each poll is one cheap read of this instance's folds; no
 connection per open tab to drain when the server stops, and it works through any proxy). Rotate
@@ -26,25 +36,43 @@ says when more remain.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable
-from typing import Annotated, Any, Literal, NamedTuple
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar, get_args
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from inlet.errors import InletError, SubjectNotFound
+from inlet.errors import InletError, InvalidConnector, Problem, SubjectNotFound
 from inlet.model.connectors import Connector, TopicPolicy
 from inlet.model.schemas import SchemaVersion
+from inlet.model.verify import Scheme, fingerprint
 from inlet.problems import problem_body
 
 # As a module: the error table imports the console's session, whose package lists this module.
 from registry._http_errors import status_of
-from registry.connector_service import MAX_GRACE_PERIOD_S, ConnectorService
-from registry.console.connector_view import Live, deleted_with, live, progress_text
+from registry.connector_api import SecretRequest
+from registry.connector_service import MAX_GRACE_PERIOD_S, ConnectorChanges, ConnectorService
+from registry.console.builder_form import (
+    VERIFY_INPUTS,
+    Draft,
+    draft_from_form,
+    place_problems,
+    verify_body,
+)
+from registry.console.connector_view import (
+    Live,
+    deleted_with,
+    live,
+    progress_text,
+    webhook_settings,
+)
 from registry.console.ingest_examples import curl_examples
 from registry.console.issued_token import hand_over, take_over
 from registry.replay import DEFAULT_LIMIT, RejectedReplayer
@@ -62,6 +90,8 @@ GRACE_PERIODS = [
 URL_PLACEHOLDER = '"$INGEST_URL"'
 
 _AnyRequest = Request[Any, Any, Any]
+_T = TypeVar("_T")
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
 class RotateForm(msgspec.Struct, frozen=True):
@@ -74,6 +104,17 @@ class DeleteForm(msgspec.Struct, frozen=True):
 
 class ReplayForm(msgspec.Struct, frozen=True):
     dry_run: Literal["true", "false"] = "true"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """What the webhook settings section says after one of its forms: a notice, or a refusal
+    with its problems beside the inputs (``verify.scheme``, ``secret``)."""
+
+    notice: str | None = None
+    refusal: Refusal | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    draft: Draft = field(default_factory=Draft)  # the scheme form as posted (its secret unshown)
 
 
 class Refusal(NamedTuple):
@@ -94,16 +135,105 @@ class ConnectorPages(Controller):
     async def page(
         self,
         request: _AnyRequest,
+        *,
         connector_id: FromPath[str],
         connector_service: NamedDependency[ConnectorService],
         sample_service: NamedDependency[SampleService],
         schema_registry: NamedDependency[SchemaRegistry],
+        secret_added: FromQuery[str | None] = None,
+        secret_retired: FromQuery[str | None] = None,
     ) -> Template:
         connector = await connector_service.get(connector_id)
         token = take_over(request.session, connector.id)
+        webhook = Webhook(notice=_secret_notice(connector, secret_added, secret_retired))
         return await _page(
-            connector, connector_service, sample_service, schema_registry, token=token
+            connector,
+            connector_service,
+            sample_service,
+            schema_registry,
+            token=token,
+            webhook=webhook,
         )
+
+    @post("/verify/secrets")
+    async def add_secret(
+        self,
+        request: _AnyRequest,
+        connector_id: FromPath[str],
+        connector_service: NamedDependency[ConnectorService],
+        sample_service: NamedDependency[SampleService],
+        schema_registry: NamedDependency[SchemaRegistry],
+    ) -> Redirect | Template:
+        form = await request.form()
+        secret = str(form.get("secret", ""))
+        try:
+            # Decoded as the API decodes its body (an empty secret is refused there, too).
+            request_body = _decoded({"secret": secret}, SecretRequest)
+            await connector_service.add_secret(connector_id, request_body.secret)
+        except InletError as exc:
+            connector = await connector_service.get(connector_id)
+            return await _page(
+                connector,
+                connector_service,
+                sample_service,
+                schema_registry,
+                webhook=_webhook_refusal(exc),
+            )
+        return _to_webhook_settings(connector_id, secret_added=fingerprint(secret))
+
+    @post("/verify/secrets/{fingerprint:str}/retire")
+    async def retire_secret(
+        self,
+        connector_id: FromPath[str],
+        fingerprint: FromPath[str],
+        connector_service: NamedDependency[ConnectorService],
+        sample_service: NamedDependency[SampleService],
+        schema_registry: NamedDependency[SchemaRegistry],
+    ) -> Redirect | Template:
+        try:
+            await connector_service.retire_secret(connector_id, fingerprint)
+        except InletError as exc:
+            connector = await connector_service.get(connector_id)
+            return await _page(
+                connector,
+                connector_service,
+                sample_service,
+                schema_registry,
+                webhook=_webhook_refusal(exc),
+            )
+        return _to_webhook_settings(connector_id, secret_retired=fingerprint)
+
+    @post("/verify")
+    async def set_verify(
+        self,
+        request: _AnyRequest,
+        connector_id: FromPath[str],
+        connector_service: NamedDependency[ConnectorService],
+        sample_service: NamedDependency[SampleService],
+        schema_registry: NamedDependency[SchemaRegistry],
+    ) -> Redirect | Template:
+        """Signature verification for a connector without it: the builder's inputs, the API's
+        ``PATCH`` of ``verify``."""
+        form = await request.form()
+        posted = draft_from_form(form.multi_items())
+        verify = posted.verify
+        try:
+            if not verify.scheme:
+                reason = "choose the scheme the sender signs with"
+                problems = [Problem(field="verify.scheme", reason=reason)]
+                raise InvalidConnector("invalid verify setting", problems=problems)
+            changes = _decoded({"verify": verify_body(verify)}, ConnectorChanges)
+            await connector_service.update(connector_id, changes)
+        except InletError as exc:
+            connector = await connector_service.get(connector_id)
+            return await _page(
+                connector,
+                connector_service,
+                sample_service,
+                schema_registry,
+                webhook=_webhook_refusal(exc, draft=posted),
+            )
+        return _to_webhook_settings(connector_id, secret_added=fingerprint(verify.secret))
 
     @get("/live")
     async def live(
@@ -212,21 +342,34 @@ async def _page(
     *,
     token: str | None = None,
     refusal: Refusal | None = None,
+    webhook: Webhook | None = None,
 ) -> Template:
     state = await _live(connector, sample_service)
     url = connector_service.ingest_url(token)
+    webhook = webhook or Webhook()
+    examples = curl_examples(
+        connector.fields,
+        url if token else URL_PLACEHOLDER,
+        verify=connector.verify,
+        dedup=connector.dedup,
+    )
     context = {
         "connector": connector,
         "live": state,
         "progress_text": progress_text(state.count, state.required),
         "ingest_url": url,
         "token_shown": token is not None,
-        "curl_examples": curl_examples(connector.fields, url if token else URL_PLACEHOLDER),
+        "curl_examples": examples,
+        "webhook_settings": webhook_settings(connector),
+        "webhook": webhook,
+        "webhook_draft": webhook.draft,
+        "schemes": get_args(Scheme),
         "grace_periods": GRACE_PERIODS,
         "versions": await _versions(schema_registry, connector),
         "refusal": refusal,
     }
-    status = 200 if refusal is None else refusal.status
+    refused = refusal or webhook.refusal
+    status = 200 if refused is None else refused.status
     return Template("connector/page.html", context=context, status_code=status)
 
 
@@ -285,3 +428,44 @@ def _refusal(exc: InletError) -> Refusal:
 
 def _page_path(connector_id: str) -> str:
     return f"/console/connectors/{connector_id}"
+
+
+def _to_webhook_settings(connector_id: str, **query: str) -> Redirect:
+    """Back to the page's webhook settings (303: a reload does not post again)."""
+    return Redirect(
+        f"{_page_path(connector_id)}?{urlencode(query)}#webhook-heading", status_code=303
+    )
+
+
+def _secret_notice(connector: Connector, added: str | None, retired: str | None) -> str | None:
+    """What the last change did; only for fingerprints it can have been (a crafted link says
+    nothing the connector does not show)."""
+    held = {s.fingerprint for s in connector.verify.secrets} if connector.verify else set()
+    if added is not None and added in held:
+        return f"Secret {added} added: requests signed with it verify now."
+    if retired is not None and retired not in held and _FINGERPRINT.fullmatch(retired):
+        return f"Secret {retired} retired: requests signed with it are refused."
+    return None
+
+
+def _webhook_refusal(exc: InletError, *, draft: Draft | None = None) -> Webhook:
+    """The section after a refusal: ``draft`` (the scheme form) comes back as typed, its secret
+    input empty; the add-secret form's input is always empty."""
+    anchors = {*VERIFY_INPUTS, "secret", "fingerprint", ""}
+    errors = place_problems(exc.problems, anchors)
+    errors["secret_again"] = ["Enter the secret again: a secret is never sent back."]
+    return Webhook(refusal=_refusal(exc), errors=errors, draft=draft or Draft())
+
+
+def _decoded(body: dict[str, Any], into: type[_T]) -> _T:
+    """``body`` decoded as the API decodes it; its refusal names the field."""
+    try:
+        return msgspec.convert(body, into)
+    except msgspec.ValidationError as exc:
+        problem = Problem(field=_problem_path(str(exc)), reason=str(exc).split(" - at ")[0])
+        raise InvalidConnector("invalid connector", problems=[problem]) from exc
+
+
+def _problem_path(message: str) -> str:
+    _, _, at = message.partition(" - at `$")
+    return at.rstrip("`").lstrip(".")

@@ -12,7 +12,9 @@ from typing import Any
 import msgspec
 
 from inlet.model.connectors import Connector, Status, TopicPolicy
+from inlet.model.dedup import Dedup
 from inlet.model.samples import RejectedSample, SampleRecord
+from inlet.model.verify import Verify
 from registry.sample_service import Progress, RejectedPage, SamplePage
 
 _encoder = msgspec.json.Encoder()
@@ -102,3 +104,77 @@ def deleted_with(connector: Connector, policy: TopicPolicy) -> list[str]:
         f"topic {connector.rejected_topic}",
         f"subject {connector.subject} (soft-deleted: schema ids in copied data still resolve)",
     ]
+
+
+# --- The webhook settings section: what the connector checks, remembers and unwraps. ---
+
+
+class SecretRow(msgspec.Struct, frozen=True):
+    fingerprint: str  # never the secret: only what names it
+    added_at: str
+
+
+class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True):
+    scheme: str | None  # None: requests are not signature-checked
+    tolerance: str  # "" when the scheme signs no timestamp
+    recipe: list[tuple[str, str]]  # the hmac recipe, as (what, value)
+    secrets: list[SecretRow]
+    dedup_source: str  # "" when retried deliveries are written again
+    dedup_window: str
+    envelope: str | None
+
+
+def webhook_settings(connector: Connector) -> WebhookSettings:
+    verify, dedup = connector.verify, connector.dedup
+    return WebhookSettings(
+        scheme=None if verify is None else verify.scheme,
+        tolerance=_tolerance(verify),
+        recipe=[] if verify is None else _recipe(verify),
+        secrets=[]
+        if verify is None
+        else [SecretRow(s.fingerprint, s.added_at.isoformat()) for s in verify.secrets],
+        dedup_source="" if dedup is None else dedup_source(dedup),
+        dedup_window="" if dedup is None else duration(dedup.window_s),
+        envelope=connector.envelope,
+    )
+
+
+def dedup_source(dedup: Dedup) -> str:
+    sources = []
+    if dedup.header is not None:
+        sources.append(f"the request's {dedup.header} header")
+    if dedup.pointer is not None:
+        sources.append(f"each record's {dedup.pointer}")
+    if dedup.envelope:
+        sources.append("the envelope's ids")
+    return " and ".join(sources)
+
+
+def duration(seconds: int) -> str:
+    """``86400`` → ``86400 s (1 day)``: the number the API takes, and what it means."""
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{seconds} s ({count} {unit}{'' if count == 1 else 's'})"
+    return f"{seconds} s"
+
+
+def _tolerance(verify: Verify | None) -> str:
+    if verify is None or not verify.timestamped:
+        return ""
+    return duration(verify.tolerance_s)
+
+
+def _recipe(verify: Verify) -> list[tuple[str, str]]:
+    if verify.scheme != "hmac":
+        return []
+    recipe = [
+        ("header", verify.header or ""),
+        ("algorithm", verify.algorithm),
+        ("encoding", verify.encoding),
+        ("prefix", verify.prefix or "(none)"),
+        ("signed", verify.signed),
+    ]
+    if verify.timestamp_header:
+        recipe.append(("timestamp header", verify.timestamp_header))
+    return recipe

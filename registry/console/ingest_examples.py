@@ -9,6 +9,13 @@ Values per type follow the README's examples: decimals as strings with exactly `
 (never rounded, so never a float), datetimes RFC 3339 with an offset, times without one. A
 nullable field still gets a value: the example shows what the field holds, and null is always
 allowed there. In CSV, array and object cells are JSON text, as the ingest URL reads them.
+
+For a connector that verifies signatures, one more command signs the JSON body as its scheme's
+senders do (``openssl`` in POSIX shell, the secret from ``$WEBHOOK_SECRET``, which the page never
+shows: only the person who gave it has it); the unsigned ones are then refused (401), and the page
+says so. For a connector with a ``dedup`` header, every command sends that header with a value
+unique per run (``delivery-<seconds>-$RANDOM``), so a pasted command is written, and the same
+command pasted with the same value would be answered ``"duplicate": true``.
 """
 
 from __future__ import annotations
@@ -20,10 +27,17 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from inlet.model.dedup import Dedup
 from inlet.model.fields import FieldSpec
+from inlet.model.verify import Verify
 
 # Records per example: two show that records differ (a key field's values, for one).
 EXAMPLE_RECORDS = 2
+# The shell variable the signed example reads the signing secret from.
+SECRET_VARIABLE = "WEBHOOK_SECRET"  # noqa: S105 - the variable's name, not a secret
+# A delivery id unique per run of a command (bash, zsh and dash's $RANDOM is empty but the
+# seconds still differ).
+UNIQUE_VALUE = "delivery-$(date +%s)-$RANDOM"
 _encoder = msgspec.json.Encoder()
 
 
@@ -60,29 +74,101 @@ def csv_body(fields: list[FieldSpec], records: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def curl_examples(fields: list[FieldSpec], url: str) -> list[CurlExample]:
+def curl_examples(
+    fields: list[FieldSpec],
+    url: str,
+    *,
+    verify: Verify | None = None,
+    dedup: Dedup | None = None,
+) -> list[CurlExample]:
     """The three commands, for ``url``: the ingest URL itself, or a shell word such as
-    ``"$INGEST_URL"`` (passed through unquoted when it starts with ``"$``)."""
+    ``"$INGEST_URL"`` (passed through unquoted when it starts with ``"$``); a signed one first
+    when the connector verifies signatures."""
     records = example_records(fields)
+    key_header = dedup.header if dedup is not None else None
     bodies = [
         ("JSON", "application/json", json_body(records)),
         ("NDJSON", "application/x-ndjson", ndjson_body(records)),
         ("CSV", "text/csv", csv_body(fields, records)),
     ]
-    return [
-        CurlExample(label, content_type, curl_command(url, content_type, body))
+    examples = [
+        CurlExample(label, content_type, curl_command(url, content_type, body, key_header))
         for label, content_type, body in bodies
     ]
+    if verify is not None:
+        command = signed_command(verify, url, json_body(records), key_header)
+        examples.insert(0, CurlExample("Signed", "application/json", command))
+    return examples
 
 
-def curl_command(url: str, content_type: str, body: str) -> str:
+def curl_command(url: str, content_type: str, body: str, key_header: str | None = None) -> str:
     """A copy-pasteable POSIX shell command; ``--data-binary`` keeps NDJSON's and CSV's newlines."""
+    headers = [shlex.quote("Content-Type: " + content_type)]
+    if key_header is not None:
+        headers.append(_unique(key_header))
+    return _curl(url, headers, shlex.quote(body))
+
+
+def signed_command(verify: Verify, url: str, body: str, key_header: str | None = None) -> str:
+    """Shell lines that sign ``body`` as ``verify``'s scheme does, then send it with curl."""
+    secret = f'"${SECRET_VARIABLE}"'
+    hmac_of = f"openssl dgst -{verify.algorithm} -hmac {secret}"
+    hex_digest = f"{hmac_of} | sed 's/^.*= //'"  # "HMAC-SHA2-256(stdin)= <hex>" (OpenSSL 1 and 3)
+    b64_digest = f"{hmac_of} -binary | base64 | tr -d '\\n'"
+    lines = [f"BODY={shlex.quote(body)}"]
+    headers = [shlex.quote("Content-Type: application/json")]
+    if verify.scheme == "standard-webhooks":
+        # The id is the delivery's: unique per run, and the dedup preset's key.
+        lines += [
+            'ID="msg_$(date +%s)$RANDOM"',
+            "TS=$(date +%s)",
+            f"KEY=$(printf '%s' \"${{{SECRET_VARIABLE}#whsec_}}\" | base64 -d"
+            " | od -An -vtx1 | tr -d ' \\n')",
+            "SIG=$(printf '%s' \"$ID.$TS.$BODY\" | openssl dgst -sha256 -mac HMAC "
+            "-macopt \"hexkey:$KEY\" -binary | base64 | tr -d '\\n')",
+        ]
+        headers += ['"webhook-id: $ID"', '"webhook-timestamp: $TS"', '"webhook-signature: v1,$SIG"']
+        if key_header == "webhook-id":
+            key_header = None
+    elif verify.scheme == "stripe":
+        lines += ["TS=$(date +%s)", f"SIG=$(printf '%s' \"$TS.$BODY\" | {hex_digest})"]
+        headers.append('"Stripe-Signature: t=$TS,v1=$SIG"')
+    elif verify.scheme == "github":
+        lines.append(f"SIG=$(printf '%s' \"$BODY\" | {hex_digest})")
+        headers.append('"X-Hub-Signature-256: sha256=$SIG"')
+    elif verify.scheme == "shopify":
+        lines.append(f"SIG=$(printf '%s' \"$BODY\" | {b64_digest})")
+        headers.append('"X-Shopify-Hmac-Sha256: $SIG"')
+    elif verify.scheme == "slack":
+        lines += ["TS=$(date +%s)", f"SIG=$(printf '%s' \"v0:$TS:$BODY\" | {hex_digest})"]
+        headers += ['"X-Slack-Request-Timestamp: $TS"', '"X-Slack-Signature: v0=$SIG"']
+    else:  # hmac: the connector's own recipe
+        digest = b64_digest if verify.encoding == "base64" else hex_digest
+        signed = '"$BODY"'
+        if verify.signed == "timestamp.body" and verify.timestamp_header:
+            lines.append("TS=$(date +%s)")
+            signed = '"$TS.$BODY"'
+            headers.append(shlex.quote(verify.timestamp_header + ": ") + '"$TS"')
+        lines.append(f"SIG=$(printf '%s' {signed} | {digest})")
+        headers.append(shlex.quote(f"{verify.header}: {verify.prefix}") + '"$SIG"')
+    if key_header is not None:
+        headers.append(_unique(key_header))
+    return "\n".join([*lines, _curl(url, headers, '"$BODY"')])
+
+
+def _curl(url: str, headers: list[str], data: str) -> str:
     target = url if url.startswith('"$') else shlex.quote(url)
-    return (
-        f"curl -sS -X POST {target} \\\n"
-        f"  -H {shlex.quote('Content-Type: ' + content_type)} \\\n"
-        f"  --data-binary {shlex.quote(body)}"
-    )
+    parts = [
+        f"curl -sS -X POST {target}",
+        *(f"  -H {h}" for h in headers),
+        f"  --data-binary {data}",
+    ]
+    return " \\\n".join(parts)
+
+
+def _unique(header: str) -> str:
+    """``-H`` for ``header`` with a value unique per run (header names need no quoting)."""
+    return f'"{header}: {UNIQUE_VALUE}"'
 
 
 def _value(spec: FieldSpec, n: int) -> Any:

@@ -4,7 +4,18 @@ Signing in exchanges the admin token (checked as the API checks it, ``inlet.toke
 a session: Litestar's client-side session, an AES-GCM sealed cookie (so it is signed too),
 ``HttpOnly``, ``SameSite=Strict``, ``Secure`` when the console is served over https. It lasts
 ``INLET_CONSOLE_SESSION_HOURS`` from the sign-in, not renewed by use (the cookie's own expiry is
-the same, and the sign-in time is checked too: Litestar re-seals the cookie on every answer).
+the same, and the sign-in time is checked too).
+
+**Only an answer that changed the session sets its cookie.** Litestar's session middleware re-seals
+the whole session into a new cookie on every answer, whatever the handler did; with a cookie that
+holds a one-time value (``issued_token.py``: a new ingest token, taken out on its page's first
+render), an answer that merely read the session could put back a value another request had just
+taken out: a poll in flight (``…/live``, ``/console/pipelines/status``, from this tab or another)
+while Rotate's redirect renders the token, whose answer lands last. ``_ChangedOnly`` compares the
+session as the handler leaves it with the session as it came in, and leaves the browser's cookie
+alone when they are the same; so the live and status endpoints, and every page that only reads the
+session, never write it. (Two requests that both change the session at once still race, as any
+cookie does: the last answer wins. The console has none that a script sends.)
 
 The cookie's key is derived from the sealing key (``INLET_SECRET_KEY``, ``SecretBox.derive_key``)
 and the admin token's hash: the same in every registry process and across restarts, so a session
@@ -18,11 +29,12 @@ forge and needs none, so the middleware is on the console's routes only (``route
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import msgspec
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
@@ -30,7 +42,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.middleware.session import SessionMiddleware
 from litestar.middleware.session.client_side import ClientSideSessionBackend, CookieBackendConfig
-from litestar.types import ASGIApp
+from litestar.types import ASGIApp, Message
 
 from inlet.sealing import SecretBox
 from registry.errors import SignInRequired
@@ -43,6 +55,8 @@ CSRF_HEADER = "x-csrf-token"
 # A handler with this in its ``opt`` is served without a session (the sign-in page).
 PUBLIC = "console_public"
 _SIGNED_IN_AT = "signed_in_at"
+_encoder = msgspec.json.Encoder()
+_EMPTY = _encoder.encode({})
 
 
 @dataclass(frozen=True)
@@ -76,9 +90,38 @@ def session_middleware(keys: ConsoleKeys, hours: int) -> Callable[[ASGIApp], ASG
     # A function, not Litestar's DefineMiddleware: routers deep-copy those, and an AES key
     # object cannot be copied.
     def session(app: ASGIApp) -> ASGIApp:
-        return SessionMiddleware(app, backend=ClientSideSessionBackend(config))
+        return _ChangedOnly(app, backend=ClientSideSessionBackend(config))
 
     return session
+
+
+def _snapshot(session: object) -> bytes:
+    """The session as bytes, to tell whether a handler changed it (cleared counts as empty)."""
+    return _encoder.encode(session if isinstance(session, dict) else {})
+
+
+class _ChangedOnly(SessionMiddleware[ClientSideSessionBackend]):
+    """Litestar's session middleware, setting the cookie only when the session changed."""
+
+    def create_send_wrapper(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> Callable[[Message], Awaitable[None]]:
+        # Called after the session is loaded, before the handler runs.
+        before: bytes | None = _snapshot(connection.scope.get("session"))
+        if before == _EMPTY and self.backend.get_cookie_keys(connection):
+            before = None  # a cookie that opens to nothing (expired, another key): cleared
+        store = super().create_send_wrapper(connection)
+
+        async def send(message: Message) -> None:
+            unchanged = before is not None and (
+                _snapshot(connection.scope.get("session")) == before
+            )
+            if message["type"] == "http.response.start" and unchanged:
+                await connection.send(message)
+                return
+            await store(message)
+
+        return send
 
 
 def csrf_middleware(keys: ConsoleKeys) -> Callable[[ASGIApp], ASGIApp]:

@@ -9,7 +9,9 @@ import pytest
 
 from inlet.errors import InvalidConnector, Problem
 from inlet.model.connectors import Connector
+from inlet.model.dedup import Dedup, DedupRequest
 from inlet.model.fields import FieldSpec
+from inlet.model.verify import StoredSecret, Verify
 from registry.console.builder_form import (
     Draft,
     Row,
@@ -218,7 +220,9 @@ def test_problems_go_beside_the_input_their_path_names() -> None:
         Problem(field="fields[2].fields", reason="at least one field is required"),
         Problem(field="fields[0].precision", reason="only allowed on decimal fields"),
         Problem(field="fields", reason="incompatible"),
-        Problem(field="verify.secrets", reason="required"),
+        Problem(field="verify.secrets[0]", reason="must be the endpoint's signing secret"),
+        Problem(field="dedup.pointer", reason="not a JSON Pointer"),
+        Problem(field="token", reason="no input for it"),
     ]
 
     placed = place_problems(problems, anchors_of(rows))
@@ -229,7 +233,9 @@ def test_problems_go_beside_the_input_their_path_names() -> None:
         "fields[2].fields": ["at least one field is required"],
         "fields[0].precision": ["only allowed on decimal fields"],
         "fields": ["incompatible"],
-        "": ["verify.secrets: required"],
+        "verify.secrets[0]": ["must be the endpoint's signing secret"],
+        "dedup.pointer": ["not a JSON Pointer"],
+        "": ["token: no input for it"],
     }
 
 
@@ -266,3 +272,124 @@ def test_an_issued_token_is_taken_once() -> None:
     assert take_over(session, "con_1") is None
     assert take_over(session, "con_2") == "inlet_ingest_b"
     assert session == {}
+
+
+def test_a_signature_scheme_and_its_one_secret_go_into_the_create_body() -> None:
+    form = [
+        ("name", "hooks"),
+        ("fields[0].name", "id"),
+        ("verify.scheme", "stripe"),
+        ("verify.secrets[0]", "whsec_abc"),
+        ("verify.tolerance_s", "600"),
+        # A recipe typed for hmac, then another scheme chosen: hidden, so not sent.
+        ("verify.header", "X-Sig"),
+    ]
+
+    new = new_connector(draft_from_form(form))
+
+    assert new.verify is not None
+    assert (new.verify.scheme, new.verify.secrets, new.verify.tolerance_s) == (
+        "stripe",
+        ["whsec_abc"],
+        600,
+    )
+    assert new.verify.header is None
+
+
+def test_the_hmac_recipe_is_sent_for_hmac() -> None:
+    form = [
+        ("name", "hooks"),
+        ("verify.scheme", "hmac"),
+        ("verify.secrets[0]", "s3cret"),
+        ("verify.header", " X-Sig "),
+        ("verify.algorithm", "sha512"),
+        ("verify.encoding", "base64"),
+        ("verify.prefix", "sha512="),
+        ("verify.signed", "body"),
+        ("verify.timestamp_header", ""),
+    ]
+
+    body = create_body(draft_from_form(form))
+
+    assert body["verify"] == {
+        "scheme": "hmac",
+        "secrets": ["s3cret"],
+        "header": "X-Sig",
+        "algorithm": "sha512",
+        "encoding": "base64",
+        "prefix": "sha512=",
+        "signed": "body",
+    }
+
+
+def test_no_scheme_no_verify_and_an_empty_secret_is_the_decoders_to_name() -> None:
+    assert "verify" not in create_body(draft_from_form([("name", "a")]))
+    with pytest.raises(InvalidConnector) as refused:
+        new_connector(draft_from_form([("name", "a"), ("verify.scheme", "github")]))
+    assert [p.field for p in refused.value.problems] == ["verify.secrets[0]"]
+
+
+def test_dedup_is_sent_when_on_with_what_was_typed_and_presets_for_the_rest() -> None:
+    off = [("name", "a"), ("dedup.header", "Idempotency-Key")]
+    assert create_body(draft_from_form(off))["dedup"] is None
+
+    preset = create_body(draft_from_form([("name", "a"), ("dedup", "on"), ("dedup.pointer", " ")]))
+    assert preset["dedup"] == {}
+
+    typed = [
+        ("dedup", "on"),
+        ("dedup.header", "Idempotency-Key"),
+        ("dedup.pointer", "/id"),
+        ("dedup.envelope", "on"),
+        ("dedup.window_s", "3600"),
+    ]
+    new = new_connector(draft_from_form([("name", "a"), *typed]))
+    assert new.dedup == DedupRequest(
+        header="Idempotency-Key", pointer="/id", envelope=True, window_s=3600
+    )
+
+
+def test_a_window_that_is_no_number_is_refused_beside_its_input() -> None:
+    with pytest.raises(InvalidConnector) as refused:
+        new_connector(draft_from_form([("name", "a"), ("dedup", "on"), ("dedup.window_s", "x")]))
+    placed = place_problems(refused.value.problems, anchors_of([]))
+    assert list(placed) == ["dedup.window_s"]
+
+
+def test_an_edit_keeps_verify_and_shows_dedup_as_stored() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    secret = StoredSecret(sealed="x", fingerprint="f" * 16, added_at=now)
+    connector = Connector(
+        id="con_1",
+        name="orders",
+        fields=[FieldSpec(name="id", type="string")],
+        topic="t",
+        rejected_topic="r",
+        subject="s",
+        record_name="orders",
+        schema_id=1,
+        schema_version=1,
+        token_hash="h",
+        partitions=1,
+        replication_factor=1,
+        verify=Verify(scheme="stripe", secrets=[secret]),
+        dedup=Dedup(pointer="/id", window_s=600),
+        created_at=now,
+        updated_at=now,
+    )
+
+    draft = draft_of(connector)
+    body = changes_body(draft_from_form([*_form(draft), *_dedup_form(draft)]))
+
+    assert draft.verify.scheme == "stripe"
+    assert "verify" not in body
+    assert body["dedup"] == {"pointer": "/id", "window_s": 600}
+    assert changes_body(draft_from_form(_form(draft)))["dedup"] is None  # unchecked: removed
+
+
+def _dedup_form(draft: Draft) -> list[tuple[str, str]]:
+    items = [("dedup.header", draft.dedup.header), ("dedup.pointer", draft.dedup.pointer)]
+    items.append(("dedup.window_s", draft.dedup.window_s))
+    items += [("dedup", "on")] if draft.dedup.on else []
+    items += [("dedup.envelope", "on")] if draft.dedup.envelope else []
+    return items

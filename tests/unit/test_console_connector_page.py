@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
+from registry.console.session import SESSION_COOKIE
 from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
 
 HTML = {"Accept": "text/html"}
@@ -115,3 +117,46 @@ def test_a_form_without_the_csrf_token_is_refused(client: Client) -> None:
     connector = _connector(client)
     forged = client.post(f"/console/connectors/{connector['id']}/save", headers=HTML)
     assert forged.status_code == 403
+
+
+def _session_cookies_set(answer: httpx.Response) -> list[str]:
+    return [c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)]
+
+
+def test_a_poll_in_flight_during_rotate_cannot_put_the_token_back(client: Client) -> None:
+    """Every answer used to re-seal the session: a poll sent with the cookie that still held the
+    new token, answered after the page took it out, put it back for the next reload."""
+    connector = _connector(client)
+    path = f"/console/connectors/{connector['id']}"
+    csrf = _csrf(client.get(path, headers=HTML).text)
+    rotated = client.post(
+        f"{path}/rotate-token",
+        data={"grace_period_s": "0", "_csrf_token": csrf},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert _session_cookies_set(rotated)  # the token handed to the page
+    holding_token = client.cookies[SESSION_COOKIE]
+
+    shown = _shown_url(client, connector["id"])  # the page takes it: a new cookie without it
+    assert "\u2022" not in shown
+    taken = client.cookies[SESSION_COOKIE]
+    assert taken != holding_token
+
+    # The polls that were sent with the old cookie are answered now, last.
+    client.cookies.set(SESSION_COOKIE, holding_token, path="/console")
+    for late in (f"{path}/live", "/console/pipelines/status"):
+        answer = client.get(late, headers={"Accept": "application/json"})
+        assert answer.status_code == 200, answer.text
+        assert _session_cookies_set(answer) == []  # only an answer that changed it sets it
+    client.cookies.set(SESSION_COOKIE, taken, path="/console")
+
+    assert "\u2022" in _shown_url(client, connector["id"])
+
+
+def test_an_answer_that_only_reads_the_session_sets_no_cookie(client: Client) -> None:
+    connector = _connector(client)
+    for path in ("/console/", f"/console/connectors/{connector['id']}", "/console/pipelines"):
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 200, answer.text
+        assert _session_cookies_set(answer) == []

@@ -3,13 +3,24 @@ every example is accepted by the codec the gateway validates with, in each of th
 
 from __future__ import annotations
 
+import base64
+import itertools
+import os
 import shlex
+import shutil
+import subprocess
+import time
 
 import pytest
 
+from gateway.errors import SignatureInvalid
+from gateway.signatures import build_verifier
 from inlet.codec.bodies import parse_body
+from inlet.model.dedup import Dedup
 from inlet.model.fields import FieldSpec
+from inlet.model.verify import Verify
 from registry.console.ingest_examples import (
+    EXAMPLE_RECORDS,
     csv_body,
     curl_command,
     curl_examples,
@@ -95,3 +106,88 @@ def test_commands_are_one_shell_command_each_with_the_body_intact() -> None:
 def test_a_placeholder_url_stays_a_shell_variable() -> None:
     command = curl_command('"$INGEST_URL"', "text/csv", "a\n1\n")
     assert command.startswith('curl -sS -X POST "$INGEST_URL" \\\n')
+
+
+# --- Signed examples: run in a real shell (curl replaced by a function that prints what it would
+# send), then checked by the gateway's own verifiers. ---
+
+STANDARD_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+SIGNED_CASES = [
+    (Verify(scheme="stripe", secrets=[]), "whsec_stripe-test"),
+    (Verify(scheme="standard-webhooks", secrets=[]), STANDARD_SECRET),
+    (Verify(scheme="github", secrets=[]), "gh secret"),
+    (Verify(scheme="shopify", secrets=[]), "shpss_abc"),
+    (Verify(scheme="slack", secrets=[]), "slack-signing"),
+    (
+        Verify(
+            scheme="hmac",
+            secrets=[],
+            header="X-Sig",
+            algorithm="sha512",
+            encoding="base64",
+            prefix="sha512=",
+        ),
+        "plain",
+    ),
+    (
+        Verify(
+            scheme="hmac",
+            secrets=[],
+            header="X-Sig",
+            algorithm="sha1",
+            signed="timestamp.body",
+            timestamp_header="X-Timestamp",
+        ),
+        "plain",
+    ),
+]
+
+
+def run_command(command: str, secret: str) -> tuple[dict[str, str], bytes]:
+    """The headers and body ``command`` sends, run by bash with a ``curl`` that prints them."""
+    fake = 'curl() { for arg in "$@"; do printf \'%s\\0\' "$arg"; done; }\n'
+    ran = subprocess.run(
+        ["bash", "-c", fake + command],
+        env={"PATH": os.environ["PATH"], "WEBHOOK_SECRET": secret, "INGEST_URL": URL},
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    args = ran.stdout.split(b"\0")[:-1]
+    headers = {}
+    for flag, value in itertools.pairwise(args):
+        if flag == b"-H":
+            name, _, text = value.decode().partition(": ")
+            headers[name.lower()] = text
+    return headers, args[args.index(b"--data-binary") + 1]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the examples sign with openssl")
+@pytest.mark.parametrize(("verify", "secret"), SIGNED_CASES, ids=lambda v: getattr(v, "scheme", ""))
+def test_a_signed_example_is_signed_as_the_gateway_verifies(verify: Verify, secret: str) -> None:
+    fields = [FieldSpec(name="id", type="string")]
+    signed, *unsigned = curl_examples(fields, '"$INGEST_URL"', verify=verify)
+    assert signed.label == "Signed"
+    assert [e.label for e in unsigned] == ["JSON", "NDJSON", "CSV"]
+
+    headers, body = run_command(signed.command, secret)
+
+    assert accepted(fields, body.decode(), "application/json") == EXAMPLE_RECORDS
+    build_verifier(verify, [secret]).verify(headers, body, time.time())  # raises when refused
+    with pytest.raises(SignatureInvalid):
+        build_verifier(verify, [secret + "x"]).verify(headers, body, time.time())
+
+
+def test_a_dedup_header_is_sent_with_a_value_unique_per_run() -> None:
+    fields = [FieldSpec(name="id", type="string")]
+    examples = curl_examples(fields, URL, dedup=Dedup(header="idempotency-key"))
+    for example in examples:
+        headers, _ = run_command(example.command, "")
+        assert headers["idempotency-key"].startswith("delivery-")
+    first, _ = run_command(examples[0].command, "")
+    second, _ = run_command(examples[0].command, "")
+    assert first["idempotency-key"] != second["idempotency-key"]
+    # Standard Webhooks' own id is the dedup key: sent once.
+    verify = Verify(scheme="standard-webhooks", secrets=[])
+    signed = curl_examples(fields, URL, verify=verify, dedup=Dedup(header="webhook-id"))[0]
+    assert signed.command.count("webhook-id:") == 1

@@ -7,10 +7,10 @@
 
 const POLL_MS = 750; // the issue asks for at most 1 s between updates
 
-// Every answer re-seals the session cookie, so a poll still in flight when a form is sent would
-// set the cookie as it was before the form's answer: after Rotate, it would put back the new token
-// the page has just taken out of the session (or drop it before it is shown). So polling stops,
-// and the poll in flight is abandoned, as soon as the page sends a form or is left.
+// Polling stops, and the poll in flight is abandoned, as soon as the page sends a form or is left:
+// its answer would be thrown away. (Its answer cannot undo the form's either: the live endpoint
+// never writes the session cookie, registry/console/session.py, so a poll answered after Rotate
+// cannot put back a token the page has taken out.)
 let stopped = false;
 let inFlight = null;
 function stop() {
