@@ -101,6 +101,10 @@ async def test_a_large_call_stays_within_the_window_and_a_small_one_waits_behind
             assert await delivery.future == total
     finally:
         await asyncio.to_thread(producer.close)
-    assert max(pending) <= PRODUCE_WINDOW
-    assert max(ahead) <= PRODUCE_WINDOW  # what each single record found queued before it
+    # librdkafka's count and the window's (acks counted in the delivery callbacks) are read at
+    # different moments, and the count includes the probe: a few records of slack, no more
+    # (without the window it was 11,045).
+    slack = 16
+    assert max(pending) <= PRODUCE_WINDOW + slack
+    assert max(ahead) <= PRODUCE_WINDOW + slack  # what each single record found queued before it
     assert len(ahead) > 1  # some were sent while the large call was still being handed over
