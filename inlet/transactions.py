@@ -125,7 +125,12 @@ class TransactionalProducer:
         except KafkaException as exc:
             error = exc.args[0]
             self._after_failure(error)
-            if isinstance(error, KafkaError) and not error.txn_requires_abort():
+            # Fenced is decided: the newer producer's coordinator aborts this epoch's transaction.
+            if (
+                isinstance(error, KafkaError)
+                and not is_fenced(error)
+                and not error.txn_requires_abort()
+            ):
                 raise CommitUndecided(error) from exc
             raise _classified(exc) from exc
         producer.poll(0)  # the commit flushed every record: serve the reports still queued
