@@ -201,6 +201,10 @@ async def _trickled_body_after_an_answer(port: int) -> None:
                 break  # closed
         except TimeoutError:
             writer.write(b"x")
+        except ConnectionResetError:
+            # Closed with our trickled bytes still unread in the server's buffer: the kernel
+            # answers with a reset rather than a FIN. Cut all the same.
+            break
     else:
         pytest.fail(f"the connection was still open after {CUT_WITHIN_S:.0f} s")
     assert time.monotonic() - started >= BODY_S - EARLY - 0.5  # the body's clock started earlier
