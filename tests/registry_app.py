@@ -6,9 +6,15 @@ controllers, guards and error handlers themselves, so they drive what ``create_a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Generic, TypeVar
+
+from litestar import Litestar
+from litestar.testing import TestClient
 
 from inlet.model.connectors import utc_now
 from inlet.schema_lookup import schema_lookup
@@ -24,6 +30,34 @@ from registry.wiring import RegistryParts, RegistryState, Services, build_app
 L = TypeVar("L", bound=InMemoryStateLog)
 
 ADMIN_TOKEN = "inlet_admin_test-token"
+
+_CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
+
+
+def csrf_field(page: str) -> str:
+    """The CSRF token a console form carries (its ``_csrf_token`` field)."""
+    found = _CSRF_FIELD.search(page)
+    assert found, page
+    return found.group(1)
+
+
+@contextmanager
+def signed_in_console(
+    tmp_path: Path, headers: dict[str, str] | None = None
+) -> Iterator[TestClient[Litestar]]:
+    """A client of the in-memory registry app, signed in to the console with the admin token."""
+    html = headers or {"Accept": "text/html"}
+    registry = InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
+    with TestClient(registry.app) as client:
+        csrf = csrf_field(client.get("/console/sign-in", headers=html).text)
+        signed_in = client.post(
+            "/console/sign-in",
+            data={"token": ADMIN_TOKEN, "_csrf_token": csrf},
+            headers=html,
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        yield client
 
 
 class MemoryTopics:

@@ -13,38 +13,19 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from inlet.settings import Settings
-from inlet.statelog.fold import InMemoryStateLog
 from registry.console.session import SESSION_COOKIE
-from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
+from tests.registry_app import ADMIN_TOKEN, csrf_field, signed_in_console
 
 HTML = {"Accept": "text/html"}
 API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 Client = TestClient[Litestar]
-_CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 _URL = re.compile(r'id="ingest-url">([^<]*)<')
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
-    registry = InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
-    with TestClient(registry.app) as client:
-        page = client.get("/console/sign-in", headers=HTML)
-        csrf = _csrf(page.text)
-        signed_in = client.post(
-            "/console/sign-in",
-            data={"token": ADMIN_TOKEN, "_csrf_token": csrf},
-            headers=HTML,
-            follow_redirects=False,
-        )
-        assert signed_in.status_code == 303, signed_in.text
+    with signed_in_console(tmp_path) as client:
         yield client
-
-
-def _csrf(text: str) -> str:
-    found = _CSRF_FIELD.search(text)
-    assert found, text
-    return found.group(1)
 
 
 def _connector(client: Client) -> dict[str, Any]:
@@ -68,7 +49,7 @@ def test_a_rotated_token_is_shown_once_and_in_no_url(client: Client) -> None:
     connector = _connector(client)
     path = f"/console/connectors/{connector['id']}"
     assert "\u2022" in _shown_url(client, connector["id"])  # made by the API: shown there
-    csrf = _csrf(client.get(path, headers=HTML).text)
+    csrf = csrf_field(client.get(path, headers=HTML).text)
     rotated = client.post(
         f"{path}/rotate-token",
         data={"grace_period_s": "0", "_csrf_token": csrf},
@@ -103,7 +84,7 @@ def test_the_live_part_is_json_from_the_sample_service(client: Client) -> None:
 def test_a_save_before_50_is_the_services_409_shown_on_the_page(client: Client) -> None:
     connector = _connector(client)
     path = f"/console/connectors/{connector['id']}"
-    csrf = _csrf(client.get(path, headers=HTML).text)
+    csrf = csrf_field(client.get(path, headers=HTML).text)
     refused = client.post(f"{path}/save", data={"_csrf_token": csrf}, headers=HTML)
     assert refused.status_code == 409
     assert 'data-code="not_enough_samples"' in refused.text
@@ -128,7 +109,7 @@ def test_a_poll_in_flight_during_rotate_cannot_put_the_token_back(client: Client
     new token, answered after the page took it out, put it back for the next reload."""
     connector = _connector(client)
     path = f"/console/connectors/{connector['id']}"
-    csrf = _csrf(client.get(path, headers=HTML).text)
+    csrf = csrf_field(client.get(path, headers=HTML).text)
     rotated = client.post(
         f"{path}/rotate-token",
         data={"grace_period_s": "0", "_csrf_token": csrf},

@@ -4,7 +4,6 @@ and the admin API keep getting problem+json."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,29 +16,17 @@ from inlet.security_headers import CONSOLE_CSP
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
 from registry.console.error_page import back_link
-from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
+from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry, csrf_field, signed_in_console
 
 # What Chromium sends when it navigates.
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 SCRIPT = {"Accept": "application/json"}
 Client = TestClient[Litestar]
-_CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
-    registry = InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
-    with TestClient(registry.app) as client:
-        page = client.get("/console/sign-in", headers=BROWSER)
-        found = _CSRF_FIELD.search(page.text)
-        assert found, page.text
-        signed_in = client.post(
-            "/console/sign-in",
-            data={"token": ADMIN_TOKEN, "_csrf_token": found.group(1)},
-            headers=BROWSER,
-            follow_redirects=False,
-        )
-        assert signed_in.status_code == 303, signed_in.text
+    with signed_in_console(tmp_path, BROWSER) as client:
         yield client
 
 
@@ -98,11 +85,9 @@ def test_a_form_refused_by_the_csrf_check_is_a_page_and_a_script_gets_json(clien
 def test_a_form_post_without_a_session_is_a_page_saying_so(tmp_path: Path) -> None:
     registry = InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
     with TestClient(registry.app) as client:
-        page = client.get("/console/sign-in", headers=BROWSER)
-        found = _CSRF_FIELD.search(page.text)
-        assert found
+        csrf = csrf_field(client.get("/console/sign-in", headers=BROWSER).text)
         answer = client.post(
-            "/console/connectors/con_x/save", data={"_csrf_token": found.group(1)}, headers=BROWSER
+            "/console/connectors/con_x/save", data={"_csrf_token": csrf}, headers=BROWSER
         )
         text = _is_error_page(answer, 401, "Sign in required")
         assert "Sign in to the console first" in text

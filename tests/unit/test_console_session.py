@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from litestar.testing import TestClient
 from inlet.settings import Settings
 from inlet.statelog.fold import InMemoryStateLog
 from registry.console.session import CSRF_COOKIE, SESSION_COOKIE, local_next, sign_in_location
-from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
+from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry, csrf_field
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 CONSOLE_CSP = (
@@ -23,7 +22,6 @@ CONSOLE_CSP = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 Client = TestClient[Litestar]
-_CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 
 def _registry(tmp_path: Path, **settings: object) -> InMemoryRegistry[InMemoryStateLog]:
@@ -43,9 +41,7 @@ def _csrf(client: Client, path: str = "/console/sign-in") -> str:
     """The CSRF field of the form on ``path`` (the GET also sets the CSRF cookie)."""
     page = client.get(path, headers=HTML)
     assert page.status_code == 200, page.text
-    found = _CSRF_FIELD.search(page.text)
-    assert found, page.text
-    return found.group(1)
+    return csrf_field(page.text)
 
 
 def _sign_in(client: Client, token: str = ADMIN_TOKEN, next_path: str = "") -> httpx.Response:

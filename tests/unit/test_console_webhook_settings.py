@@ -4,7 +4,6 @@ and a secret never sent back in a page, whatever was refused."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,37 +13,19 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from inlet.model.verify import fingerprint
-from inlet.settings import Settings
-from inlet.statelog.fold import InMemoryStateLog
-from tests.registry_app import ADMIN_TOKEN, InMemoryRegistry
+from tests.registry_app import ADMIN_TOKEN, csrf_field, signed_in_console
 
 HTML = {"Accept": "text/html"}
 API = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 Client = TestClient[Litestar]
-_CSRF_FIELD = re.compile(r'name="_csrf_token" value="([^"]+)"')
 SECRET = "whsec_console-unit-secret"
 OTHER = "whsec_console-unit-other"
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[Client]:
-    registry = InMemoryRegistry(Settings(data_dir=str(tmp_path)), InMemoryStateLog)
-    with TestClient(registry.app) as client:
-        csrf = _csrf(client.get("/console/sign-in", headers=HTML).text)
-        signed_in = client.post(
-            "/console/sign-in",
-            data={"token": ADMIN_TOKEN, "_csrf_token": csrf},
-            headers=HTML,
-            follow_redirects=False,
-        )
-        assert signed_in.status_code == 303, signed_in.text
+    with signed_in_console(tmp_path) as client:
         yield client
-
-
-def _csrf(text: str) -> str:
-    found = _CSRF_FIELD.search(text)
-    assert found, text
-    return found.group(1)
 
 
 def _stripe_connector(client: Client) -> dict[str, Any]:
@@ -61,7 +42,7 @@ def _stripe_connector(client: Client) -> dict[str, Any]:
 
 
 def _post(client: Client, path: str, data: dict[str, str], page: str | None = None) -> Any:
-    csrf = _csrf(client.get(page or path, headers=HTML).text)
+    csrf = csrf_field(client.get(page or path, headers=HTML).text)
     return client.post(
         path, data={**data, "_csrf_token": csrf}, headers=HTML, follow_redirects=False
     )
