@@ -17,7 +17,7 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -32,6 +32,7 @@ from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway._openapi import complete as complete_openapi
 from gateway.connector_lookup import ConnectorLookup
 from gateway.dedup import Deduplicator
+from gateway.dedup_demand import DedupDemand
 from gateway.envelopes import (
     FIREHOSE_ACCESS_KEY,
     FirehoseAnswer,
@@ -203,16 +204,16 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         await kafka_health.start_checked()
         app.state.kafka_health = kafka_health
         await asyncio.to_thread(ensure_state_topics, settings, [CONNECTORS_TOPIC])
-        fold = StateFold(connectors, metrics.deleted)
-        reader = LogReader(settings, fold, [CONNECTORS_TOPIC], name="gateway")
-        await reader.start()
-        # Every dedup record, read before the first request (bounded): /health/ready waits for it.
+        # The dedup reader runs only while a connector of this fold has dedup on.
         dedup = Deduplicator(settings)
-        await dedup.start()
-        assert dedup.reader is not None
-        watching = metrics.state_readers.watch(reader)
-        watching_dedup = metrics.state_readers.watch(dedup.reader)
-        app.state.state_readers = [reader, dedup.reader]
+        fold = StateFold(connectors, metrics.deleted, DedupDemand(connectors, dedup.want))
+        reader = LogReader(settings, fold, [CONNECTORS_TOPIC], name="gateway")
+        dedup.follow()
+        await reader.start()
+        await dedup.settled(timeout_s=60.0)
+        readers = _StateReaders(reader, dedup)
+        watching = metrics.state_readers.watch_each(readers)
+        app.state.state_readers = readers
         producer = gateway_producer(settings)
         limiter = RateLimiter(table_path(settings))
         lookup = ConnectorLookup(connectors, reader)
@@ -229,7 +230,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             yield
         finally:
             watching.cancel()
-            watching_dedup.cancel()
             await asyncio.to_thread(producer.close)
             await dedup.stop()
             await reader.stop()
@@ -237,6 +237,20 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             limiter.close()
 
     return build_app(settings, metrics, lifespan, connectors)
+
+
+class _StateReaders:
+    """This worker's state readers, for ``/health/ready`` and ``/metrics``: the connectors', and
+    the dedup reader while it runs (read anew each time)."""
+
+    def __init__(self, connectors: LogReader, dedup: Deduplicator) -> None:
+        self._connectors = connectors
+        self._dedup = dedup
+
+    def __iter__(self) -> Iterator[LogReader]:
+        yield self._connectors
+        if self._dedup.reader is not None:
+            yield self._dedup.reader
 
 
 def build_app(

@@ -1,9 +1,10 @@
 """Idempotency across gateway processes and instances: claims arbitrated by ``_inlet_dedup``'s
 partition order.
 
-Every gateway process folds the whole dedup topic (``DedupFold``: every partition, from the
-beginning at start; ``/health/ready`` says 503 until caught up) and follows it. A request with
-keys it does not find accepted:
+Every gateway process that has a connector with ``dedup`` folds the whole dedup topic
+(``DedupFold``: every partition, from the beginning when the first such connector appears;
+``/health/ready`` says 503 until caught up) and follows it; one with none reads nothing of it
+(``Deduplicator``). A request with keys it does not find accepted:
 
 1. writes a ``claim`` per key (this process's id, an attempt number, a lease) to the key's
    partition (by digest), and awaits Kafka's acknowledgement;
@@ -73,6 +74,8 @@ _PRUNE_EVERY_S: Final = 60.0
 # Every claim waits for the reader to fetch it back: a short long-poll keeps that wait short
 # (at the cost of up to this many idle fetches a second per process: 1000 / it).
 _FETCH_MAX_WAIT_MS: Final = 20
+# A reader that does not start (Kafka down) is tried again after this long, doubling up to max.
+_START_RETRY_MIN_S, _START_RETRY_MAX_S = 0.5, 30.0
 # How long a caller that lost a key to an attempt in flight is told to wait.
 IN_PROGRESS_RETRY_S: Final = 1.0
 
@@ -116,7 +119,17 @@ class Claimed(NamedTuple):
 
 
 class Deduplicator:
-    """This process's view of the dedup topic and its writes to it."""
+    """This process's view of the dedup topic and its writes to it.
+
+    Its reader and producer run only while this worker's connectors need them (``want``, told
+    by ``DedupDemand``): a gateway with no dedup connector folds nothing of the topic and polls
+    nothing (``follow`` runs the switch). They start when the first connector with ``dedup``
+    appears, and stop one lease after the last one went (deleted, or ``dedup`` turned off):
+    by then no attempt of this process can still hold a key (a holder is done within its
+    lease), and a connector set again meanwhile finds them running. Stopped, the fold is
+    dropped, its memory with it: the next start reads the topic again from the beginning, as a
+    process does at its start.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -126,42 +139,135 @@ class Deduplicator:
         # Claim, produce the records, write the acceptance: all within the lease, with room.
         self.lease_ms = int((3 * settings.produce_timeout_s + 10) * 1000)
         self._timeout_s = settings.produce_timeout_s
+        self._idle_stop_s = self.lease_ms / 1000
         self.partitions = DEDUP_PARTITIONS
-        self.reader: LogReader | None = None
+        self.reader: LogReader | None = None  # while running (or starting): /health/ready
         self._producer: AsyncProducer | None = None
         self._pruning: asyncio.Task[None] | None = None
+        self._wanted = False
+        self._changed = asyncio.Event()
+        self._up = asyncio.Event()  # the reader folds and the producer is open
+        self._switch: asyncio.Task[None] | None = None
         # Writes waiting for this turn of the loop to end (``_write``), and those in flight.
         self._batch: list[tuple[list[OutgoingRecord], asyncio.Future[list[tuple[int, int]]]]] = []
         self._flushing: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self.partitions = await asyncio.to_thread(ensure_dedup_topic, self._settings)
-        self.reader = LogReader(
-            self._settings,
-            self.fold,
-            [DEDUP_TOPIC],
-            name="dedup",
-            partitions=self.partitions,
-            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
-        )
-        # Small entries, each awaited: sent at once rather than lingering for company.
-        config = producer_config(
-            self._settings, client_id="inlet-gateway-dedup", **{"linger.ms": 0}
-        )
-        self._producer = AsyncProducer(config)
-        await self.reader.start(timeout_s=60.0)
-        self._pruning = asyncio.get_running_loop().create_task(self._prune())
+    def want(self, wanted: bool) -> None:
+        """Whether any of this worker's connectors has ``dedup`` on (``DedupDemand``)."""
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self._changed.set()
+
+    def follow(self) -> None:
+        """Start and stop the reader as ``want`` says, until ``stop``."""
+        self._switch = asyncio.get_running_loop().create_task(self._follow())
 
     async def stop(self) -> None:
+        if self._switch is not None:
+            self._switch.cancel()
+            await asyncio.gather(self._switch, return_exceptions=True)
+            self._switch = None
+        await self._close()
+
+    async def ready(self) -> None:
+        """Return once the reader folds (not necessarily caught up: a claim waits for its own
+        entries); ``StateUnavailable`` if it is not up within the produce timeout, as a claim
+        the reader does not fold back in time."""
+        if self._up.is_set():
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._up.wait()
+        except TimeoutError as exc:
+            raise StateUnavailable(
+                "the dedup state reader is still starting", retry_after_s=2.0
+            ) from exc
+
+    async def settled(self, timeout_s: float) -> None:
+        """Once the reader has caught up, if one is wanted: a worker that starts with dedup
+        connectors serves their requests from the first, as before the reader was lazy (a
+        warning after ``timeout_s``; ``/health/ready`` says 503 until then)."""
+        if not self._wanted:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._up.wait()
+                assert self.reader is not None
+                await self.reader.sync(timeout_s)
+        except (TimeoutError, StateUnavailable) as exc:
+            log.warning("the dedup reader has not caught up yet", extra={"error": str(exc)})
+
+    async def _follow(self) -> None:
+        while True:
+            await self._until(wanted=True)
+            if not await self._open():
+                continue
+            while True:
+                await self._until(wanted=False)
+                try:  # unwanted for a whole lease: stop; wanted again meanwhile: keep running
+                    async with asyncio.timeout(self._idle_stop_s):
+                        await self._until(wanted=True)
+                except TimeoutError:
+                    break
+            log.info("no connector has dedup any more: the dedup reader stops")
+            await self._close()
+
+    async def _until(self, *, wanted: bool) -> None:
+        while self._wanted != wanted:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _open(self) -> bool:
+        """Start the reader and the producer, retrying with backoff while they are wanted;
+        whether they run."""
+        backoff_s = _START_RETRY_MIN_S
+        while self._wanted:
+            try:
+                self.partitions = await asyncio.to_thread(ensure_dedup_topic, self._settings)
+                self.fold = DedupFold()
+                self.reader = LogReader(
+                    self._settings,
+                    self.fold,
+                    [DEDUP_TOPIC],
+                    name="dedup",
+                    partitions=self.partitions,
+                    fetch_max_wait_ms=_FETCH_MAX_WAIT_MS,
+                )
+                # Small entries, each awaited: sent at once rather than lingering for company.
+                config = producer_config(
+                    self._settings, client_id="inlet-gateway-dedup", **{"linger.ms": 0}
+                )
+                self._producer = AsyncProducer(config)
+                await self.reader.open()
+            except Exception as exc:  # noqa: BLE001 - any failure: log, back off, try again
+                log.error(  # noqa: TRY400 - one line per failure; the error says what it was
+                    "the dedup reader did not start; retrying",
+                    extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_s": backoff_s},
+                )
+                await self._close()
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, _START_RETRY_MAX_S)
+                continue
+            self._pruning = asyncio.get_running_loop().create_task(self._prune())
+            self._up.set()
+            log.info("a connector has dedup: the dedup reader started")
+            return True
+        return False
+
+    async def _close(self) -> None:
+        self._up.clear()
         if self._pruning is not None:
             self._pruning.cancel()
             await asyncio.gather(self._pruning, return_exceptions=True)
+            self._pruning = None
         if self._flushing:
             await asyncio.gather(*self._flushing, return_exceptions=True)
-        if self.reader is not None:
-            await self.reader.stop()
-        if self._producer is not None:
-            await asyncio.to_thread(self._producer.close)
+        reader, producer, self.reader, self._producer = self.reader, self._producer, None, None
+        if reader is not None:
+            await reader.stop()
+        if producer is not None:
+            await asyncio.to_thread(producer.close)
+        self.fold = DedupFold()  # what a stopped reader folded is forgotten, its memory freed
 
     async def _prune(self) -> None:
         while True:
@@ -177,6 +283,7 @@ class Deduplicator:
 
     async def claim(self, digests: Sequence[bytes]) -> Claimed:
         """Claim every one of ``digests`` for a new attempt; the outcome once the log decided."""
+        await self.ready()
         owner = f"{self._process}:{next(self._attempts)}"
         claim = Claim(owner=owner, at_ms=time.time_ns() // 1_000_000, lease_ms=self.lease_ms)
         landings = await self._write((digest, claim) for digest in digests)
@@ -256,8 +363,8 @@ class Deduplicator:
         ]
         if not records:
             return []
-        if self._producer is None:
-            raise RuntimeError("the deduplicator is not started")
+        if self._producer is None:  # stopped under a request: no connector has dedup now
+            raise StateUnavailable("the dedup state reader is not running", retry_after_s=2.0)
         loop = asyncio.get_running_loop()
         written: asyncio.Future[list[tuple[int, int]]] = loop.create_future()
         if not self._batch:
@@ -281,7 +388,13 @@ class Deduplicator:
         self, batch: list[tuple[list[OutgoingRecord], asyncio.Future[list[tuple[int, int]]]]]
     ) -> None:
         producer = self._producer
-        assert producer is not None
+        if producer is None:  # stopped since the writes were asked for
+            for _entries, written in batch:
+                if not written.done():
+                    written.set_exception(
+                        StateUnavailable("the dedup state reader stopped", retry_after_s=2.0)
+                    )
+            return
         records = [record for entries, _written in batch for record in entries]
         delivery = Delivery.on_running_loop()
         delivery.track_landings(len(records))
@@ -309,5 +422,5 @@ class Deduplicator:
 
     def _reader(self) -> LogReader:
         if self.reader is None:
-            raise RuntimeError("the deduplicator is not started")
+            raise StateUnavailable("the dedup state reader is not running", retry_after_s=2.0)
         return self.reader

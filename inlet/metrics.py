@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -61,9 +62,15 @@ class StateReaderMetrics:
         self, *readers: LogReader, interval_s: float = WATCH_INTERVAL_S
     ) -> asyncio.Task[None]:
         """Sample ``readers`` every ``interval_s`` until the task is cancelled (started readers)."""
+        return self.watch_each(readers, interval_s=interval_s)
+
+    def watch_each(
+        self, readers: Iterable[LogReader], *, interval_s: float = WATCH_INTERVAL_S
+    ) -> asyncio.Task[None]:
+        """``watch``, iterating ``readers`` anew each time: readers that come and go."""
         return asyncio.get_running_loop().create_task(self._watch(readers, interval_s))
 
-    async def _watch(self, readers: tuple[LogReader, ...], interval_s: float) -> None:
+    async def _watch(self, readers: Iterable[LogReader], interval_s: float) -> None:
         while True:
             for reader in readers:
                 try:

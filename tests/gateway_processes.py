@@ -61,6 +61,30 @@ def connections_by_worker(workers: list[int], port: int) -> dict[int, int]:
     return held
 
 
+def worker_of(workers: list[int], port: int, client_port: int) -> int | None:
+    """The worker process holding the server's end of the connection from ``client_port`` to
+    ``port`` (from /proc), if any."""
+    owner: dict[str, int] = {}
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = str(fd.readlink())
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[len("socket:[") : -1]] = pid
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], fields[9]
+        if (
+            int(local.rsplit(":", 1)[1], 16) == port
+            and int(remote.rsplit(":", 1)[1], 16) == client_port
+            and inode in owner
+        ):
+            return owner[inode]
+    return None
+
+
 class GatewayInstance:
     """One ``inlet gateway`` (``workers`` processes) on ``listening``, which it keeps open:
     ``restart`` stops the instance (SIGTERM: it finishes what it serves) and starts a new one on

@@ -130,9 +130,13 @@ class LogReader:
         return self._consumer
 
     async def start(self, timeout_s: float = 30.0) -> None:
+        await self.open()
+        await self.sync(timeout_s)
+
+    async def open(self) -> None:
+        """Start folding, without waiting to catch up (``wait_for`` and ``sync`` wait)."""
         await self._open()
         self._task = asyncio.get_running_loop().create_task(self._run())
-        await self.sync(timeout_s)
 
     async def stop(self) -> None:
         for task in (self._task, self._ends_task):

@@ -143,7 +143,8 @@ def test_a_state_record_with_a_key_that_is_not_utf8_is_skipped_not_fatal(
     for service in (client, admin):
         ready = service.get("/health/ready")
         assert ready.status_code == 200, ready.text
-        # The connectors' reader (the gateway also reports its dedup reader: no bad record there).
+        # The connectors' reader (the gateway also reports its dedup reader while a connector
+        # of the session's broker has dedup: no bad record there).
         (reader,) = (r for name, r in ready.json()["state"].items() if name != "dedup")
         assert reader["alive"]
         assert reader["corrupt_records"] >= 1
