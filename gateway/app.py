@@ -17,7 +17,7 @@ import functools
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -44,6 +44,7 @@ from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics, metrics_endpoint
 from gateway.ratelimit import RateLimiter, table_path
 from gateway.request_headers import copied_header, new_request_id, request_id_of
+from gateway.state_readers import StateReaders
 from inlet.codec._avro_writer import NATIVE
 from inlet.errors import InletError
 from inlet.health import HEALTH_ROUTES
@@ -211,7 +212,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         dedup.follow()
         await reader.start()
         await dedup.settled(timeout_s=60.0)
-        readers = _StateReaders(reader, dedup)
+        readers = StateReaders(reader, dedup)
         watching = metrics.state_readers.watch_each(readers)
         app.state.state_readers = readers
         producer = gateway_producer(settings)
@@ -237,20 +238,6 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
             limiter.close()
 
     return build_app(settings, metrics, lifespan, connectors)
-
-
-class _StateReaders:
-    """This worker's state readers, for ``/health/ready`` and ``/metrics``: the connectors', and
-    the dedup reader while it runs (read anew each time)."""
-
-    def __init__(self, connectors: LogReader, dedup: Deduplicator) -> None:
-        self._connectors = connectors
-        self._dedup = dedup
-
-    def __iter__(self) -> Iterator[LogReader]:
-        yield self._connectors
-        if self._dedup.reader is not None:
-            yield self._dedup.reader
 
 
 def build_app(

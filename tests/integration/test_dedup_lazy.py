@@ -213,7 +213,7 @@ def test_the_dedup_reader_stops_a_lease_after_the_last_dedup_connector_went(
         key = uuid.uuid4().hex
         assert "duplicate" not in ingest(kept, key)
         assert ingest(kept, key).get("duplicate") is True
-        assert "dedup" in readers()
+        _until(lambda: "dedup" in readers(), "the dedup reader has caught up")
 
         turned_off = admin.patch(f"/v1/connectors/{kept['id']}", json={"dedup": None})
         assert turned_off.status_code == 200, turned_off.text
