@@ -1,7 +1,7 @@
 # The two commands of the README: `make up` starts Inlet (Kafka included); `make test` runs everything.
 UV := scripts/uv
 
-.PHONY: up test lint unit bench chaos sync screenshots
+.PHONY: up test lint unit bench bench-peers chaos sync screenshots
 
 sync:
 	$(UV) sync --locked
@@ -42,6 +42,13 @@ bench: sync
 	$(UV) run --locked python bench/codec_bench.py --batches 100
 	$(UV) run --locked python bench/gateway_bench.py $(BENCH_ARGS)
 	$(UV) run --locked python bench/registry_bench.py
+
+# Inlet beside another HTTP→Kafka endpoint in the Confluent REST proxy's style (the Strimzi Kafka
+# Bridge, Karapace's REST proxy), started by you: the same records through both, with the same load
+# generator (bench/README.md, "Peers"). Optional: part of neither `make bench` nor `make test`.
+# PEERS_ARGS, for example: --bootstrap 127.0.0.1:9092 --peer-url http://127.0.0.1:8088 --peer-pid 1234
+bench-peers: sync
+	$(UV) run --locked python bench/peers_bench.py $(PEERS_ARGS)
 
 # The chaos suite (chaos/): real processes on loopback, faults injected while writers send with
 # retries, every acknowledged record looked for on the topic. Not part of `make test` (which runs a

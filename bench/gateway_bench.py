@@ -97,6 +97,8 @@ class Scenario:
     signed: bool = False  # to the stripe-verified connector, each request signed by loadgen
     # A header the load generator sets to a new value on every request (an idempotency key).
     unique_header: str = ""
+    # More of the load generator's flags (bench/peers_bench.py: a REST proxy's body format).
+    loadgen_args: tuple[str, ...] = ()
 
 
 def _record(index: int) -> dict[str, Any]:
@@ -538,6 +540,7 @@ def run_load(
         command.append(f"-stripe-secret={STRIPE_SECRET}")
     if scenario.unique_header:
         command.append(f"-unique-header={scenario.unique_header}")
+    command.extend(scenario.loadgen_args)
     load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     spy = None
     if profile is not None:

@@ -18,6 +18,10 @@
 // With -stripe-secret, each request is signed as Stripe signs a webhook, at the time it is sent
 // (Stripe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body" keyed with the secret's
 // text>): the path a signed sender takes, so the gateway verifies a fresh signature every time.
+//
+// With -body-format kafka-json or kafka-avro, the -body file holds records (a JSON array) and the
+// body sent is the Confluent REST proxy's v2 produce request made of them (body.go), for the peers
+// that speak it (bench/peers_bench.py); -print-body writes that body to stdout and stops.
 package main
 
 import (
@@ -45,6 +49,7 @@ type options struct {
 	url         *url.URL
 	body        []byte
 	contentType string
+	accept      string
 	connections int
 	duration    time.Duration
 	warmup      time.Duration
@@ -75,6 +80,8 @@ type Result struct {
 	RequestsPS  float64        `json:"requests_per_s"`
 	LatencyMs   Percentiles    `json:"latency_ms"`
 	BodyBytes   int            `json:"body_bytes"`
+	// With a REST proxy body format: the records in each request's body.
+	RecordsPerRequest int `json:"records_per_request,omitempty"`
 	// Per second of the measured period: requests answered and the worst latency (ms), to tell
 	// a steady tail from one stall.
 	Timeline []Second `json:"timeline"`
@@ -310,7 +317,7 @@ func buildRequest(o *options) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n",
 		path, o.url.Host, o.contentType, len(o.body))
-	b.WriteString("User-Agent: inlet-loadgen\r\nAccept: */*\r\n")
+	fmt.Fprintf(&b, "User-Agent: inlet-loadgen\r\nAccept: %s\r\n", o.accept)
 	o.head = bytes.Clone(b.Bytes())
 	b.WriteString("\r\n")
 	b.Write(o.body)
@@ -492,20 +499,55 @@ func main() {
 	timeout := flag.Duration("timeout", 30*time.Second, "per-request I/O deadline")
 	stripeSecret := flag.String("stripe-secret", "", "sign each request as Stripe does, with this secret")
 	uniqueHeader := flag.String("unique-header", "", "a header sent with a new value each request")
+	var rest restFormat
+	flag.StringVar(&rest.format, "body-format", formatRaw,
+		"raw (the file is the body), or kafka-json / kafka-avro: the file's records (a JSON array) "+
+			"in a Confluent REST proxy v2 produce body")
+	flag.StringVar(&rest.keyField, "key-field", "", "REST proxy formats: each record's key is this field")
+	flag.IntVar(&rest.valueSchemaID, "value-schema-id", 0, "kafka-avro: the value schema's id")
+	valueSchema := flag.String("value-schema", "", "kafka-avro: file holding the value schema's text")
+	flag.IntVar(&rest.keySchemaID, "key-schema-id", 0, "kafka-avro with -key-field: the key schema's id")
+	keySchema := flag.String("key-schema", "", "kafka-avro with -key-field: file holding the key schema")
+	printBody := flag.Bool("print-body", false, "write the body to stdout and exit")
 	flag.Parse()
+	explicit := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 
 	u, err := url.Parse(*target)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
+	if !*printBody && (err != nil || u.Scheme != "http" || u.Host == "") {
 		fmt.Fprintln(os.Stderr, "loadgen: -url must be an http:// URL")
 		os.Exit(2)
 	}
-	body, err := os.ReadFile(*bodyFile)
+	records, err := os.ReadFile(*bodyFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
 	}
+	for path, text := range map[string]*string{*valueSchema: &rest.valueSchema, *keySchema: &rest.keySchema} {
+		if path == "" {
+			continue
+		}
+		schema, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		*text = string(bytes.TrimSpace(schema))
+	}
+	body, perRequest, err := rest.build(records)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	if *printBody {
+		_, _ = os.Stdout.Write(body)
+		return
+	}
+	if rest.contentType() != "" && !explicit["content-type"] {
+		*contentType = rest.contentType()
+	}
 	o := &options{
-		url: u, body: body, contentType: *contentType, connections: *connections,
+		url: u, body: body, contentType: *contentType, accept: rest.accept(), connections: *connections,
 		duration: *duration, warmup: *warmup, rate: *rate, timeout: *timeout,
 		uniqueHeader: *uniqueHeader,
 	}
@@ -521,6 +563,7 @@ func main() {
 		tallies, elapsed := closedLoop(o, request)
 		result = summarize(o, "closed", tallies, elapsed, 0)
 	}
+	result.RecordsPerRequest = perRequest
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
 	if err := out.Encode(result); err != nil {
