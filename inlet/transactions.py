@@ -27,7 +27,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from inlet.codec.steps import Steps
-from inlet.kafka import ConfigValue, Delivery, OutgoingRecord, produce_waiting
+from inlet.kafka import ConfigValue, Delivery, RecordFields, produce_waiting
 from inlet.kafka_errors import is_transient
 
 # What a transactional producer gets once a newer one initialised the same transactional.id.
@@ -79,7 +79,7 @@ class TransactionalProducer:
 
     def write(
         self,
-        records: Iterable[OutgoingRecord],
+        records: Iterable[RecordFields],
         *,
         offsets: tuple[list[TopicPartition], Any] | None = None,  # and consumer_group_metadata()
     ) -> dict[tuple[str, int], int]:
@@ -181,13 +181,13 @@ class GroupCommitProducer:
 
     def __init__(self, config: Mapping[str, ConfigValue], *, timeout_s: float = 10.0) -> None:
         self._writer = TransactionalProducer(config, timeout_s=timeout_s)
-        self._pending: list[tuple[list[OutgoingRecord], Delivery]] = []
+        self._pending: list[tuple[list[RecordFields], Delivery]] = []
         self._wake = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="kafka-transactions", daemon=True)
         self._thread.start()
 
-    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+    def produce_steps(self, records: Sequence[RecordFields], delivery: Delivery) -> Steps[None]:
         """The call's records to the transactions thread, all at once and without a step: they
         are one transaction's, and the loop only copies them (~1 ms for 100,000); the thread
         produces them."""
@@ -211,7 +211,7 @@ class GroupCommitProducer:
             if live:
                 self._commit(live)
 
-    def _commit(self, group: list[tuple[list[OutgoingRecord], Delivery]]) -> None:
+    def _commit(self, group: list[tuple[list[RecordFields], Delivery]]) -> None:
         try:
             self._writer.write(record for records, _ in group for record in records)
         except (Fenced, KafkaException) as exc:

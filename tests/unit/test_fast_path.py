@@ -30,7 +30,7 @@ from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
 from inlet.codec.steps import Steps
-from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed
+from inlet.kafka import AsyncProducer, Delivery, ProduceFailed, RecordFields
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
 from inlet.model.verify import Verify, seal_secret
@@ -133,10 +133,10 @@ class FakeProducer(AsyncProducer):
     """Acknowledges each batch at once, or fails it as Kafka would while ``down``."""
 
     def __init__(self) -> None:  # no librdkafka producer, no poll thread
-        self.produced: list[OutgoingRecord] = []
+        self.produced: list[RecordFields] = []
         self.down = False
 
-    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+    def produce_steps(self, records: Sequence[RecordFields], delivery: Delivery) -> Steps[None]:
         yield from ()
         batch = list(records)
         if self.down:

@@ -64,13 +64,23 @@ class Librdkafka:
         self.produced: list[OutgoingRecord] = []
         self.room = room
 
-    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
+    def produce(  # confluent-kafka's parameters, in its order (the producer passes them so)
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        callback: Callable[..., None] | None = None,
+        on_delivery: Callable[..., None] | None = None,
+        timestamp: int = 0,
+        headers: Any = None,
+    ) -> None:
+        report = callback or on_delivery
+        assert report is not None
         if self.room is not None and len(self.produced) >= self.room:
             raise BufferError
-        self.produced.append(
-            OutgoingRecord(topic, value, key, kwargs["headers"], kwargs["partition"])
-        )
-        kwargs["on_delivery"](None, None)
+        self.produced.append(OutgoingRecord(topic, value, key, headers, partition))
+        report(None, None)
 
     def poll(self, _timeout: float) -> int:
         return 0
@@ -158,11 +168,21 @@ class Unacked(Librdkafka):
         super().__init__()
         self.held: list[Callable[..., None]] = []
 
-    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
-        self.produced.append(
-            OutgoingRecord(topic, value, key, kwargs["headers"], kwargs["partition"])
-        )
-        self.held.append(kwargs["on_delivery"])
+    def produce(  # confluent-kafka's parameters, in its order (the producer passes them so)
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        callback: Callable[..., None] | None = None,
+        on_delivery: Callable[..., None] | None = None,
+        timestamp: int = 0,
+        headers: Any = None,
+    ) -> None:
+        report = callback or on_delivery
+        assert report is not None
+        self.produced.append(OutgoingRecord(topic, value, key, headers, partition))
+        self.held.append(report)
 
     def report(self, count: int, error: KafkaError | None = None) -> None:
         for on_delivery in self.held[:count]:
@@ -357,15 +377,33 @@ class Counting(Librdkafka):
     def count() -> tuple[int, int]:
         tracked = gc.get_objects()
         return (
-            sum(type(o) is OutgoingRecord for o in tracked),
+            # A Kafka record: an ``OutgoingRecord`` or the same fields as a plain tuple.
+            sum(
+                isinstance(o, tuple)
+                and len(o) == len(OutgoingRecord._fields)
+                and o[0] in (CONNECTOR.topic, CONNECTOR.rejected_topic)
+                for o in tracked
+            ),
             sum(type(o) is list and bool(o) and type(o[0]) is RecordError for o in tracked),
         )
 
-    def produce(self, topic: str, value: bytes | None, key: bytes | None, **kwargs: Any) -> None:
+    def produce(  # confluent-kafka's parameters, in its order (the producer passes them so)
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        callback: Callable[..., None] | None = None,
+        on_delivery: Callable[..., None] | None = None,
+        timestamp: int = 0,
+        headers: Any = None,
+    ) -> None:
+        report = callback or on_delivery
+        assert report is not None
         if self.seen is None:
             records, error_lists = self.count()
             self.seen = (records - self.before[0], error_lists - self.before[1])
-        kwargs["on_delivery"](None, None)
+        report(None, None)
 
 
 def test_a_large_request_leaves_the_collector_no_record_to_walk_per_record_it_holds() -> None:
@@ -445,3 +483,47 @@ def test_a_large_request_s_records_are_freed_in_steps_a_small_one_s_at_once() ->
     with pytest.raises(StopIteration):
         next(steps.release(small))
     assert small == []
+
+
+# --- Counting the reports -----------------------------------------------------------------------
+
+
+def test_reports_settle_the_call_whether_they_come_before_or_after_it_is_all_queued() -> None:
+    async def counted(before: int, failed_at: int | None) -> ProduceFailed | int:
+        delivery = Delivery.on_running_loop()
+        for n in range(5):
+            if n == before:
+                delivery.expect(5)
+            error = KafkaError(KafkaError._MSG_TIMED_OUT) if n == failed_at else None
+            delivery.on_delivery(error, None)  # type: ignore[arg-type]
+        if before >= 5:
+            delivery.expect(5)
+        try:
+            return await asyncio.wait_for(delivery.future, 5)
+        except ProduceFailed as exc:
+            return exc
+
+    for before in range(6):
+        assert asyncio.run(counted(before, None)) == 5
+        failed = asyncio.run(counted(before, 1))  # one early failure, later records written
+        assert isinstance(failed, ProduceFailed)
+        assert (failed.written, failed.of) == (4, 5)
+
+
+def test_a_waiter_is_woken_by_the_report_it_waits_for_and_not_before() -> None:
+    async def work() -> None:
+        delivery = Delivery.on_running_loop()
+        delivery.on_delivery(None, None)  # type: ignore[arg-type]
+        assert delivery.when_reported(1) is None  # already reported
+        waiter = delivery.when_reported(3)
+        assert waiter is not None
+        delivery.on_delivery(None, None)  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        delivery.on_delivery(None, None)  # type: ignore[arg-type]
+        await asyncio.wait_for(waiter, 5)
+        assert delivery.acknowledged == 3
+        delivery.expect(3)
+        assert await asyncio.wait_for(delivery.future, 5) == 3
+
+    asyncio.run(work())

@@ -27,7 +27,14 @@ from inlet.errors import (
     KafkaTopicMissing,
     KafkaUnavailable,
 )
-from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, ProduceFailed, producer_config
+from inlet.kafka import (
+    AsyncProducer,
+    Delivery,
+    OutgoingRecord,
+    ProduceFailed,
+    RecordFields,
+    producer_config,
+)
 from inlet.kafka_errors import PERMANENT, is_transient, refusal
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector, ConnectorState
@@ -133,9 +140,9 @@ class RecordingProducer(AsyncProducer):
     def __init__(self) -> None:  # no librdkafka producer, no poll thread
         self.calls: list[list[OutgoingRecord]] = []
 
-    def produce_steps(self, records: Sequence[OutgoingRecord], delivery: Delivery) -> Steps[None]:
+    def produce_steps(self, records: Sequence[RecordFields], delivery: Delivery) -> Steps[None]:
         yield from ()
-        self.calls.append(list(records))
+        self.calls.append([OutgoingRecord(*record) for record in records])
         delivery.future.set_result(len(self.calls[-1]))
 
 
