@@ -10,6 +10,7 @@ NDJSON lines hold the record's fields as decoded, by msgspec (decimals as string
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -80,6 +81,42 @@ def arrow_value(column: Column, value: Any) -> Any:
     if column.kind == "array" and column.items is not None and column.items.kind == "uuid":
         return [str(item) for item in value]
     return value
+
+
+def _converted(column: Column) -> bool:
+    """Whether ``arrow_value`` changes values of ``column`` (else pyarrow takes them as is)."""
+    if column.kind in ("uuid", "other"):
+        return True
+    if column.kind == "object":
+        return any(_converted(c) for c in column.fields)
+    return column.kind == "array" and column.items is not None and _converted(column.items)
+
+
+def arrow_columns(columns: list[Column], values: Sequence[list[Any]]) -> list[pa.Array]:
+    """Decoded values, a list per field (``columns``' order), as the arrays of a Parquet table:
+    what ``file_row`` gives for each, without a row dict per record."""
+    return [
+        pa.array(
+            [arrow_value(column, value) for value in items] if _converted(column) else items,
+            type=arrow_type(column),
+        )
+        for column, items in zip(columns, values, strict=True)
+    ]
+
+
+def file_columns(records: Sequence[SinkInput], columns: list[Column]) -> list[pa.Array]:
+    """The Parquet arrays of ``records`` (of one schema, whose ``columns`` these are): the
+    columns of their ``file_row``s, made a field at a time rather than a row at a time."""
+    values = [record.value for record in records]
+    return [
+        pa.array([record.partition for record in records], type=pa.int32()),
+        pa.array([record.offset for record in records], type=pa.int64()),
+        pa.array(
+            [None if r.received_at_ms is None else r.received_at_ms * 1000 for r in records],
+            type=pa.timestamp("us", tz="UTC"),
+        ),
+        *arrow_columns(columns, [[value.get(c.name) for value in values] for c in columns]),
+    ]
 
 
 def received_at(received_at_ms: int | None) -> datetime | None:
