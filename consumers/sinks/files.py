@@ -46,7 +46,13 @@ from inlet.sink_layout.file_names import (
     partition_glob,
     received_day,
 )
-from inlet.sink_layout.file_rows import arrow_schema, file_columns, file_row, runs
+from inlet.sink_layout.file_rows import (
+    arrow_schema,
+    dictionary_columns,
+    file_columns,
+    file_row,
+    runs,
+)
 
 log = logging.getLogger("inlet.consumers.files")
 
@@ -219,7 +225,10 @@ class FilesSink:
         path = self._tmp / name
         writer: FileWriter
         if self._extension == "parquet":
-            writer = ParquetFileWriter(path, self._arrow_schema(record.schema_id))
+            columns = self._columns_of(record.schema_id)
+            writer = ParquetFileWriter(
+                path, self._arrow_schema(record.schema_id), dictionary_columns(columns)
+            )
         else:
             writer = NdjsonWriter(path)
         self._open[record.partition] = _OpenFile(
