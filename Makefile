@@ -37,11 +37,17 @@ screenshots: sync
 # copy to commit), --quick, --server granian --workers 2, --profile /tmp/prof (needs py-spy). Then the
 # registry's write and read latency, one request at a time (bench/results/registry-latest.json).
 # First, the dedup index alone: memory and ns per lookup for 10 million keys in the window (a minute).
+# Last, the feeds: decoding alone (the C reader beside fastavro, CPU µs a record), then 200,000
+# records into PostgreSQL and into Parquet beside the read + decode baseline, and the lag under a
+# 20,000 records/s stream (a couple of minutes).
 bench: sync
+	scripts/ensure-postgres
 	$(UV) run --locked python bench/dedup_index_bench.py
 	$(UV) run --locked python bench/codec_bench.py --batches 100
 	$(UV) run --locked python bench/gateway_bench.py $(BENCH_ARGS)
 	$(UV) run --locked python bench/registry_bench.py
+	$(UV) run --locked python bench/decode_bench.py
+	$(UV) run --locked python bench/feeds_bench.py --records 200000 --rate 20000 --seconds 10
 
 # Inlet beside another HTTP→Kafka endpoint in the Confluent REST proxy's style (the Strimzi Kafka
 # Bridge, Karapace's REST proxy), started by you: the same records through both, with the same load

@@ -13,7 +13,9 @@ For each sink, two phases:
   live      R records/s produced for S seconds; the lag (records produced but not yet in the
             sink) sampled every 0.25 s: p50, p99, max, and the time to drain after the last one
 The baseline, measured in the same run on the same topic: a consumer that reads and decodes
-every record and delivers nowhere (what no sink can beat).
+every record and delivers nowhere (what no sink can beat), a batch at a time with the C reader as
+the feeds do, and one record at a time with fastavro as they did, interleaved; with CPU µs a
+record of the thread that decodes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import io
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -37,8 +40,9 @@ from typing import Any
 import httpx
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
-from fastavro import parse_schema, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ is no installed package
 from consumers.pipeline_worker import run_pipelines
 from deploy.broker import LocalKafka, env_cache_dir
 from inlet.codec.wire import WireDecoder
@@ -164,24 +168,35 @@ def _wait(progress: Callable[[], int], target: int, timeout_s: float = 600.0) ->
     return time.monotonic() - started
 
 
-def _baseline(settings: Settings, topic: Topic, count: int) -> float:
-    """Read and decode ``count`` records, deliver nowhere: records/s."""
+def _baseline(settings: Settings, topic: Topic, count: int, *, batch: bool) -> tuple[float, float]:
+    """Read and decode ``count`` records, deliver nowhere: records/s and CPU µs a record (this
+    thread's, librdkafka's fetching threads apart). ``batch``: a consumed batch at a time, as
+    the feeds decode (``decode_typed_batch``); else one record at a time with fastavro, as they
+    did."""
     consumer = Consumer(
-        client_config(settings, client_id="bench-baseline", **{"group.id": "bench-baseline"})
+        client_config(
+            settings, client_id="bench-baseline", **{"group.id": f"bench-{uuid.uuid4().hex}"}
+        )
     )
     partitions = consumer.list_topics(topic.name, timeout=10).topics[topic.name].partitions
     consumer.assign([TopicPartition(topic.name, p, 0) for p in partitions])
     decoder = WireDecoder(lambda _: topic.schema_text)
+    parsed = parse_schema(json.loads(topic.schema_text))
     seen = 0
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.thread_time()
     while seen < count:
-        for message in consumer.consume(5000, 1.0):
-            if message.error() is None:
-                decoder.decode_typed(message.value())
-                seen += 1
-    elapsed = time.monotonic() - started
+        messages = [m for m in consumer.consume(5000, 1.0) if m.error() is None]
+        values = [m.value() for m in messages]
+        if batch:
+            decoder.decode_typed_batch(values)
+        else:
+            for value in values:
+                assert value is not None
+                schemaless_reader(io.BytesIO(value[5:]), parsed, None)
+        seen += len(values)
+    elapsed, cpu = time.monotonic() - started, time.thread_time() - cpu
     consumer.close()
-    return count / elapsed
+    return count / elapsed, cpu / count * 1e6
 
 
 def _postgres_progress(dsn: str, pipeline_id: str) -> Callable[[], int]:
@@ -254,11 +269,15 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5_000, help="live phase records/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="live phase length")
     parser.add_argument("--dsn", help="a PostgreSQL database to write into (default: throwaway)")
+    parser.add_argument(
+        "--sinks", default="postgres,parquet", help="which sinks to run (comma-separated)"
+    )
     args = parser.parse_args()
+    sinks = set(args.sinks.split(","))
 
     with (
         _kafka() as bootstrap,
-        _postgres(args.dsn) as dsn,
+        _postgres(args.dsn) if "postgres" in sinks else contextlib.nullcontext("") as dsn,
         tempfile.TemporaryDirectory(prefix="inlet-bench-") as scratch,
     ):
         settings = Settings(
@@ -289,16 +308,24 @@ def main() -> None:
 
             _, baseline_topic = connector("baseline")
             baseline_topic.produce(0, args.records)
-            rate = _baseline(settings, baseline_topic, args.records)
-            print(f"{'baseline':<10} backlog  {rate:>10,.0f} records/s (read + decode, no sink)")
+            # Interleaved, twice each: the machine's load changes less between neighbours.
+            for batch in (False, True, False, True):
+                rate, cpu = _baseline(settings, baseline_topic, args.records, batch=batch)
+                how = "C reader, by batch" if batch else "fastavro, by record"
+                print(
+                    f"{'baseline':<10} backlog  {rate:>10,.0f} records/s, {cpu:5.2f} µs CPU a "
+                    f"record (read + decode, no sink: {how})"
+                )
 
             with _feeds(settings):
-                connector_id, topic = connector("postgres")
-                topic.produce(0, args.records)
-                pipeline_id = pipeline(connector_id, {"type": "postgres", "dsn": dsn})
-                progress = _postgres_progress(dsn, pipeline_id)
-                _run_phases("postgres", topic, progress, args.records, args.rate, args.seconds)
-
+                if "postgres" in sinks:
+                    connector_id, topic = connector("postgres")
+                    topic.produce(0, args.records)
+                    pipeline_id = pipeline(connector_id, {"type": "postgres", "dsn": dsn})
+                    progress = _postgres_progress(dsn, pipeline_id)
+                    _run_phases("postgres", topic, progress, args.records, args.rate, args.seconds)
+                if "parquet" not in sinks:
+                    return
                 connector_id, topic = connector("parquet")
                 topic.produce(0, args.records)
                 directory = Path(scratch) / "lake"

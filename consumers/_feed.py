@@ -304,6 +304,7 @@ class Feed:
         records: list[FeedRecord] = []
         undecodable: list[DeadLetter] = []
         ends: dict[int, int] = {}
+        kept: list[Message] = []
         for message in messages:
             error = message.error()
             if error is not None:
@@ -312,23 +313,24 @@ class Feed:
                 extra = {"pipeline": self.pipeline.id, "error": str(error)}
                 log.warning("consumer error", extra=extra)
                 continue
+            kept.append(message)
+        values = [message.value() for message in kept]
+        for message, raw, decoded in zip(kept, values, self._decode(values), strict=True):
             partition, offset = message.partition(), message.offset()
             assert partition is not None
             assert offset is not None
             ends[partition] = offset + 1
             headers = _headers(message)
+            if isinstance(decoded, Exception):
+                undecodable.append(
+                    DeadLetter(partition, offset, message.key(), raw, headers, str(decoded))
+                )
+                continue
             received_at_ms, request_id = header_values(headers)
             if received_at_ms is None:
                 kind, timestamp = message.timestamp()
                 received_at_ms = None if kind == TIMESTAMP_NOT_AVAILABLE else timestamp
-            raw = message.value()
-            try:
-                schema_id, value = self._decode(raw)
-            except (UndecodableRecord, UnknownSchema) as exc:
-                undecodable.append(
-                    DeadLetter(partition, offset, message.key(), raw, headers, str(exc))
-                )
-                continue
+            schema_id, value = decoded
             records.append(
                 FeedRecord(
                     partition,
@@ -345,13 +347,21 @@ class Feed:
             )
         return Batch(records, undecodable, ends)
 
-    def _decode(self, raw: bytes | None) -> tuple[int, dict[str, Any]]:
-        try:
-            return self._decoder.decode_typed(raw)
-        except UnknownSchema as exc:
+    def _decode(
+        self, values: list[bytes | None]
+    ) -> list[tuple[int, dict[str, Any]] | UnknownSchema | UndecodableRecord]:
+        """The batch's values decoded together (``WireDecoder.decode_typed_batch``)."""
+        decoded = self._decoder.decode_typed_batch(values)
+        missing = {result.schema_id for result in decoded if isinstance(result, UnknownSchema)}
+        if missing:
             # The registry writes a schema before any record uses it; it may not be at hand yet.
-            self._context.load_schema(exc.schema_id)
-            return self._decoder.decode_typed(raw)
+            for schema_id in missing:
+                self._context.load_schema(schema_id)
+            unknown = [i for i, result in enumerate(decoded) if isinstance(result, UnknownSchema)]
+            again = self._decoder.decode_typed_batch([values[i] for i in unknown])
+            for index, result in zip(unknown, again, strict=True):
+                decoded[index] = result
+        return decoded
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         source = self._topic

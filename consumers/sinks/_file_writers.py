@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from inlet.sink_layout.file_rows import ndjson_lines
 
-# Parquet row groups are written when this much is buffered: big enough to compress well, small
-# enough to keep memory bounded per open file.
+# Parquet row groups are written when this much is buffered: big enough to compress well (larger
+# groups also write cheaper: README, Performance), small enough to keep memory bounded per file.
 _ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
@@ -62,11 +62,12 @@ class NdjsonWriter:
 class ParquetFileWriter:
     """A Parquet file of one schema; tables appended are written out as row groups."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: list[str]) -> None:
+        """``dictionary``: the columns to dictionary-encode (``file_rows.dictionary_columns``)."""
         self.path = path
         self.schema = schema
         self._file: BinaryIO = path.open("wb")
-        self._writer = pq.ParquetWriter(self._file, schema)
+        self._writer = pq.ParquetWriter(self._file, schema, use_dictionary=dictionary or False)
         self._pending: list[pa.Table] = []
         self._pending_bytes = 0
         self.rows = 0
