@@ -1,6 +1,7 @@
 """Feed throughput: records/s from a connector topic into PostgreSQL and into Parquet, with lag.
 
-Run: ``uv run python bench/feeds_bench.py [--records N] [--rate R] [--seconds S]``. Needs Kafka
+Run: ``uv run python bench/feeds_bench.py [--records N] [--rate R] [--seconds S]
+[--sinks postgres,parquet]``. Needs Kafka
 (``KAFKA_BOOTSTRAP_SERVERS``, else a local broker from the Maven jars) and PostgreSQL (``--dsn``,
 else a throwaway server from the installed binaries, as the tests make). Records are about 200
 bytes of Avro (string, integer, decimal, datetime, date, array, object, enum, uuid, nullable
@@ -9,9 +10,12 @@ string) on a 3-partition topic, the registry runs in-process, and the feeds run 
 
 For each sink, two phases:
   backlog   N records already on the topic; records/s until the sink holds them all (the
-            feed's start-up, until the first record is delivered, is shown apart)
+            feed's start-up, until the first record is delivered, is shown apart), and the CPU
+            µs per record it took (/proc): this process (the feed's thread, nearly all of it)
+            and, for PostgreSQL, the server's processes
   live      R records/s produced for S seconds; the lag (records produced but not yet in the
-            sink) sampled every 0.25 s: p50, p99, max, and the time to drain after the last one
+            sink) sampled every 0.25 s: p50, p99, max (also in seconds of records at R/s), and
+            the time to drain after the last one
 The baseline, measured in the same run on the same topic: a consumer that reads and decodes
 every record and delivers nowhere (what no sink can beat), a batch at a time with the C reader as
 the feeds do, and one record at a time with fastavro as they did, interleaved; with CPU µs a
@@ -39,6 +43,7 @@ from typing import Any
 
 import httpx
 import psycopg
+from _cpu import cpu_s, postmaster_of, tree_cpu_s
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
@@ -128,16 +133,19 @@ def _kafka() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _postgres(dsn: str | None) -> Iterator[str]:
+def _postgres(dsn: str | None) -> Iterator[tuple[str, int]]:
+    """A database to write into, and its server's postmaster (for its CPU: a local server)."""
     if dsn:
-        yield dsn
+        yield dsn, postmaster_of(dsn)
         return
     bindir = postgres_bindir()
     if bindir is None:
         raise SystemExit("no PostgreSQL: pass --dsn or install it (scripts/ensure-postgres)")
     server = LocalPostgres(bindir)
     try:
-        yield server.start()
+        dsn = server.start()
+        assert server.pid is not None
+        yield dsn, server.pid
     finally:
         server.stop()
 
@@ -229,15 +237,28 @@ def _files_progress(directory: Path) -> Callable[[], int]:
 
 
 def _run_phases(
-    name: str, topic: Topic, progress: Callable[[], int], backlog: int, rate: int, seconds: float
+    name: str,
+    topic: Topic,
+    progress: Callable[[], int],
+    backlog: int,
+    rate: int,
+    seconds: float,
+    server: int | None = None,
 ) -> None:
     # The feed's start (group join, table or directory set-up) is timed apart from the drain.
     startup = _wait(progress, 1)
     first = progress()
+    own, served = cpu_s(os.getpid()), tree_cpu_s(server) if server else 0.0
     drain = _wait(progress, backlog)
+    drained = backlog - first
+    own_us = (cpu_s(os.getpid()) - own) / drained * 1e6
+    cpu = f"CPU µs/record: feed {own_us:.1f}"
+    if server:
+        cpu += f", PostgreSQL {(tree_cpu_s(server) - served) / drained * 1e6:.1f}"
     print(
-        f"{name:<10} backlog  {(backlog - first) / drain:>10,.0f} records/s "
-        f"({backlog:,} records; first delivered {startup:.2f} s after the pipeline was made)"
+        f"{name:<10} backlog  {drained / drain:>10,.0f} records/s "
+        f"({backlog:,} records; first delivered {startup:.2f} s after the pipeline was made; "
+        f"{cpu})"
     )
     lags: list[int] = []
     start_at = topic.produced
@@ -259,14 +280,15 @@ def _run_phases(
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
     print(
         f"{name:<10} live     {rate:>10,} records/s for {seconds:.0f} s: lag p50 {p50:,}, "
-        f"p99 {p99:,}, max {lags[-1]:,} records; drained {catch_up:.2f} s after the last"
+        f"p99 {p99:,} ({p99 / rate:.2f} s), max {lags[-1]:,} records; "
+        f"drained {catch_up:.2f} s after the last"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="backlog per sink")
-    parser.add_argument("--rate", type=int, default=5_000, help="live phase records/s")
+    parser.add_argument("--rate", type=int, default=20_000, help="live phase records/s")
     parser.add_argument("--seconds", type=float, default=10.0, help="live phase length")
     parser.add_argument("--dsn", help="a PostgreSQL database to write into (default: throwaway)")
     parser.add_argument(
@@ -277,7 +299,9 @@ def main() -> None:
 
     with (
         _kafka() as bootstrap,
-        _postgres(args.dsn) if "postgres" in sinks else contextlib.nullcontext("") as dsn,
+        (
+            _postgres(args.dsn) if "postgres" in sinks else contextlib.nullcontext(("", None))
+        ) as (dsn, postmaster),
         tempfile.TemporaryDirectory(prefix="inlet-bench-") as scratch,
     ):
         settings = Settings(
@@ -323,9 +347,11 @@ def main() -> None:
                     topic.produce(0, args.records)
                     pipeline_id = pipeline(connector_id, {"type": "postgres", "dsn": dsn})
                     progress = _postgres_progress(dsn, pipeline_id)
-                    _run_phases("postgres", topic, progress, args.records, args.rate, args.seconds)
+                    phases = (args.records, args.rate, args.seconds, postmaster)
+                    _run_phases("postgres", topic, progress, *phases)
                 if "parquet" not in sinks:
                     return
+
                 connector_id, topic = connector("parquet")
                 topic.produce(0, args.records)
                 directory = Path(scratch) / "lake"

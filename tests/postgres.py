@@ -157,6 +157,11 @@ class LocalPostgres:
                 raise RuntimeError(f"another server answers on {dsn}")
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id (its children are the server's other processes)."""
+        return None if self._process is None else self._process.pid
+
     def log_tail(self) -> str:
         path = self._root / "server.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""

@@ -1,4 +1,4 @@
-"""The PostgreSQL sink: a table per pipeline, rows by COPY, offsets in the same transaction.
+"""The PostgreSQL sink: a table per pipeline, rows by binary COPY, offsets in the same transaction.
 
 Exactly once: each batch is one transaction that COPYs the rows and moves the pipeline's
 offsets row per partition (table ``inlet_pipeline_offsets``, in the data table's schema). The
@@ -21,6 +21,10 @@ count in the offsets row (``duplicates_skipped``), in the same transaction, so t
 like ``delivered``. A table made before (no key column) gains it and the index when its feed
 starts keyed; its old rows keep a NULL key, which never conflicts.
 
+Rows: binary COPY (psycopg's ``set_types``), each batch's rows made by a row maker prepared once
+per schema version (``row_maker``); a table whose columns are not of the types the sink makes
+(made by hand, or altered) gets text COPY instead, which lets PostgreSQL cast each value.
+
 Schema edits: the table is made from the connector's schema when the feed starts; a record
 written with a schema that has new fields adds them as nullable columns (``ADD COLUMN IF NOT
 EXISTS``), and a required field that a newer schema dropped loses its NOT NULL. DDL runs under an
@@ -31,11 +35,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import set_json_dumps
 
 from consumers.sinks import Batch, DeadLetter, DeadLetterFn, FeedRecord, Position, SinkFenced
 from inlet.model.pipeline_sinks import table_parts
@@ -49,10 +56,13 @@ from inlet.sink_layout.postgres import (
     CopyColumn,
     column_name,
     copy_columns,
+    copy_types,
     dedup_index_name,
+    dump_json,
     jsonb,
     metadata_columns,
     pg_type,
+    row_maker,
     row_values,
     table_changes,
     table_columns,
@@ -67,6 +77,8 @@ _ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.Program
 _MAX_REASON = 1000
 # Added to offsets tables made before idempotency keys (``_migrate_offsets``).
 _SKIPPED = "duplicates_skipped"
+_partition = attrgetter("partition")
+Rows = list[tuple[Any, ...]]
 
 
 class PostgresSink:
@@ -92,9 +104,12 @@ class PostgresSink:
         self._schema_of = schema_of
         self._conn: psycopg.Connection[Any] | None = None
         self._table_columns: dict[str, tuple[str, bool]] = {}  # name -> (type, NOT NULL)
+        self._table_oids: dict[str, int] = {}  # name -> its type's oid
         self._fields: dict[str, Column] = {}  # column -> the latest field written into it
         self._copy: sql.Composed | None = None
         self._copy_columns: list[CopyColumn] = []  # after the metadata columns
+        self._copy_oids: list[int] | None = None  # binary COPY's types; None: text COPY
+        self._makers: dict[int, Callable[[Sequence[FeedRecord]], Rows]] = {}  # per schema id
         self._schemas_seen: set[int] = set()
         self._positions: dict[int, Position] = {}
 
@@ -112,6 +127,7 @@ class PostgresSink:
         self._conn = psycopg.connect(
             self._dsn, autocommit=True, application_name=f"inlet-{self._pipeline_id}"
         )
+        set_json_dumps(dump_json, context=self._conn)  # jsonb values in binary COPY
         with self.conn.transaction():
             self._ddl_lock()
             self.conn.execute(_create_offsets(self._offsets))
@@ -161,15 +177,20 @@ class PostgresSink:
     # --- Writing. ---
 
     def write(self, batch: Batch, dead_letter: DeadLetterFn) -> dict[int, Position]:
-        for schema_id in sorted({r.schema_id for r in batch.records} - self._schemas_seen):
+        records = batch.records
+        schema_ids = set(map(attrgetter("schema_id"), records))
+        for schema_id in sorted(schema_ids - self._schemas_seen):
             self._adopt(record_columns(self._schema_of(schema_id)))
             self._schemas_seen.add(schema_id)
-        records = batch.records
         letters = list(batch.undecodable)
         with self.conn.transaction():
             skipped_at = self._repeated_keys(records) if self._keyed else set()
-            todo = [i for i in range(len(records)) if i not in skipped_at]
-            rows = [self._row(records[i]) for i in todo]
+            if skipped_at:
+                todo = [i for i in range(len(records)) if i not in skipped_at]
+                rows = self._rows([records[i] for i in todo], schema_ids)
+            else:
+                todo = list(range(len(records)))
+                rows = self._rows(records, schema_ids)
             outcomes = self._copy_rows(rows, 0, len(rows)) if rows else []
             refused_at: set[int] = set()
             for at, reason in outcomes:
@@ -179,12 +200,13 @@ class PostgresSink:
                     refused_at.add(todo[at])
                     letters.append(_letter(records[todo[at]], reason))
             delivered: dict[int, int] = dict.fromkeys(batch.ends, 0)
+            delivered.update(Counter(map(_partition, records)))
             skipped: dict[int, int] = dict.fromkeys(batch.ends, 0)
-            for index, record in enumerate(records):
-                if index in skipped_at:
-                    skipped[record.partition] += 1
-                elif index not in refused_at:
-                    delivered[record.partition] += 1
+            for index in skipped_at:
+                skipped[records[index].partition] += 1
+                delivered[records[index].partition] -= 1
+            for index in refused_at:
+                delivered[records[index].partition] -= 1
             advanced = {
                 p: self._advance(p, end, delivered[p], skipped[p]) for p, end in batch.ends.items()
             }
@@ -252,6 +274,8 @@ class PostgresSink:
         assert self._copy is not None
         try:
             with self.conn.transaction(), self.conn.cursor() as cur, cur.copy(self._copy) as copy:
+                if self._copy_oids is not None:
+                    copy.set_types(self._copy_oids)
                 for row in rows[lo:hi]:
                     copy.write_row(row)
         except _ROW_ERRORS as exc:
@@ -268,8 +292,27 @@ class PostgresSink:
             and exc.diag.constraint_name == self._key_index
         )
 
-    def _row(self, record: FeedRecord) -> tuple[Any, ...]:
-        return row_values(record, self._copy_columns, jsonb, keyed=self._keyed)
+    def _rows(self, records: Sequence[FeedRecord], schema_ids: set[int]) -> Rows:
+        """What COPY writes for ``records`` (of the schemas ``schema_ids``), in their order."""
+        if self._copy_oids is None:  # text COPY: jsonb values wrapped, every value as text
+            return [row_values(r, self._copy_columns, jsonb, keyed=self._keyed) for r in records]
+        if len(schema_ids) == 1:
+            return self._maker(next(iter(schema_ids)))(records)
+        rows: Rows = [()] * len(records)
+        for schema_id in schema_ids:  # a schema edit inside the batch: rows by version
+            at = [i for i, r in enumerate(records) if r.schema_id == schema_id]
+            made = self._maker(schema_id)([records[i] for i in at])
+            for i, row in zip(at, made, strict=True):
+                rows[i] = row
+        return rows
+
+    def _maker(self, schema_id: int) -> Callable[[Sequence[FeedRecord]], Rows]:
+        maker = self._makers.get(schema_id)
+        if maker is None:
+            fields = {c.name for c in record_columns(self._schema_of(schema_id))}
+            maker = row_maker(self._copy_columns, fields, keyed=self._keyed)
+            self._makers[schema_id] = maker
+        return maker
 
     # --- The table's shape. ---
 
@@ -300,20 +343,45 @@ class PostgresSink:
         self._copy_columns = copy_columns(self._fields, types)
         metadata = metadata_columns(keyed=self._keyed)
         targets = [*metadata, *(c.name for c in self._copy_columns)]
-        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        self._copy_oids = self._binary_types(targets)
+        copy = "COPY {} ({}) FROM STDIN" + (
+            " (FORMAT BINARY)" if self._copy_oids is not None else ""
+        )
+        self._copy = sql.SQL(copy).format(
             self._table, sql.SQL(", ").join(map(sql.Identifier, targets))
         )
+        self._makers.clear()  # they make rows of the columns before
+
+    def _binary_types(self, targets: list[str]) -> list[int] | None:
+        """The types binary COPY sends the ``targets`` columns' values as, if the table's
+        columns have exactly these types (PostgreSQL casts nothing in binary COPY); else None."""
+        types = self.conn.adapters.types
+        wanted = [types.get_oid(t) for t in copy_types(self._copy_columns, keyed=self._keyed)]
+        if wanted == [self._table_oids.get(name) for name in targets]:
+            return wanted
+        log.info(
+            "the table's columns are not of the sink's types: rows go in by text COPY",
+            extra={"pipeline": self._pipeline_id},
+        )
+        return None
 
     def _load_table_columns(self) -> None:
-        self._table_columns = self._columns_of(self._table)
+        rows = self._describe(self._table)
+        self._table_columns = {name: (kind, nn) for name, kind, nn, _ in rows}
+        self._table_oids = {name: oid for name, _, _, oid in rows}
 
     def _columns_of(self, table: sql.Identifier) -> dict[str, tuple[str, bool]]:
+        return {name: (kind, nn) for name, kind, nn, _ in self._describe(table)}
+
+    def _describe(self, table: sql.Identifier) -> list[tuple[str, str, bool, int]]:
+        """Each column of ``table``: name, type (as declared), NOT NULL, the type's oid."""
         rows = self.conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute "
+            "SELECT attname, format_type(atttypid, atttypmod), attnotnull, atttypid "
+            "FROM pg_attribute "
             "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
             (table.as_string(self.conn),),
         ).fetchall()
-        return {str(name): (str(kind), bool(nn)) for name, kind, nn in rows}
+        return [(str(name), str(kind), bool(nn), int(oid)) for name, kind, nn, oid in rows]
 
     def _migrate_offsets(self) -> None:
         # Looked up first: ALTER TABLE locks the offsets table, which every pipeline of the

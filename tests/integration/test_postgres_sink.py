@@ -144,7 +144,10 @@ def test_refused_rows_are_bisected_out_and_dead_lettered(dsn: str) -> None:
     records[7] = _record(7, amount=Decimal("123456.78"))  # numeric(6,2) holds less
     assert sink.write(_batch(*records), letters.extend) == {0: Position(10, 8)}
     assert [(d.offset, d.value) for d in letters] == [(3, b"raw"), (7, b"raw")]
-    assert "NUL" in letters[0].reason
+    # The server's reason, from binary COPY: the byte and the column.
+    assert letters[0].reason.startswith("22021")  # character_not_in_repertoire
+    assert "0x00" in letters[0].reason
+    assert "column id" in letters[0].reason
     assert letters[1].reason.startswith("22003")  # numeric_value_out_of_range
     assert [r[1] for r in _rows(dsn)] == [0, 1, 2, 4, 5, 6, 8, 9]
     sink.close()
@@ -166,6 +169,40 @@ def test_a_schema_edit_adds_nullable_columns_and_relaxes_dropped_ones(dsn: str) 
             ).fetchall()
         )
     assert (nullable["id"], nullable["gone"], nullable["channel"]) == ("NO", "YES", "YES")
+    sink.close()
+
+
+def test_a_table_made_by_hand_with_other_types_gets_text_copy(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Binary COPY casts nothing: a value goes in only as its column's own type. A table whose
+    # columns differ from the sink's (varchar for a string, text for a uuid, bigint[] for an
+    # array of integers... made by hand) is written by text COPY, which lets PostgreSQL cast.
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "CREATE TABLE orders (_inlet_partition integer NOT NULL, _inlet_offset bigint NOT "
+            "NULL, _inlet_received_at timestamptz, id varchar(40) NOT NULL, amount numeric(6,2), "
+            "day date, at timestamptz, t time, ref text, tags integer[], obj jsonb, gone text, "
+            "PRIMARY KEY (_inlet_partition, _inlet_offset))"
+        )
+    with caplog.at_level("INFO", logger="inlet.consumers.postgres"):
+        sink = _sink(dsn)
+    assert "text COPY" in caplog.text
+    sink.positions([0])
+    assert sink.write(_batch(_record(0), _record(1)), _none) == {0: Position(2, 2)}
+    assert _rows(dsn, "_inlet_partition, _inlet_offset, id, ref, tags, obj") == [
+        (0, 0, "r0", uuid.UUID(int=0).hex, [0, 1], {"k": "v0"}),
+        (0, 1, "r1", uuid.UUID(int=1).hex, [1, 2], {"k": "v1"}),
+    ]
+    sink.close()
+
+
+def test_a_table_the_sink_made_gets_binary_copy(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="inlet.consumers.postgres"):
+        sink = _sink(dsn)
+        sink.positions([0])
+        sink.write(_batch(_record(0), _record(1, schema_id=2)), _none)  # and after an edit
+    assert "text COPY" not in caplog.text
     sink.close()
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
+from consumers.sinks import FeedRecord
 from inlet.errors import InvalidCursor
 from inlet.model.avro import avro_schema
 from inlet.model.fields import FieldSpec
@@ -23,7 +26,16 @@ from inlet.sink_layout.file_names import (
     received_day,
 )
 from inlet.sink_layout.file_rows import arrow_schema
-from inlet.sink_layout.postgres import column_name, is_json, pg_type
+from inlet.sink_layout.postgres import (
+    column_name,
+    copy_columns,
+    copy_types,
+    is_json,
+    pg_type,
+    row_maker,
+    row_values,
+    table_columns,
+)
 from registry.records_api import decode_cursor, encode_cursor
 
 FIELDS = [
@@ -66,6 +78,58 @@ def test_postgres_types_follow_field_types_exactly() -> None:
         ("order_id", "text", True),  # the Avro name: what decoded records are keyed by
     ]
     assert [c.name for c in _columns() if is_json(c)] == ["obj"]
+
+
+def test_binary_copy_sends_each_value_as_its_columns_type_without_a_precision() -> None:
+    columns = _columns()
+    fields = {column_name(c.name): c for c in columns}
+    made = {c.name: c.type for c in table_columns(columns, keyed=True)}
+    copied = copy_columns(fields, made)
+    assert copy_types(copied, keyed=True) == [
+        *("integer", "bigint", "timestamptz", "text"),  # partition, offset, received at, key
+        *("text", "bigint", "double precision", "boolean", "date", "timestamptz", "time"),
+        *("numeric", "uuid", "text", "text[]", "date[]", "jsonb", "text"),
+    ]
+    assert copy_types(copied, keyed=False)[:4] == ["integer", "bigint", "timestamptz", "text"]
+    # A column made jsonb (by hand, or by an older version) takes any field's values as JSON.
+    copied = copy_columns(fields, {**made, "s": "jsonb"})
+    assert [(c.name, c.as_json, c.type) for c in copied[:2]] == [
+        ("s", True, "jsonb"),
+        ("i", False, "bigint"),
+    ]
+
+
+def _typed_record(offset: int, schema_id: int, value: dict[str, object]) -> FeedRecord:
+    return FeedRecord(0, offset, None, [], b"raw", 1_772_366_400_123, None, schema_id, value)
+
+
+def test_a_row_maker_makes_the_rows_row_values_makes() -> None:
+    columns = _columns()
+    fields = {column_name(c.name): c for c in columns}
+    copied = copy_columns(fields, {c.name: c.type for c in table_columns(columns)})
+    value: dict[str, object] = {
+        "s": "x", "i": 1, "f": 0.5, "b": True, "d": date(2026, 3, 1),
+        "dt": datetime(2026, 3, 1, tzinfo=UTC), "t": None, "dec": Decimal("1.250"),
+        "u": uuid.UUID(int=1), "e": "a", "tags": ["p", "q"], "days": None, "obj": {"x": 1},
+        "order_id": None,
+    }  # fmt: skip
+    older = {k: v for k, v in value.items() if k not in {"tags", "obj"}}  # before two fields
+    records = [
+        _typed_record(0, 1, value),
+        _typed_record(1, 1, value)._replace(received_at_ms=None, dedup_key="k"),
+    ]
+    for keyed in (False, True):
+        expected = [row_values(r, copied, lambda v: v, keyed=keyed) for r in records]
+        assert row_maker(copied, set(value), keyed=keyed)(records) == expected
+        old = [r._replace(value=older) for r in records]
+        expected = [row_values(r, copied, lambda v: v, keyed=keyed) for r in old]
+        assert row_maker(copied, set(older), keyed=keyed)(old) == expected
+        # A record that lacks a field its schema names (no decoder makes one) still gets a row.
+        assert row_maker(copied, set(value), keyed=keyed)(old) == expected
+    assert expected[0][2] == datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+    one = copy_columns({"s": fields["s"]}, {"s": "text"})
+    assert row_maker(one, {"s"})(records[:1]) == [(0, 0, expected[0][2], "x")]
+    assert row_maker([], {"s"})(records[:1]) == [(0, 0, expected[0][2])]
 
 
 def test_avro_types_inlet_does_not_make_are_kept_as_json() -> None:
