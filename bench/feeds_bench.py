@@ -299,9 +299,10 @@ def main() -> None:
 
     with (
         _kafka() as bootstrap,
-        (
-            _postgres(args.dsn) if "postgres" in sinks else contextlib.nullcontext(("", None))
-        ) as (dsn, postmaster),
+        _postgres(args.dsn) if "postgres" in sinks else contextlib.nullcontext(("", None)) as (
+            dsn,
+            postmaster,
+        ),
         tempfile.TemporaryDirectory(prefix="inlet-bench-") as scratch,
     ):
         settings = Settings(
