@@ -5,8 +5,8 @@ behind the large one's records twice: in librdkafka's queue of the partition the
 order, up to ``PRODUCE_WINDOW`` ahead), and in the producer's one queue of delivery reports,
 which its poll thread serves one record at a time, each needing the GIL. Traced beside a 10 MiB
 body (``bench/hostile_bench.py``, 2026-12-01), a single record sent while the large request was
-being handed over waited 14-22 ms at p50 for its ack, against 9-12 ms in the body's other phases;
-on a producer of its own, 7.5-11 ms, as in the other phases. There it finds only other small
+being handed over waited 13-26 ms at p50 for its ack, against 8-13 ms while the body was parsed
+(8 runs); on a producer of its own, 7.5-16 ms, as while parsed. There it finds only other small
 requests' records ahead of it.
 
 A request is large when it has more than ``STEP_RECORDS`` records: exactly the requests that are
