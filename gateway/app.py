@@ -16,6 +16,7 @@ import asyncio
 import functools
 import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -30,6 +31,7 @@ from litestar.types import ASGIApp
 from gateway._fast_path import INGEST_PATH, FastIngest, IngestDispatcher
 from gateway._http_errors import EXCEPTION_HANDLERS, status_of
 from gateway._openapi import complete as complete_openapi
+from gateway._produce_lanes import laned_producer
 from gateway.connector_lookup import ConnectorLookup
 from gateway.dedup import Deduplicator
 from gateway.dedup_demand import DedupDemand
@@ -50,7 +52,6 @@ from inlet.errors import InletError
 from inlet.health import HEALTH_ROUTES
 from inlet.http_allow import allow_every_method
 from inlet.kafka import (
-    AsyncProducer,
     ConfigValue,
     KafkaHealth,
     TrackedProducer,
@@ -170,6 +171,16 @@ async def ingest_by_header(
 
 Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
+# How long the loop thread may keep the GIL from a thread that asks for it (CPython's default is
+# 5 ms). The producer's poll thread needs the GIL for every delivery report; while a large body
+# is parsed and encoded the loop never blocks, only gives itself a turn between two steps, and
+# each turn drops and retakes the GIL (the selector's zero-timeout poll). CPython asks a holder
+# to hand the GIL over only when an interval passed with no switch at all, so a turn every few
+# milliseconds kept the poll thread waiting for as long as the body took: a single record's ack
+# beside a 10 MiB body waited up to ~100-300 ms on a quiet machine (bench/hostile_bench.py).
+# Steps run 0.5-6 ms, so 0.5 ms lets the poll thread in within about a step.
+SWITCH_INTERVAL_S = 0.0005
+
 # How long a gateway worker's transaction may stay open: a worker that dies inside one holds back
 # read_committed readers of its partitions until the coordinator aborts it, this long at most.
 _TRANSACTION_TIMEOUT_MS = 15_000
@@ -178,7 +189,7 @@ _TRANSACTION_TIMEOUT_MS = 15_000
 def gateway_producer(settings: Settings) -> TrackedProducer:
     """This worker's one producer: idempotent, or transactional (``gateway_transactions``)."""
     if not settings.gateway_transactions:
-        return AsyncProducer(producer_config(settings, client_id="inlet-gateway"))
+        return laned_producer(settings, client_id="inlet-gateway")
     # One transactional.id per worker process: each writes its own transactions, none fences
     # another. (A new one per start: a restarted worker cannot abort its predecessor's open
     # transaction, which the timeout above bounds instead.)
@@ -227,6 +238,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
         # that a full collection (which a large request's allocations set off) walks only what
         # requests made. Measured in bench/hostile_bench.py.
         gc.freeze()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             yield
         finally:

@@ -200,7 +200,7 @@ def test_every_kafka_client_gets_its_config_from_inlet_kafka() -> None:
         ("inlet/statelog/kafka.py", "TransactionalProducer"),
         ("inlet/statelog/kafka.py", "AdminClient"),
         ("inlet/kafka.py", "AdminClient"),
-        ("gateway/app.py", "AsyncProducer"),
+        ("gateway/_produce_lanes.py", "AsyncProducer"),
         ("registry/replay.py", "Consumer"),
         ("consumers/_feed.py", "Consumer"),
         ("deploy/broker.py", "AdminClient"),
