@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from inlet.codec.steps import STEP_RECORDS, WaitingSteps
-from inlet.kafka import AsyncProducer, Delivery, OutgoingRecord, TrackedProducer, producer_config
+from inlet.kafka import AsyncProducer, Delivery, RecordFields, TrackedProducer, producer_config
 from inlet.settings import Settings
 
 # The queue bounds split between the lanes (each lane gets half of what one producer had).
@@ -50,7 +50,7 @@ class LanedProducer:
         return self.small if count <= self._threshold else self.large
 
     def produce_steps(
-        self, records: Sequence[OutgoingRecord], delivery: Delivery
+        self, records: Sequence[RecordFields], delivery: Delivery
     ) -> WaitingSteps[None]:
         return self.lane_for(len(records)).produce_steps(records, delivery)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from gateway._produce_lanes import LanedProducer, lane_config
 from inlet.codec.steps import STEP_RECORDS, WaitingSteps, run
-from inlet.kafka import Delivery, OutgoingRecord, producer_config
+from inlet.kafka import Delivery, OutgoingRecord, RecordFields, producer_config
 from inlet.settings import Settings
 
 
@@ -17,7 +17,7 @@ class Lane:
         self.closed: list[float] = []
 
     def produce_steps(
-        self, records: Sequence[OutgoingRecord], delivery: Delivery
+        self, records: Sequence[RecordFields], delivery: Delivery
     ) -> WaitingSteps[None]:
         self.calls.append(len(records))
         delivery.queued = len(records)
