@@ -101,7 +101,7 @@ class Scenario:
     loadgen_args: tuple[str, ...] = ()
 
 
-def _record(index: int) -> dict[str, Any]:
+def record(index: int) -> dict[str, Any]:
     # About 150 bytes of JSON; deterministic, so every run sends the same bodies.
     return {
         "name": f"customer-{index:06d}",
@@ -116,7 +116,7 @@ def _record(index: int) -> dict[str, Any]:
 
 
 def write_bodies(work: Path) -> dict[str, int]:
-    records = [_record(i) for i in range(1000)]
+    records = [record(i) for i in range(1000)]
     (work / "array500.json").write_bytes(msgspec.json.encode(records[:500]))
     (work / "ndjson1000.ndjson").write_bytes(b"\n".join(map(msgspec.json.encode, records)))
     (work / "single.json").write_bytes(msgspec.json.encode(records[0]))
@@ -321,11 +321,13 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
     raise SystemExit(f"{url} not healthy after 90 s")
 
 
-def _gateway_command(server: str, workers: int, port: int) -> list[str]:
+def _gateway_command(server: str, workers: int, port: int, root: Path = ROOT) -> list[str]:
+    """The gateway of the checkout at ``root`` (this one, or ``--against``'s), with its Python."""
+    python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
     if server == "inlet":
-        return [sys.executable, "-m", "deploy.cli", "gateway"]
-    script = str(HERE / "_serve_gateway.py")
-    return [sys.executable, script, server, "--port", str(port), "--workers", str(workers)]
+        return [python, "-m", "deploy.cli", "gateway"]
+    script = str(root / "bench" / "_serve_gateway.py")
+    return [python, script, server, "--port", str(port), "--workers", str(workers)]
 
 
 @dataclass
@@ -334,9 +336,11 @@ class Stack:
     gateway_url: str
     gateway: subprocess.Popen[bytes]
     registry: subprocess.Popen[bytes]
-    # With --transactions both: the gateway with INLET_GATEWAY_TRANSACTIONS=true.
-    transactional_url: str | None = None
-    transactional: subprocess.Popen[bytes] | None = None
+    # With --transactions both, the gateway with INLET_GATEWAY_TRANSACTIONS=true; with --against,
+    # the gateway of another checkout: each scenario runs on both in turn.
+    second_url: str | None = None
+    second: subprocess.Popen[bytes] | None = None
+    second_label: str = ""  # what the second one's runs are called: "+transactions", "+against"
 
 
 @contextmanager
@@ -348,10 +352,11 @@ def services(
     *,
     fast_path: bool,
     transactions: str = "off",
+    against: Path | None = None,
 ) -> Iterator[Stack]:
     # Bound by the servers themselves (the other servers compared take a --port): outside the
     # ephemeral range, so no outgoing connection can take one before they do.
-    registry_port, gateway_port, transactional_port = spare_ports(3)
+    registry_port, gateway_port, second_port = spare_ports(3)
     env = {
         **os.environ,
         "INLET_GATEWAY_FAST_PATH": str(fast_path).lower(),
@@ -389,23 +394,28 @@ def services(
         _wait_healthy(f"{registry_url}/health", registry, logs["registry"])
         _wait_healthy(f"{gateway_url}/health", gateway, logs["gateway"])
         stack = Stack(registry_url, gateway_url, gateway, registry)
-        if transactions == "both":
-            log = work / "gateway-transactional.log"
+        if transactions == "both" or against is not None:
+            root = against or ROOT
+            stack.second_label = "+transactions" if against is None else "+against"
+            log = work / f"gateway{stack.second_label.replace('+', '-')}.log"
+            second_env = {**env, "INLET_GATEWAY_PORT": str(second_port)}
+            if against is None:
+                second_env["INLET_GATEWAY_TRANSACTIONS"] = "true"
+            else:
+                second_env["PYTHONPATH"] = os.pathsep.join(
+                    filter(None, [str(root), os.environ.get("PYTHONPATH")])
+                )
             with log.open("wb") as out:
-                stack.transactional = subprocess.Popen(
-                    _gateway_command(server, workers, transactional_port),
-                    env={
-                        **env,
-                        "INLET_GATEWAY_PORT": str(transactional_port),
-                        "INLET_GATEWAY_TRANSACTIONS": "true",
-                    },
-                    cwd=ROOT,
+                stack.second = subprocess.Popen(
+                    _gateway_command(server, workers, second_port, root),
+                    env=second_env,
+                    cwd=root,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
-            processes.append(stack.transactional)
-            stack.transactional_url = f"http://127.0.0.1:{transactional_port}"
-            _wait_healthy(f"{stack.transactional_url}/health", stack.transactional, log)
+            processes.append(stack.second)
+            stack.second_url = f"http://127.0.0.1:{second_port}"
+            _wait_healthy(f"{stack.second_url}/health", stack.second, log)
         yield stack
     finally:
         for process in processes:
@@ -450,11 +460,9 @@ def create_connector(stack: Stack, *, signed: bool = False, **settings: Any) -> 
     else:
         raise SystemExit("the gateway never learned of the connector")
     connector["bench_ingest_url"] = ingest_url
-    if stack.transactional_url is not None:
-        connector["transactional_ingest_url"] = ingest_url.replace(
-            stack.gateway_url, stack.transactional_url
-        )
-        _wait_known(connector["transactional_ingest_url"])
+    if stack.second_url is not None:
+        connector["second_ingest_url"] = ingest_url.replace(stack.gateway_url, stack.second_url)
+        _wait_known(connector["second_ingest_url"])
     return connector
 
 
@@ -663,6 +671,14 @@ def print_table(report: dict[str, Any]) -> None:
             f"{cost['median_transactions']:,.0f} records/s (median of the rounds): "
             f"they cost {cost['cost']:.1%}"
         )
+    for name, sides in report.get("against", {}).items():
+        this, against = sides["this"]["median"], sides["against"]["median"]
+        print(
+            f"  {name}, median of {len(sides['this']['gw_us_per_record'])} rounds: gw µs/rec "
+            f"{against['gw_us_per_record']:g} (--against) → {this['gw_us_per_record']:g} (this), "
+            f"requests/s {against['requests_per_s']:,.0f} → {this['requests_per_s']:,.0f}, "
+            f"p99 {against['p99_ms']:g} → {this['p99_ms']:g} ms"
+        )
     cost = report.get("signature_cost")
     if cost:
         print(
@@ -713,6 +729,30 @@ def transactions_cost(rows: dict[str, Any], scenarios: list[Scenario]) -> dict[s
                 "cost": round(1 - with_ / without, 3),
             }
     return cost
+
+
+def against_compared(rows: dict[str, Any], scenarios: list[Scenario]) -> dict[str, Any]:
+    """Per scenario, this checkout's gateway and ``--against``'s (the same load, in turn): every
+    round's gateway CPU µs per record, requests/s and p99, and their medians."""
+    compared: dict[str, Any] = {}
+    for scenario in scenarios:
+        sides: dict[str, dict[str, Any]] = {}
+        for side, name in (("this", scenario.name), ("against", scenario.name + "+against")):
+            own = [row for key, row in rows.items() if key == name or key.startswith(name + ".")]
+            if not own:
+                break
+            figures = {
+                "gw_us_per_record": [row["gateway_cpu_us_per_record"] for row in own],
+                "requests_per_s": [round(row["requests_per_s"]) for row in own],
+                "p99_ms": [row["latency_ms"]["p99"] for row in own],
+            }
+            sides[side] = {
+                **figures,
+                "median": {name: statistics.median(v) for name, v in figures.items()},
+            }
+        else:
+            compared[scenario.name] = sides
+    return compared
 
 
 def signature_cost(rows: dict[str, Any]) -> dict[str, Any] | None:
@@ -824,6 +864,12 @@ def main() -> int:
         "each scenario run on the two in turn",
     )
     parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (with its .venv synced): its gateway runs beside this one's, each "
+        "scenario on the two in turn (--rounds times), to compare code before and after",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         default=1,
@@ -880,6 +926,7 @@ def main() -> int:
             args.workers,
             fast_path=args.fast_path,
             transactions=args.transactions,
+            against=args.against,
         ) as stack:
             connector = create_connector(stack)
             plain_url = connector["bench_ingest_url"]
@@ -903,7 +950,7 @@ def main() -> int:
             deduplicated = (
                 create_connector(stack, dedup={"header": _DEDUP_HEADER}) if args.dedup else None
             )
-            if stack.transactional is None:
+            if stack.second is None:
                 # Rounds go over the scenarios in turn, so that (c) and (c') alternate and the
                 # shared machine's noise falls on both.
                 for round_ in range(args.rounds):
@@ -928,23 +975,31 @@ def main() -> int:
                             watch,
                             stack.gateway_url,
                         ))  # fmt: skip
-            for scenario in scenarios if stack.transactional is not None else []:
-                assert stack.transactional is not None
-                url = signed["bench_ingest_url"] if scenario.signed else plain_url
-                transactional = Watch(stack.transactional.pid, broker.pids())
+            else:
+                # Each scenario on the two gateways in turn, the first of the pair alternating
+                # from round to round, so that a drift in the machine's load falls on both.
+                second = Watch(stack.second.pid, broker.pids())
+                label = stack.second_label
                 for round_ in range(args.rounds):
                     suffix = f".{round_ + 1}" if args.rounds > 1 else ""
-                    runs.append((scenario.name + suffix, scenario, url, watch, stack.gateway_url))
-                    runs.append((
-                        f"{scenario.name}+transactions{suffix}",
-                        dataclasses.replace(scenario, title=scenario.title + " +txn"),
-                        (signed if scenario.signed else connector)["transactional_ingest_url"],
-                        transactional,
-                        stack.transactional_url or "",
-                    ))  # fmt: skip
-            if stack.transactional is not None and args.warm > 0:
-                print(f"warming up the transactional gateway ({args.warm:g} s) …", flush=True)
-                run_load(loadgen, every_scenario(args)[0], runs[1][2], work, args.warm / 2, 0.0)
+                    for scenario in scenarios:
+                        url = signed["bench_ingest_url"] if scenario.signed else plain_url
+                        pair = [
+                            (scenario.name + suffix, scenario, url, watch, stack.gateway_url),
+                            (
+                                f"{scenario.name}{label}{suffix}",
+                                dataclasses.replace(scenario, title=scenario.title + " " + label),
+                                (signed if scenario.signed else connector)["second_ingest_url"],
+                                second,
+                                stack.second_url or "",
+                            ),
+                        ]
+                        runs.extend(pair if round_ % 2 == 0 else pair[::-1])
+                if args.warm > 0:
+                    print(f"warming up the second gateway ({args.warm:g} s) …", flush=True)
+                    second_url = connector["second_ingest_url"]
+                    for warm in (every_scenario(args)[0], every_scenario(args)[2]):
+                        run_load(loadgen, warm, second_url, work, args.warm / 2, 0.0)
             for key, scenario, url, watch, gateway_url in runs:
                 before = watch.wait_quiet(args.quiet_wait) if args.quiet_wait > 0 else None
                 print(f"running {scenario.title} …", flush=True)
@@ -1025,6 +1080,9 @@ def main() -> int:
         }
     if args.transactions == "both":
         report["transactions_cost"] = transactions_cost(report["scenarios"], scenarios)
+    if args.against is not None:
+        report["config"]["against"] = str(args.against)
+        report["against"] = against_compared(report["scenarios"], scenarios)
     if any(key.startswith("signed") for key in report["scenarios"]):
         report["signature_cost"] = signature_cost(report["scenarios"])
     report["targets"] = check_targets(report["scenarios"])

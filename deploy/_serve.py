@@ -187,26 +187,17 @@ def _connection_limits(settings: Settings) -> ConnectionLimits:
     )
 
 
-def serve(
-    app_factory: str,
-    *,
-    service: str,
-    port: int,
-    settings: Settings,
-    workers: int = 1,
-    listening: socket.socket | None = None,
-) -> int:
-    """Serve ``app_factory`` ("module:function") until a stop signal; the exit code.
-
-    On ``listening`` when given (a socket bound by whoever started the server: ``_listen.py``),
-    else on a socket bound here to ``settings.host``:``port``.
-    """
-    config = _Config(
-        app_factory,
+def server_config(
+    app: Any, *, service: str, settings: Settings, port: int = 0, workers: int = 1
+) -> uvicorn.Config:
+    """The one configuration of Inlet's HTTP servers: ``app`` a "module:function" factory (or,
+    for ``bench/request_bench.py``, an ASGI app)."""
+    return _Config(
+        app,
         service=service,
         settings=settings,
         connection_limits=_connection_limits(settings),
-        factory=True,
+        factory=isinstance(app, str),
         host=settings.host,
         port=port,
         workers=workers,
@@ -222,6 +213,25 @@ def serve(
         server_header=False,
         timeout_worker_healthcheck=settings.worker_startup_timeout_s,
         timeout_graceful_shutdown=_REQUESTS_GRACE_S,
+    )
+
+
+def serve(
+    app_factory: str,
+    *,
+    service: str,
+    port: int,
+    settings: Settings,
+    workers: int = 1,
+    listening: socket.socket | None = None,
+) -> int:
+    """Serve ``app_factory`` ("module:function") until a stop signal; the exit code.
+
+    On ``listening`` when given (a socket bound by whoever started the server: ``_listen.py``),
+    else on a socket bound here to ``settings.host``:``port``.
+    """
+    config = server_config(
+        app_factory, service=service, settings=settings, port=port, workers=workers
     )
     if workers > 1:
         # The worker processes inherit the socket (multiprocessing passes it on at their spawn).

@@ -100,7 +100,7 @@ class FastIngest:
     """Answers a ``PlainIngest`` request: ``call`` does the work, this does the HTTP."""
 
     def __init__(self, call: IngestCall, max_body_bytes: int) -> None:
-        self._call = call
+        self.call = call
         # Litestar's own cap (``request_max_body_size``), with its meaning of 0: no cap.
         self._max_body = max_body_bytes or math.inf
 
@@ -111,7 +111,7 @@ class FastIngest:
             return await self._read_body(receive, request.length)
 
         try:
-            result, request_id = await self._call(
+            result, request_id = await self.call(
                 request.token, read_body, request.headers, request.mode
             )
         except Exception as exc:  # noqa: BLE001 - answered by the table, as Litestar would

@@ -74,14 +74,15 @@ _access_log = logging.getLogger("inlet.gateway.access")
 
 
 async def _ingest(
-    state: State,
     token: str | None,
     read_body: Callable[[], Awaitable[bytes]],
     headers: Mapping[str, str],
     mode: str | None,
+    *,
+    ingest: Ingest,
+    metrics: GatewayMetrics,
 ) -> tuple[IngestResult | FirehoseAnswer, str]:
     """One ingest request, for both ways in (``_fast_path`` and the Litestar handlers)."""
-    ingest: Ingest = state.ingest
     started = time.perf_counter()
     request_id = request_id_of(headers.get("x-request-id"))
     status, connector = 500, None
@@ -129,7 +130,7 @@ async def _ingest(
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-        state.metrics.count_request(connector_id or "-", status)
+        metrics.count_request(connector_id or "-", status)
 
 
 def _require_firehose(connector: Connector) -> None:
@@ -150,7 +151,10 @@ async def _respond(
         except InternalServerException as exc:  # Litestar's word for a disconnect, the first read
             raise ClientDisconnected from exc
 
-    result, request_id = await _ingest(request.app.state, token, read_body, request.headers, mode)
+    state = request.app.state
+    result, request_id = await _ingest(
+        token, read_body, request.headers, mode, ingest=state.ingest, metrics=state.metrics
+    )
     return Response(result, status_code=200, headers={"X-Request-Id": request_id})
 
 
@@ -263,11 +267,29 @@ def build_app(
     ``lifespan`` puts ``state.ingest`` (and, for ``/health``, ``state.kafka_health``) in place:
     Kafka's, or a test's fakes.
     """
+
+    async def ingest_from_state(*args: Any) -> tuple[IngestResult | FirehoseAnswer, str]:
+        return await _ingest(*args, ingest=app.state.ingest, metrics=app.state.metrics)
+
+    fast = FastIngest(ingest_from_state, settings.max_body_bytes)
+
+    @asynccontextmanager
+    async def bind_fast_path(app: Litestar) -> AsyncIterator[None]:
+        # Once ``lifespan`` put them in place: the parts looked up once per start, not per
+        # request (Litestar's State answers an attribute through ``__getattr__``).
+        ingest = app.state.get("ingest")  # (a test's lifespan may set none)
+        if ingest is not None:
+            fast.call = functools.partial(_ingest, ingest=ingest, metrics=app.state.metrics)
+        try:
+            yield
+        finally:
+            fast.call = ingest_from_state
+
     app = Litestar(
         route_handlers=[ingest_by_url, ingest_by_header, *HEALTH_ROUTES, metrics_endpoint],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_security_headers, allow_every_method],
-        lifespan=[lifespan],
+        lifespan=[lifespan, bind_fast_path],
         logging_config=None,  # Inlet's JSON logging is set up once, by the CLI
         # Litestar's own cap on the (compressed) body; the decompressed size is capped in bodies.
         request_max_body_size=settings.max_body_bytes,
@@ -278,5 +300,4 @@ def build_app(
     app.state.connectors = connectors if connectors is not None else ConnectorState()
     if not settings.gateway_fast_path:
         return app
-    fast = FastIngest(functools.partial(_ingest, app.state), settings.max_body_bytes)
     return IngestDispatcher(app, fast)
