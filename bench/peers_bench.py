@@ -45,10 +45,10 @@ from gateway_bench import (
     Scenario,
     Watch,
     _http,
-    _record,
     build_loadgen,
     create_connector,
     machine,
+    record,
     run_load,
     services,
 )
@@ -114,7 +114,7 @@ def avro_json(record: dict[str, Any]) -> dict[str, Any]:
 def write_bodies(work: Path, batch: int) -> dict[str, str]:
     """The records files (the gateway bench's records), for Inlet and in Avro's JSON encoding;
     the load generator wraps the peer's in the REST proxy's body itself."""
-    records = [_record(i) for i in range(batch)]
+    records = [record(i) for i in range(batch)]
     files = {
         "batch": records,
         "single": records[0],  # an object, as a webhook is

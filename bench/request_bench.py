@@ -48,7 +48,7 @@ from gateway.connector_lookup import ConnectorLookup
 from gateway.ingest import Ingest, IngestResult
 from gateway.metrics import GatewayMetrics
 from inlet.codec.steps import WaitingSteps
-from inlet.kafka import Delivery, OutgoingRecord
+from inlet.kafka import Delivery, RecordFields
 from inlet.logs import setup_logging
 from inlet.model.connectors import Connector, ConnectorState, connector_record_value
 from inlet.model.fields import FieldSpec
@@ -85,7 +85,7 @@ class AckingProducer:
         self.records = 0
 
     def produce_steps(
-        self, records: Sequence[OutgoingRecord], delivery: Delivery
+        self, records: Sequence[RecordFields], delivery: Delivery
     ) -> WaitingSteps[None]:
         yield from ()
         count = len(records)
