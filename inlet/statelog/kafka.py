@@ -176,16 +176,11 @@ class LogReader:
             await consumer.seek_to_beginning(*fresh)
 
     async def _close(self) -> None:
-        # The end-offsets consumer first: the folding one's stop can raise the CancelledError of
-        # its own cancelled fetch (aiokafka), which would leave the other one open.
         consumers = (self._ends_consumer, self._consumer)
         self._consumer = self._ends_consumer = None
         for consumer in consumers:
             if consumer is not None:
-                try:
-                    await consumer.stop()
-                except Exception:
-                    log.debug("closing a failed state reader's consumer", exc_info=True)
+                await _stop_consumer(consumer)
 
     async def _run(self) -> None:
         backoff_s = _RESTART_MIN_S
@@ -222,6 +217,7 @@ class LogReader:
         consumer = self.consumer
         while True:
             batches = await consumer.getmany(*self._partitions, timeout_ms=200)
+            _raise_if_not_fetching(consumer)
             for tp in self._partitions:
                 for record in batches.get(tp, []):
                     self._fold(tp, record.offset, record.key, record.value)
@@ -410,6 +406,57 @@ class LogReader:
         await waiter
 
 
+def _raise_if_not_fetching(consumer: AIOKafkaConsumer) -> None:
+    """Raise ``FetchEnded`` if the consumer's background fetch task has ended.
+
+    It ends when cancelled (aiokafka's fetch loop takes a cancellation for a normal end) or
+    when it fails; ``getmany`` then answers nothing, forever, without an error (aiokafka #983),
+    and the fold would look alive while it sits still. aiokafka has no public signal for it:
+    its fetcher's ``error_future`` (the fetch task itself) is the one there is.
+    """
+    task = consumer._fetcher.error_future
+    if not task.done():
+        return
+    if task.cancelled():
+        raise FetchEnded("the consumer's fetch task was cancelled")
+    failure = task.exception()
+    if failure is None:
+        raise FetchEnded("the consumer's fetch task ended")
+    raise FetchEnded(f"the consumer's fetch task failed: {failure}") from failure
+
+
+async def _stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop ``consumer`` to the end, out of reach of a cancellation of the caller.
+
+    aiokafka's ``stop`` cancels its background tasks (the coordinator's, the fetcher's, the
+    client's) and awaits each; a cancellation of whoever awaits ``stop`` is passed on to the task
+    awaited at that moment, which takes a cancellation for its normal end and returns: the
+    cancellation is lost (a reader told to stop while it restarted went on restarting, and its
+    ``stop`` waited forever), or it cuts ``stop`` short with the sockets open. So the stop runs
+    in a task of its own; a cancellation that comes meanwhile waits for it, then goes on.
+    """
+    stopping = asyncio.get_running_loop().create_task(_stop_quietly(consumer))
+    try:
+        await asyncio.wait([stopping])
+    except asyncio.CancelledError:
+        await asyncio.wait([stopping])  # closed, sockets and all, before the caller goes
+        raise
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    try:
+        await consumer.stop()
+    # Nothing cancels this task: a CancelledError is one of aiokafka's own tasks that its stop
+    # cancelled and awaited (a fetch in flight).
+    except (Exception, asyncio.CancelledError):
+        log.debug("closing a state reader's consumer", exc_info=True)
+        # A failed fetch task's error comes out of stop() before stop() closes the connections.
+        try:
+            await consumer._client.close()
+        except (Exception, asyncio.CancelledError):
+            log.debug("closing a state reader's connections", exc_info=True)
+
+
 def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:
     """Mark a shared future's exception as seen: every caller may have given up waiting on it."""
     if not future.cancelled():
@@ -418,6 +465,10 @@ def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:
 
 class _Stopped(Exception):
     """The reader stops for good (``failed`` says why)."""
+
+
+class FetchEnded(Exception):
+    """The folding consumer's fetch task ended: the reader restarts it (a new consumer)."""
 
 
 class KafkaStateLog:

@@ -7,11 +7,15 @@
 * A lookup that finds nothing on state that cannot catch up answers 503 ``state_unavailable``,
   never 404; ``/health/ready`` says 503 then, ``/health/live`` still 200.
 * The registry reads its own writes, however soon after the commit it reads.
+* A reader whose consumer stopped fetching (aiokafka's fetch task cancelled or failed: its
+  ``getmany`` then answers nothing, forever) restarts, once, and folds again; one told to stop
+  while it restarts stops.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +28,8 @@ import pytest
 from deploy.broker import LocalKafka, env_cache_dir
 from inlet.kafka import OutgoingRecord, client_config
 from inlet.settings import Settings
-from inlet.statelog.kafka import LogReader, ensure_state_topics
+from inlet.statelog.fold import Record
+from inlet.statelog.kafka import KafkaStateLog, LogReader, ensure_state_topics
 from inlet.topics import CONNECTORS_TOPIC
 from inlet.transactions import TransactionalProducer
 from tests import cpu_load
@@ -200,3 +205,78 @@ def test_the_registry_reads_its_own_writes_at_once(
         made = _create(admin, f"ryw-{i}-{uuid.uuid4().hex[:6]}")
         got = admin.get(f"/v1/connectors/{made['id']}")
         assert got.status_code == 200, got.text
+
+
+def _end_fetching(reader: LogReader, how: str) -> None:
+    """End the background fetch task of the reader's consumer, as aiokafka #983 saw it end."""
+    fetcher = reader.consumer._fetcher
+    if how == "cancelled":
+        fetcher.error_future.cancel()
+        return
+
+    def fail(*_args: object) -> None:
+        raise RuntimeError("a fault in the fetch loop")
+
+    # Called by the fetch loop on its next turn (after the fetch in flight): it fails.
+    fetcher._get_actions_per_node = fail  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["cancelled", "failed"])
+async def test_a_reader_whose_fetch_task_ended_restarts_once_and_folds_again(
+    settings: Settings, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = f"_inlet_test_fetch_{uuid.uuid4().hex[:8]}"
+    keys = Keys()
+    state_log = KafkaStateLog(settings, keys, [topic])
+    await state_log.start()
+    reader = state_log.reader
+    try:
+        await state_log.transact(lambda: ([Record(topic, b"before", b"{}")], None))
+        caplog.set_level(logging.WARNING, logger="inlet.statelog.kafka")
+        _end_fetching(reader, how)
+        deadline = time.monotonic() + DEADLINE_S
+        while not (reader.restarts == 1 and reader.status().alive):
+            assert time.monotonic() < deadline, reader.status()
+            await asyncio.sleep(0.05)
+        # Its new consumer folds what is written now: the write returns once it is folded here.
+        await asyncio.wait_for(
+            state_log.transact(lambda: ([Record(topic, b"after", b"{}")], None)), DEADLINE_S
+        )
+        assert b"after" in keys.keys
+        assert reader.restarts == 1
+        failed = [r for r in caplog.records if r.getMessage().startswith("state log reader failed")]
+        assert len(failed) == 1, failed
+        assert "FetchEnded" in failed[0].__dict__["error"]
+    finally:
+        await asyncio.wait_for(state_log.stop(), DEADLINE_S)
+
+
+async def test_a_reader_told_to_stop_while_it_restarts_stops(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = f"_inlet_test_fetch_{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(ensure_state_topics, settings, [topic])
+    reader = LogReader(settings, Keys(), [topic], name="stopped-restarting")
+    await reader.start(timeout_s=DEADLINE_S)
+    consumer = reader.consumer
+    closing = asyncio.Event()
+    stop = consumer.stop
+
+    async def noted_stop() -> None:
+        closing.set()
+        await stop()
+
+    monkeypatch.setattr(consumer, "stop", noted_stop)
+    try:
+        _end_fetching(reader, "cancelled")
+        # No wait_for here (a task of its own: one more turn of the loop): this wakes, and
+        # stops the reader, in the very turn in which the restarting reader awaits a task that
+        # aiokafka's stop has just cancelled.
+        async with asyncio.timeout(DEADLINE_S):
+            await closing.wait()
+    finally:
+        # The cancellation reached that task, which swallowed it: the reader restarted instead
+        # of stopping, and this waited forever.
+        async with asyncio.timeout(DEADLINE_S):
+            await reader.stop()
+    assert not reader.status().alive

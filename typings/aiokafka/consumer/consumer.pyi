@@ -1,6 +1,7 @@
 import ssl
 from typing import Any, Literal
 
+from aiokafka.consumer.fetcher import Fetcher
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 class AIOKafkaConsumer:
@@ -23,6 +24,7 @@ class AIOKafkaConsumer:
         metadata_max_age_ms: int = ...,
     ) -> None: ...
     _client: Any  # the connection manager (tests look at its security settings)
+    _fetcher: Fetcher  # set by start(); its fetch task's end is nowhere else to be seen
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     def assign(self, partitions: list[TopicPartition]) -> None: ...
