@@ -114,6 +114,7 @@ class LogReader:
         # The next offset to fold per partition: where a restarted consumer resumes.
         self._positions: dict[TopicPartition, int] = {}
         self._caught_up_as_of: float | None = None  # wall time of the fetch that showed it
+        self._backoff_s = _RESTART_MIN_S  # the wait before the next restart (doubles, to a cap)
         self._lag: int | None = None
         self._ends_next: asyncio.Future[dict[TopicPartition, int]] | None = None
         self._ends_task: asyncio.Task[None] | None = None
@@ -183,7 +184,7 @@ class LogReader:
                 await _stop_consumer(consumer)
 
     async def _run(self) -> None:
-        backoff_s = _RESTART_MIN_S
+        self._backoff_s = _RESTART_MIN_S
         while True:
             try:
                 if self._consumer is None:
@@ -203,13 +204,13 @@ class LogReader:
                         "reader": self.name,
                         "error": f"{type(exc).__name__}: {exc}",
                         "restarts": self.restarts,
-                        "retry_in_s": backoff_s,
+                        "retry_in_s": self._backoff_s,
                     },
                 )
                 self._notify()
                 await self._close()
-                await asyncio.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, _RESTART_MAX_S)
+                await asyncio.sleep(self._backoff_s)
+                self._backoff_s = min(self._backoff_s * 2, _RESTART_MAX_S)
             else:  # pragma: no cover - _fold_forever returns only by raising
                 return
 
@@ -229,6 +230,9 @@ class LogReader:
                     extra={"reader": self.name, "restarts": self.restarts},
                 )
                 self.error = None
+                # A reader that recovered starts again from the shortest wait at its next
+                # failure: transient faults spread over days must not add up to 30-s restarts.
+                self._backoff_s = _RESTART_MIN_S
             self._note_lag(consumer)
             self._notify()
 

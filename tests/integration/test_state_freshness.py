@@ -251,6 +251,30 @@ async def test_a_reader_whose_fetch_task_ended_restarts_once_and_folds_again(
         await asyncio.wait_for(state_log.stop(), DEADLINE_S)
 
 
+async def test_a_reader_that_recovered_waits_the_shortest_time_at_its_next_failure(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = f"_inlet_test_backoff_{uuid.uuid4().hex[:8]}"
+    state_log = KafkaStateLog(settings, Keys(), [topic])
+    await state_log.start()
+    reader = state_log.reader
+    try:
+        caplog.set_level(logging.WARNING, logger="inlet.statelog.kafka")
+        for restarts in (1, 2):
+            _end_fetching(reader, "cancelled")
+            deadline = time.monotonic() + DEADLINE_S
+            # Alive again means recovered: a whole fetch turn since the restart.
+            while not (reader.restarts == restarts and reader.status().alive):
+                assert time.monotonic() < deadline, reader.status()
+                await asyncio.sleep(0.05)
+        failed = [r for r in caplog.records if r.getMessage().startswith("state log reader failed")]
+        waits = [r.__dict__["retry_in_s"] for r in failed]
+        assert len(waits) == 2, waits
+        assert waits[1] == waits[0], waits  # not doubled: the recovery in between reset it
+    finally:
+        await asyncio.wait_for(state_log.stop(), DEADLINE_S)
+
+
 async def test_a_reader_told_to_stop_while_it_restarts_stops(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
