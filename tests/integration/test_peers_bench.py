@@ -184,7 +184,7 @@ def _bench_record(index: int) -> dict[str, Any]:
         bench = importlib.import_module("gateway_bench")
     finally:
         sys.path.remove(str(BENCH))
-    record: dict[str, Any] = bench._record(index)
+    record: dict[str, Any] = bench.record(index)
     return record
 
 
