@@ -247,15 +247,7 @@ class Feed:
             self._subscribe(consumer, session)
             self._recovered()
             while not self._stopping.is_set():
-                messages = consumer.consume(BATCH_RECORDS, POLL_S)
-                if messages:
-                    batch = self._batch(messages)
-                    sent = self._dead_letters
-                    positions = session.sink.write(batch, self._dead_letter)
-                    total = len(batch.records) + len(batch.undecodable)
-                    self._refusals(total, self._dead_letters - sent)
-                    self._advanced(consumer, positions)
-                    self._consumed.update(batch.ends)
+                self._consume(consumer, session)
                 self._advanced(consumer, session.sink.tick())
                 self._measure(consumer, session.owned)
             # A clean stop: finish open files. The final reports stay for the last publish.
@@ -270,6 +262,27 @@ class Feed:
                 with self._lock:
                     for partition in session.owned:
                         self._reports.pop(partition, None)
+
+    def _consume(self, consumer: Consumer, session: _Session) -> None:
+        """Consume a batch and deliver it to the sink."""
+        messages = consumer.consume(BATCH_RECORDS, POLL_S)
+        if not messages:
+            return
+        # The collector is paused from the batch's making until it is freed, as the C reader
+        # pauses it for its call: the batch's tens of thousands of containers (records, headers,
+        # decoded dicts) are all reachable until the sink has them, none garbage, and set off
+        # collections that walk the batch again and again (a third of the reading thread's CPU,
+        # bench/feed_stages_bench.py). Freed by their counts before the collector resumes, no
+        # collection meets them (pausing only while the batch is made left 1.2 µs a record).
+        with collector_paused():
+            batch = self._batch(messages)
+            sent = self._dead_letters
+            positions = session.sink.write(batch, self._dead_letter)
+            total = len(batch.records) + len(batch.undecodable)
+            self._refusals(total, self._dead_letters - sent)
+            self._advanced(consumer, positions)
+            self._consumed.update(batch.ends)
+            del batch, messages
 
     def _subscribe(self, consumer: Consumer, session: _Session) -> None:
         def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -306,14 +319,6 @@ class Feed:
     # --- Records. ---
 
     def _batch(self, messages: list[Message]) -> Batch:
-        # The collector is paused while a batch is made, as the C reader pauses it: the batch's
-        # tens of thousands of containers (records, headers, decoded dicts) are all reachable,
-        # none garbage yet, and would set off young collections that walk the batch again and
-        # again, a third of the reading thread's CPU (bench/feed_stages_bench.py).
-        with collector_paused():
-            return self._batch_collected(messages)
-
-    def _batch_collected(self, messages: list[Message]) -> Batch:
         records: list[FeedRecord] = []
         undecodable: list[DeadLetter] = []
         ends: dict[int, int] = {}
@@ -521,17 +526,24 @@ def _headers(message: Message) -> Headers:
 
 _pause_lock = threading.Lock()
 _pausing = 0  # feeds (threads) inside collector_paused() now
+_resume = False  # whether the collector ran when the first of them entered
+_paused_at = 0.0  # when the collector last started waiting (or collected, below)
+# Feeds that overlap may keep the collector paused for long: past this, the feed that leaves
+# collects what waited (the process's other threads make garbage too).
+MAX_PAUSE_S = 1.0
 
 
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """The garbage collector paused while the block runs, resumed when the last feed of the
     process leaves its block (the collector is the process's: feeds run in threads), and only
-    if it ran when the first one entered."""
-    global _pausing, _resume  # noqa: PLW0603 - the process's one collector, one count of it
+    if it ran when the first one entered; while feeds keep it paused, the one that leaves
+    collects, at most every ``MAX_PAUSE_S``."""
+    global _pausing, _resume, _paused_at  # noqa: PLW0603 - the process's one collector
     with _pause_lock:
         if _pausing == 0:
             _resume = gc.isenabled()
+            _paused_at = time.monotonic()
             gc.disable()
         _pausing += 1
     try:
@@ -539,8 +551,9 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _pause_lock:
             _pausing -= 1
-            if _pausing == 0 and _resume:
-                gc.enable()
-
-
-_resume = False
+            if _pausing == 0:
+                if _resume:
+                    gc.enable()
+            elif _resume and time.monotonic() - _paused_at > MAX_PAUSE_S:
+                gc.collect()
+                _paused_at = time.monotonic()

@@ -139,9 +139,10 @@ def file_columns(records: Sequence[SinkInput], columns: list[Column]) -> list[pa
     return [
         pa.array([record.partition for record in records], type=pa.int32()),
         pa.array([record.offset for record in records], type=pa.int64()),
-        # Milliseconds, made microseconds by Arrow a column at a time (a safe cast: one out of
-        # range raises, as the product did).
-        pa.array([r.received_at_ms for r in records], type=_MS).cast(_US),
+        # Milliseconds as int64 (pyarrow takes Python ints for a timestamp type one by one, seven
+        # times slower), made microseconds by Arrow (safe casts: one out of range raises, as the
+        # product did).
+        pa.array([r.received_at_ms for r in records], type=pa.int64()).cast(_MS).cast(_US),
         *arrow_columns(columns, [[value.get(c.name) for value in values] for c in columns]),
     ]
 

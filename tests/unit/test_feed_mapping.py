@@ -197,3 +197,25 @@ def test_the_collector_is_paused_while_any_feed_makes_a_batch() -> None:
         assert not gc.isenabled()  # paused before: left paused
     finally:
         gc.enable()
+
+
+def test_feeds_that_keep_the_collector_paused_still_collect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("consumers._feed.MAX_PAUSE_S", 0.0)
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        with collector_paused():
+            with collector_paused():  # another feed, paused past MAX_PAUSE_S
+                pass
+            assert collections == [2]  # the one that left collected, the collector still paused
+            assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(seen)
+    assert gc.isenabled()
