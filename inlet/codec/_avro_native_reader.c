@@ -6,7 +6,8 @@
  * Reader(program, max_depth, errors) then reads Avro bodies into the very Python values
  * fastavro.schemaless_reader gives (dicts, lists, str, int, float, bool, None, Decimal, date,
  * datetime in timezone.utc, time, UUID); tests/unit/test_avro_reader.py checks both against each
- * other on generated schemas and values.
+ * other on generated schemas and values. Reader(..., uuid_text=True) gives each UUID as its text
+ * instead, str() of the UUID (what a sink that stores text wants: no UUID object per record).
  *
  *   read(value, offset)          one body, from value[offset:]; raises like fastavro
  *   read_rows(values, offset)    (rows, failures): a dict per value, None where it failed;
@@ -61,6 +62,7 @@ typedef struct Node {
 
 typedef struct {
     const unsigned char *at, *end;
+    int uuid_text; /* UUIDs as their text, str(UUID(...)), not UUID objects */
 } Input;
 
 static PyObject *decimal_type; /* decimal.Decimal */
@@ -72,6 +74,7 @@ typedef struct {
     PyObject_HEAD
     Node *root;
     PyObject *errors; /* what read_rows and read_columns report per value, others raise */
+    int uuid_text;    /* Reader(..., uuid_text=True) */
 } Reader;
 
 /* ---- nodes ---------------------------------------------------------------------------------- */
@@ -341,6 +344,17 @@ static PyObject *new_uuid(uint64_t high, uint64_t low) {
     return uuid;
 }
 
+/* The text str(UUID(text)) gives for a 36-character UUID whose digits are all hex: lowercase. */
+static PyObject *uuid_text(const unsigned char *text) {
+    PyObject *result = PyUnicode_New(36, 127);
+    if (result == NULL) return NULL;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(result);
+    for (int i = 0; i < 36; i++) {
+        out[i] = text[i] >= 'A' && text[i] <= 'F' ? (Py_UCS1)(text[i] - 'A' + 'a') : text[i];
+    }
+    return result;
+}
+
 static PyObject *get_uuid(Input *in, const Node *node) {
     Py_ssize_t size;
     if (get_length(in, &size) < 0) return NULL;
@@ -356,6 +370,7 @@ static PyObject *get_uuid(Input *in, const Node *node) {
             half[digits / 16] = half[digits / 16] << 4 | (uint64_t)value;
             digits++;
         }
+        if (digits == 32 && in->uuid_text) return uuid_text(text);
         if (digits == 32) return new_uuid(half[0], half[1]);
     }
     /* Any other text: UUID(text) decides (braces, "urn:uuid:", no hyphens... or its ValueError). */
@@ -363,6 +378,7 @@ static PyObject *get_uuid(Input *in, const Node *node) {
     if (string == NULL) return NULL;
     PyObject *result = PyObject_CallOneArg(node->slow, string);
     Py_DECREF(string);
+    if (result != NULL && in->uuid_text) Py_SETREF(result, PyObject_Str(result));
     return result;
 }
 
@@ -507,10 +523,11 @@ static PyObject *get_value(Input *in, const Node *node) {
 /* ---- the Reader type ------------------------------------------------------------------------ */
 
 static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *names[] = {"program", "max_depth", "errors", NULL};
+    static char *names[] = {"program", "max_depth", "errors", "uuid_text", NULL};
     PyObject *program, *errors;
-    int max_depth;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OiO", names, &program, &max_depth, &errors)) {
+    int max_depth, uuid_text = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OiO|$p", names, &program, &max_depth, &errors,
+                                     &uuid_text)) {
         return NULL;
     }
     Node *root = node_parse(program, 0, max_depth);
@@ -527,6 +544,7 @@ static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     }
     self->root = root;
     self->errors = Py_NewRef(errors);
+    self->uuid_text = uuid_text;
     return (PyObject *)self;
 }
 
@@ -553,7 +571,7 @@ static PyObject *Reader_read(Reader *self, PyObject *args) {
     PyObject *value;
     Py_ssize_t offset;
     if (!PyArg_ParseTuple(args, "On", &value, &offset)) return NULL;
-    Input in;
+    Input in = {.uuid_text = self->uuid_text};
     if (body_of(value, offset, &in) < 0) return NULL;
     return get_record(&in, self->root);
 }
@@ -609,7 +627,7 @@ static PyObject *Reader_read_rows_collected(Reader *self, PyObject *values, Py_s
         /* No Python code runs while a value is read but fastavro's readers of edge cases: the
          * value is held all the same, should one of them change the list. */
         PyObject *value = Py_NewRef(PyList_GET_ITEM(values, i));
-        Input in;
+        Input in = {.uuid_text = self->uuid_text};
         PyObject *row = body_of(value, offset, &in) < 0 ? NULL : get_record(&in, self->root);
         Py_DECREF(value);
         if (row == NULL) {
@@ -641,7 +659,7 @@ static PyObject *Reader_read_columns_collected(Reader *self, PyObject *values,
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
         PyObject *value = Py_NewRef(PyList_GET_ITEM(values, i));
-        Input in;
+        Input in = {.uuid_text = self->uuid_text};
         Py_ssize_t read = 0;
         if (body_of(value, offset, &in) == 0) {
             /* A row's fields are kept aside until all are read: a value that fails midway leaves

@@ -7,9 +7,15 @@ class Reader:
     """Decodes Avro bodies of one record schema."""
 
     def __new__(
-        cls, program: tuple[Any, ...], max_depth: int, errors: tuple[type[Exception], ...]
+        cls,
+        program: tuple[Any, ...],
+        max_depth: int,
+        errors: tuple[type[Exception], ...],
+        *,
+        uuid_text: bool = False,
     ) -> Reader:
-        """ValueError when a node of ``program`` is deeper than ``max_depth`` (the root at 0)."""
+        """ValueError when a node of ``program`` is deeper than ``max_depth`` (the root at 0).
+        ``uuid_text``: each UUID as its text (``str(UUID(...))``), not a ``UUID``."""
     def read(self, value: bytes, offset: int, /) -> dict[str, Any]:
         """The record of ``value[offset:]``; raises what fastavro would."""
     def read_rows(

@@ -74,7 +74,11 @@ class Columns(NamedTuple):
 class BatchReader:
     """Reads Avro bodies of one record schema from ``offset`` (5: past the Confluent header)."""
 
-    def __init__(self, schema: Mapping[str, Any], *, native: bool = NATIVE) -> None:
+    def __init__(
+        self, schema: Mapping[str, Any], *, native: bool = NATIVE, uuid_text: bool = False
+    ) -> None:
+        """``uuid_text``: the C reader gives each UUID as its text (``str(UUID(...))``, no UUID
+        object per record: for a sink that stores text); fastavro, where it reads, gives UUIDs."""
         self.names = tuple(str(field["name"]) for field in schema["fields"])
         self.native = False
         if native and NATIVE:
@@ -83,7 +87,9 @@ class BatchReader:
             except (ValueError, KeyError, TypeError):
                 pass  # types the C reader lacks: fastavro's
             else:
-                self._native = _NativeReader(program, MAX_PROGRAM_DEPTH, BODY_ERRORS)
+                self._native = _NativeReader(
+                    program, MAX_PROGRAM_DEPTH, BODY_ERRORS, uuid_text=uuid_text
+                )
                 self.native = True
         self._parsed = fastavro.parse_schema(dict(schema))
 

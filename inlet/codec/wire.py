@@ -62,8 +62,11 @@ class WireDecoder:
     One decoder is used by one thread at a time.
     """
 
-    def __init__(self, lookup: Callable[[int], str | None]) -> None:
+    def __init__(self, lookup: Callable[[int], str | None], *, uuid_text: bool = False) -> None:
+        """``uuid_text``: typed values hold UUIDs as their text where the C reader reads them
+        (``BatchReader``), for a sink that stores text; elsewhere they are ``UUID``s."""
         self._lookup = lookup
+        self._uuid_text = uuid_text
         self._parsed: dict[int, Any] = {}
         # Per record schema, its reader (other schemas, a hand-registered "string", have none).
         self._readers: dict[int, BatchReader | None] = {}
@@ -90,16 +93,7 @@ class WireDecoder:
     ) -> list[tuple[int, dict[str, Any]] | UnknownSchema | UndecodableRecord]:
         """What ``decode_typed`` gives for each value, in order: ``(schema id, record)``, or the
         exception it would raise."""
-        results: list[tuple[int, dict[str, Any]] | UnknownSchema | UndecodableRecord] = []
-        groups: dict[int, list[int]] = {}  # schema id -> the indexes of its values
-        for index, value in enumerate(values):
-            try:
-                schema_id = _schema_id(value)
-            except UndecodableRecord as exc:
-                results.append(exc)
-                continue
-            results.append(_PENDING)  # each one read below
-            groups.setdefault(schema_id, []).append(index)
+        results, groups = _grouped(values)
         for schema_id, indexes in groups.items():
             try:
                 reader = self._reader(schema_id)
@@ -114,11 +108,14 @@ class WireDecoder:
                     except UndecodableRecord as exc:
                         results[index] = exc
                 continue
-            group = [values[index] for index in indexes]
+            group = values if len(indexes) == len(values) else [values[i] for i in indexes]
             rows, failures = reader.rows(group, 5)  # type: ignore[arg-type] # None: not grouped
-            for index, row in zip(indexes, rows, strict=True):
-                if row is not None:
-                    results[index] = (schema_id, row)
+            if group is values:
+                results = [(schema_id, row) for row in rows]  # type: ignore[misc] # failures below
+            else:
+                for index, row in zip(indexes, rows, strict=True):
+                    if row is not None:
+                        results[index] = (schema_id, row)
             for at, error in failures:
                 results[indexes[at]] = _unreadable(schema_id, error)
         return results
@@ -156,7 +153,7 @@ class WireDecoder:
             schema_json = json.loads(text)
             parsed = parse_schema(schema_json)
             record = isinstance(schema_json, dict) and schema_json.get("type") == "record"
-            reader = BatchReader(schema_json) if record else None
+            reader = BatchReader(schema_json, uuid_text=self._uuid_text) if record else None
         except _SCHEMA_ERRORS as exc:
             raise UndecodableRecord(f"schema {schema_id} is not a readable Avro schema") from exc
         # Ids are global and immutable: a parse is good for as long as the process lives.
@@ -165,6 +162,34 @@ class WireDecoder:
         self._readers[schema_id] = reader
         self._parsed[schema_id] = parsed
         return parsed
+
+
+_Decoded = tuple[int, dict[str, Any]] | UnknownSchema | UndecodableRecord
+
+
+def _grouped(values: list[bytes | None]) -> tuple[list[_Decoded], dict[int, list[int]]]:
+    """Each value's place in a batch's results (its error, or a place holder until it is read)
+    and the indexes of the values of each schema id."""
+    heads = {value[:5] for value in values if value is not None}
+    if len(heads) == 1 and None not in values:
+        # The usual batch: every value framed with one schema id, its header read once.
+        try:
+            schema_id = _schema_id(heads.pop())
+        except UndecodableRecord:
+            pass  # too short or no wire header: each value's error, below
+        else:
+            return [_PENDING] * len(values), {schema_id: list(range(len(values)))}
+    results: list[_Decoded] = []
+    groups: dict[int, list[int]] = {}
+    for index, value in enumerate(values):
+        try:
+            schema_id = _schema_id(value)
+        except UndecodableRecord as exc:
+            results.append(exc)
+            continue
+        results.append(_PENDING)  # each one read below
+        groups.setdefault(schema_id, []).append(index)
+    return results, groups
 
 
 def _schema_id(value: bytes | None) -> int:
@@ -220,6 +245,26 @@ def header_values(headers: Headers | None) -> tuple[int | None, str | None]:
         elif name == HEADER_REQUEST_ID and value:
             request_id = value.decode(errors="replace")
     return received_at, request_id
+
+
+def feed_header_values(headers: Headers) -> tuple[int | None, str | None, str | None]:
+    """``header_values`` and ``dedup_key`` of ``headers``, in one pass (the feeds' per record)."""
+    received_at: int | None = None
+    request_id: str | None = None
+    key: str | None = None
+    for name, value in headers:
+        if name == HEADER_RECEIVED_AT:
+            if value:
+                try:
+                    received_at = int(value)
+                except ValueError:
+                    received_at = None
+        elif name == HEADER_REQUEST_ID:
+            if value:
+                request_id = value.decode(errors="replace")
+        elif name == HEADER_DEDUP_KEY and value is not None and key is None:
+            key = value.decode(errors="replace")
+    return received_at, request_id, key
 
 
 def dedup_key(headers: Headers | None) -> str | None:

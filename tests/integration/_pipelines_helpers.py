@@ -155,12 +155,12 @@ class RecordProducer:
         self._producer.produce(self._topic, raw, key, headers=headers)
 
     def send_in_background(
-        self, count: int, chunk: int = 250, pause_s: float = 0.02
+        self, count: int, chunk: int = 250, pause_s: float = 0.02, *, first: int = 0
     ) -> threading.Thread:
-        """Send records 0..count-1 in chunks with short pauses, so a feed sees a stream."""
+        """Send records first..count-1 in chunks with short pauses, so a feed sees a stream."""
 
         def run() -> None:
-            for start in range(0, count, chunk):
+            for start in range(first, count, chunk):
                 self.send([record(i) for i in range(start, min(count, start + chunk))])
                 time.sleep(pause_s)
 

@@ -191,10 +191,15 @@ def test_parquet_feed_is_exactly_once_across_sigkill(registry: Registry, tmp_pat
         return sorted(rows)
 
     producer = _producer(registry, connector)
-    sending = producer.send_in_background(STREAM)
     worker = FeedWorker(registry.settings, tmp_path / "worker.log")
     worker.start()
     try:
+        # The stream starts once the feed delivers: a feed that takes a second to start would
+        # otherwise find most of the stream on the topic, and a fast one write it all to files
+        # before the kill.
+        producer.send([record(i) for i in range(500)])
+        wait_until(lambda: len(delivered()) >= 1, what="the first file")
+        sending = producer.send_in_background(STREAM, pause_s=0.1, first=500)
         wait_until(lambda: len(delivered()) >= 1000, what="the first files")
         worker.kill()
         assert len(delivered()) < STREAM, "the kill came too late to test anything"

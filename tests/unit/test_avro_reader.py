@@ -84,6 +84,16 @@ def _bodies(data: st.DataObject) -> tuple[dict[str, Any], list[bytes]]:
     return schema, bodies
 
 
+def _uuids_as_text(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _uuids_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_uuids_as_text(item) for item in value]
+    return value
+
+
 def _fastavro_reads(schema: dict[str, Any], body: bytes) -> Any:
     return fastavro.schemaless_reader(io.BytesIO(body), fastavro.parse_schema(schema), None)
 
@@ -120,6 +130,9 @@ def test_the_c_reader_reads_what_fastavro_reads(data: st.DataObject) -> None:
     fallback = BatchReader(schema, native=False)
     assert not fallback.native
     assert all(map(same, _outcomes(*fallback.rows(framed, 5)), expected))
+    # As text: every UUID is what str() of fastavro's UUID gives; nothing else changes.
+    as_text = BatchReader(schema, uuid_text=True)
+    assert all(map(same, _outcomes(*as_text.rows(framed, 5)), map(_uuids_as_text, expected)))
     columns = reader.columns(framed, 5)
     assert columns.names == tuple(field["name"] for field in schema["fields"])
     assert [i for i, _ in columns.failures] == [
@@ -189,6 +202,34 @@ def test_edges_go_to_fastavros_own_readers() -> None:
     expected = [_outcome(functools.partial(_fastavro_reads, schema, value)) for value in values]
     assert all(map(same, _outcomes(rows, failures), expected))
     assert len(failures) == 3  # year 10000, a datetime beyond its range, "not a uuid"
+    # As text, the same, with each UUID's text as str(UUID(text)) gives it.
+    rows, failures = BatchReader(schema, uuid_text=True).rows(values, 0)
+    assert all(map(same, _outcomes(rows, failures), map(_uuids_as_text, expected)))
+
+
+def test_uuid_text_is_the_uuids_own_text() -> None:
+    schema = avro_schema("Order", [f("id", "uuid"), f("ids", "array", items="uuid")])
+    reader = BatchReader(schema, uuid_text=True)
+    texts = [
+        "123E4567-E89B-12D3-A456-426614174ABC",  # upper case: str() gives lower case
+        "123e4567-e89b-12d3-a456-426614174abc",
+        "{123e4567-e89b-12d3-a456-426614174abc}",  # another notation: UUID(text) reads it
+        "urn:uuid:123e4567-e89b-12d3-a456-426614174abc",
+        "123e4567-e89b-12d3-a456-42661417zabc",  # not hex: refused, as UUID(text) refuses it
+    ]
+
+    def body(text: str) -> bytes:
+        encoded = _long(len(text)) + text.encode()
+        return encoded + _long(1) + encoded + _long(0)
+
+    rows, failures = reader.rows([body(text) for text in texts], 0)
+    canonical = "123e4567-e89b-12d3-a456-426614174abc"
+    assert rows[:4] == [{"id": canonical, "ids": [canonical]}] * 4
+    assert all(type(row["id"]) is str for row in rows[:4] if row is not None)
+    assert [index for index, _ in failures] == [4]
+    assert BatchReader(schema).rows([body(texts[0])], 0).rows == [
+        {"id": uuid.UUID(canonical), "ids": [uuid.UUID(canonical)]}
+    ]
 
 
 def _long(number: int) -> bytes:
@@ -226,6 +267,36 @@ def test_a_batch_decodes_as_value_by_value() -> None:
         wire_frame(8, text.getvalue()),  # not a record schema
         wire_frame(7, good.getvalue()),
     ]
+    batch = decoder.decode_typed_batch(values)
+    for value, result in zip(values, batch, strict=True):
+        try:
+            expected: Any = decoder.decode_typed(value)
+        except (UndecodableRecord, UnknownSchema) as exc:
+            expected = exc
+        if isinstance(expected, Exception):
+            assert (type(result), str(result)) == (type(expected), str(expected))
+        else:
+            assert result == expected
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        lambda good: [good, good[:7], good],  # one schema id, one value cut short
+        lambda good: [good[:3]] * 3,  # one "header", too short to be one
+        lambda good: [b"\x01" + good[1:]] * 2,  # one header, not the wire format's
+        lambda good: [wire_frame(9, good[5:])] * 2,  # one schema id, not at hand
+        lambda good: [good, None, good],
+    ],
+)
+def test_a_batch_of_one_header_decodes_as_value_by_value(
+    cut: Callable[[bytes], list[bytes | None]],
+) -> None:
+    schema = avro_schema("Order", ALL_TYPES[:4])
+    decoder = WireDecoder({7: msgspec.json.encode(schema).decode()}.get)
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schema, {"name": "a", "count": 1, "ratio": 0.5, "paid": True})
+    values = cut(wire_frame(7, out.getvalue()))
     batch = decoder.decode_typed_batch(values)
     for value, result in zip(values, batch, strict=True):
         try:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import gc
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
 import pyarrow as pa
 import pytest
 
+from consumers._feed import collector_paused
 from consumers.sinks import FeedRecord
 from inlet.errors import InvalidCursor
 from inlet.model.avro import avro_schema
@@ -25,7 +29,7 @@ from inlet.sink_layout.file_names import (
     parse_file_name,
     received_day,
 )
-from inlet.sink_layout.file_rows import arrow_schema
+from inlet.sink_layout.file_rows import arrow_columns, arrow_schema
 from inlet.sink_layout.postgres import (
     column_name,
     copy_columns,
@@ -219,3 +223,63 @@ def test_default_table_and_identity() -> None:
     b = PostgresSink(dsn="host=h dbname=d password=2", table="public.t")
     assert sink_identity(a) == sink_identity(b)  # one table, whatever the credentials
     assert sink_identity(FilesSink(directory="/x/y/")) == sink_identity(FilesSink(directory="/x/y"))
+
+
+def test_parquet_columns_take_uuids_as_objects_or_as_their_text() -> None:
+    fields = [
+        FieldSpec(name="u", type="uuid", nullable=True),
+        FieldSpec(name="us", type="array", items="uuid"),
+        FieldSpec(name="obj", type="object", fields=[FieldSpec(name="u", type="uuid")]),
+    ]
+    columns = record_columns(avro_schema("Rec", fields))
+    one = UUID("123e4567-e89b-12d3-a456-426614174abc")
+    as_objects: list[list[Any]] = [[one, None], [[one], []], [{"u": one}, {"u": one}]]
+    as_text: list[list[Any]] = [
+        [str(one), None],
+        [[str(one)], []],
+        [{"u": str(one)}, {"u": str(one)}],
+    ]
+    mixed: list[list[Any]] = [[one, str(one)], [[one, str(one)]], [{"u": str(one)}, {"u": one}]]
+    tables = [arrow_columns(columns, values) for values in (as_objects, as_text)]
+    assert tables[0] == tables[1]
+    assert tables[0][0].to_pylist() == [str(one), None]
+    assert arrow_columns(columns, mixed)[0].to_pylist() == [str(one), str(one)]
+
+
+def test_the_collector_is_paused_while_any_feed_makes_a_batch() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # another feed's thread, meanwhile
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the first one is still making its batch
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # paused before: left paused
+    finally:
+        gc.enable()
+
+
+def test_feeds_that_keep_the_collector_paused_still_collect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("consumers._feed.MAX_PAUSE_S", 0.0)
+    collections: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        with collector_paused():
+            with collector_paused():  # another feed, paused past MAX_PAUSE_S
+                pass
+            assert collections == [2]  # the one that left collected, the collector still paused
+            assert not gc.isenabled()
+    finally:
+        gc.callbacks.remove(seen)
+    assert gc.isenabled()
