@@ -133,7 +133,7 @@ def _kafka() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _postgres(dsn: str | None) -> Iterator[tuple[str, int]]:
+def postgres_database(dsn: str | None) -> Iterator[tuple[str, int]]:
     """A database to write into, and its server's postmaster (for its CPU: a local server)."""
     if dsn:
         yield dsn, postmaster_of(dsn)
@@ -297,12 +297,12 @@ def main() -> None:
     args = parser.parse_args()
     sinks = set(args.sinks.split(","))
 
+    database = (
+        postgres_database(args.dsn) if "postgres" in sinks else contextlib.nullcontext(("", None))
+    )
     with (
         _kafka() as bootstrap,
-        _postgres(args.dsn) if "postgres" in sinks else contextlib.nullcontext(("", None)) as (
-            dsn,
-            postmaster,
-        ),
+        database as (dsn, postmaster),
         tempfile.TemporaryDirectory(prefix="inlet-bench-") as scratch,
     ):
         settings = Settings(

@@ -27,15 +27,14 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import psycopg
-from _cpu import cpu_s, postmaster_of, tree_cpu_s
+from _cpu import cpu_s, tree_cpu_s
 from fastavro import parse_schema, schemaless_writer
-from feeds_bench import FIELDS, _value
+from feeds_bench import FIELDS, _value, postgres_database
 
 from consumers.sinks import Batch, FeedRecord
 from consumers.sinks.postgres import PostgresSink
@@ -45,7 +44,6 @@ from inlet.model.fields import FieldSpec
 from inlet.model.pipelines import PostgresSink as PostgresSinkConfig
 from inlet.records import HEADER_DEDUP_KEY, HEADER_RECEIVED_AT, wire_frame
 from inlet.sink_layout.columns import record_columns
-from tests.postgres import LocalPostgres, postgres_bindir
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_ID = 1
@@ -131,24 +129,6 @@ def _round(args: argparse.Namespace, dsn: str, postmaster: int, source: str | No
     return json.loads(out.strip().splitlines()[-1])
 
 
-@contextmanager
-def _postgres(dsn: str | None) -> Iterator[tuple[str, int]]:
-    if dsn:
-        # The server's CPU is read from the postmaster's process tree: it must be local.
-        yield dsn, postmaster_of(dsn)
-        return
-    bindir = postgres_bindir()
-    if bindir is None:
-        raise SystemExit("no PostgreSQL: pass --dsn or install it (scripts/ensure-postgres)")
-    server = LocalPostgres(bindir)
-    try:
-        dsn = server.start()
-        assert server.pid is not None
-        yield dsn, server.pid
-    finally:
-        server.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000, help="records per round")
@@ -169,7 +149,7 @@ def main() -> None:
     results: dict[str, list[Any]] = {name: [] for name, _ in codes}
     kind = "keyed" if args.keyed else "plain"
     print(f"PostgreSQL sink, {kind}: {args.records:,} records per round in {args.batch:,}s")
-    with _postgres(args.dsn) as (dsn, postmaster):
+    with postgres_database(args.dsn) as (dsn, postmaster):
         for number in range(1, args.rounds + 1):
             for name, source in codes:
                 found = _round(args, dsn, postmaster, source)
