@@ -23,13 +23,12 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,10 @@ from confluent_kafka.cimpl import NewTopic
 from fastavro import parse_schema, schemaless_writer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feeds_bench import FIELDS, _value
+from feeds_bench import FIELDS, _value, local_kafka
 
 from consumers import _feed
 from consumers._feed import BATCH_RECORDS, Feed, FeedContext
-from deploy.broker import LocalKafka, env_cache_dir
 from inlet.kafka import client_config, producer_config
 from inlet.model.avro import avro_schema
 from inlet.model.connectors import Connector
@@ -62,19 +60,6 @@ paused: Callable[[], contextlib.AbstractContextManager[None]] = getattr(
     _feed, "collector_paused", contextlib.nullcontext
 )
 STAGES = ("consume", "accessors", "decode", "build", "write")
-
-
-@contextlib.contextmanager
-def _kafka() -> Iterator[str]:
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-        return
-    broker = LocalKafka(data_dir=None, cache_dir=env_cache_dir(), first_port=None, quiet=True)
-    try:
-        yield broker.start()
-    finally:
-        broker.stop()
 
 
 def _fill(settings: Settings, topic: str, schema: dict[str, Any], count: int) -> None:
@@ -189,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     schema = avro_schema("Order", msgspec.convert(FIELDS, list[FieldSpec]))
     schema_text = json.dumps(schema)
-    with _kafka() as bootstrap:
+    with local_kafka() as bootstrap:
         settings = Settings(kafka_bootstrap_servers=bootstrap)
         topic = f"stages-{uuid.uuid4().hex[:8]}"
         _fill(settings, topic, schema, args.records)

@@ -120,7 +120,7 @@ class Topic:
 
 
 @contextlib.contextmanager
-def _kafka() -> Iterator[str]:
+def local_kafka() -> Iterator[str]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
         yield configured
@@ -301,7 +301,7 @@ def main() -> None:
         postgres_database(args.dsn) if "postgres" in sinks else contextlib.nullcontext(("", None))
     )
     with (
-        _kafka() as bootstrap,
+        local_kafka() as bootstrap,
         database as (dsn, postmaster),
         tempfile.TemporaryDirectory(prefix="inlet-bench-") as scratch,
     ):
